@@ -1,0 +1,34 @@
+//! The node's shared state: configuration, store, hub, auth and id minting,
+//! built once at start and handed to every connection.
+
+use std::sync::Arc;
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::error::Error;
+use crate::hub::Hub;
+use crate::snowflake::Generator;
+use crate::store::{self, Store};
+use crate::broker;
+
+/// Everything a request handler may use.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hub: Hub,
+    pub auth: Auth,
+    pub ids: Generator,
+}
+
+impl App {
+    /// Opens the store and broker the configuration names and prepares auth.
+    pub async fn build(config: Config) -> Result<Arc<App>, Error> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| Error::Internal(format!("creating {}: {e}", config.data_dir.display())))?;
+        let store = store::open(&config).await?;
+        let hub = Hub::new(config.max_sockets_per_user, |sink| broker::open(&config, sink)).await?;
+        let auth = Auth::new(&config, store.clone()).await?;
+        let ids = Generator::new(config.worker_id);
+        Ok(Arc::new(App { config, store, hub, auth, ids }))
+    }
+}

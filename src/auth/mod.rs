@@ -1,0 +1,192 @@
+//! Authentication: registration, login, access and refresh tokens, logout.
+//! Rules live here; the store only keeps users and sessions.
+
+mod keys;
+pub mod password;
+mod throttle;
+pub mod tokens;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::error::{Error, StoreError};
+use crate::model::{RotateOutcome, Session, SessionId, User, UserCredentials, UserId, now_ms};
+use crate::snowflake::Generator;
+use crate::store::Store;
+use crate::validate;
+
+pub use keys::Keys;
+pub use throttle::LoginThrottle;
+
+/// A freshly authenticated session with its tokens.
+#[derive(Debug)]
+pub struct Issued {
+    pub user: User,
+    pub session: SessionId,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+/// Result of presenting a refresh token.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// A valid, current token: here is the new pair.
+    Issued(Issued),
+    /// An already-used token: the whole session was revoked.
+    Reused { user: UserId, session: SessionId },
+}
+
+/// The authentication service.
+pub struct Auth {
+    keys: Keys,
+    store: Arc<dyn Store>,
+    throttle: LoginThrottle,
+    bcrypt_cost: u32,
+    access_ttl: u64,
+    refresh_ttl: u64,
+    /// A hash checked when the user does not exist, so a login takes as long
+    /// whether or not the name is registered.
+    dummy_hash: String,
+}
+
+const BAD_LOGIN: &str = "invalid username or password";
+
+impl Auth {
+    /// Loads or generates the signing key and prepares the service.
+    pub async fn new(config: &Config, store: Arc<dyn Store>) -> Result<Auth, Error> {
+        let (key_path, dir) = (config.jwt_private_key.clone(), config.data_dir.clone());
+        let keys = tokio::task::spawn_blocking(move || Keys::load_or_generate(key_path.as_deref(), &dir))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let dummy_hash = password::hash("hubbub-dummy-password".into(), config.bcrypt_cost).await?;
+        Ok(Auth {
+            keys,
+            store,
+            throttle: LoginThrottle::new(config.login_failures_per_user, config.login_failures_per_addr),
+            bcrypt_cost: config.bcrypt_cost,
+            access_ttl: config.access_token_ttl,
+            refresh_ttl: config.refresh_token_ttl,
+            dummy_hash,
+        })
+    }
+
+    /// The public signing key as a JWKS document.
+    pub fn jwks_json(&self) -> String {
+        self.keys.jwks_json()
+    }
+
+    /// Creates an account and its first session.
+    pub async fn register(
+        &self,
+        ids: &Generator,
+        username: &str,
+        password: &str,
+        display_name: Option<&str>,
+    ) -> Result<Issued, Error> {
+        validate::username(username)?;
+        password::validate(password)?;
+        let display_name = validate::display_name(display_name, username)?;
+        if self.store.user_by_username(username).await?.is_some() {
+            return Err(Error::Conflict("username is taken".into()));
+        }
+        let password_hash = password::hash(password.to_owned(), self.bcrypt_cost).await?;
+        let user = User {
+            id: UserId(ids.next_id()),
+            username: username.to_owned(),
+            display_name,
+            created_at_ms: now_ms(),
+        };
+        match self.store.create_user(&UserCredentials { user: user.clone(), password_hash }).await {
+            Err(StoreError::Conflict(_)) => return Err(Error::Conflict("username is taken".into())),
+            other => other?,
+        }
+        self.start_session(user).await
+    }
+
+    /// Checks credentials (throttled per username and address) and starts a session.
+    pub async fn login(&self, username: &str, password: &str, addr: IpAddr) -> Result<Issued, Error> {
+        let key = username.to_lowercase();
+        self.throttle.check(&key, addr)?;
+        let found = if validate::username(username).is_ok() {
+            self.store.user_by_username(username).await?
+        } else {
+            None
+        };
+        let hash = found.as_ref().map_or_else(|| self.dummy_hash.clone(), |c| c.password_hash.clone());
+        let ok = password::verify(password.to_owned(), hash).await?;
+        match found {
+            Some(c) if ok => {
+                self.throttle.succeeded(&key);
+                self.start_session(c.user).await
+            }
+            _ => {
+                self.throttle.failed(&key, addr);
+                Err(Error::Unauthorized(BAD_LOGIN.into()))
+            }
+        }
+    }
+
+    /// Checks an access token: signature, expiry, and that its session is
+    /// still live (logout and revocation take effect at once).
+    pub async fn verify_token(&self, token: &str) -> Result<(User, SessionId), Error> {
+        let (user_id, session) = tokens::verify_access(&self.keys, token)?;
+        let revoked = || Error::Unauthorized("session has ended; log in again".into());
+        match self.store.live_session_user(&session, now_ms()).await? {
+            Some(owner) if owner == user_id => {}
+            _ => return Err(revoked()),
+        }
+        let user = self.store.user_by_id(user_id).await?.ok_or_else(revoked)?;
+        Ok((user, session))
+    }
+
+    /// Rotates a refresh token. Presenting an old one revokes the session.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Refreshed, Error> {
+        let (session, presented) = tokens::parse_refresh(refresh_token)?;
+        let (token, new_hash) = tokens::new_refresh(&session)?;
+        let now = now_ms();
+        let expires = now + self.refresh_ttl as i64 * 1000;
+        match self.store.rotate_refresh(&session, &presented, &new_hash, now, expires).await? {
+            RotateOutcome::Rotated { user_id } => {
+                let user = self
+                    .store
+                    .user_by_id(user_id)
+                    .await?
+                    .ok_or_else(|| Error::Unauthorized("invalid refresh token".into()))?;
+                let access_token = tokens::issue_access(&self.keys, user.id, &session, self.access_ttl)?;
+                Ok(Refreshed::Issued(Issued {
+                    user,
+                    session,
+                    access_token,
+                    refresh_token: token,
+                    expires_in: self.access_ttl,
+                }))
+            }
+            RotateOutcome::ReuseDetected { user_id } => Ok(Refreshed::Reused { user: user_id, session }),
+            RotateOutcome::Invalid => Err(Error::Unauthorized("invalid refresh token".into())),
+        }
+    }
+
+    /// Revokes a session: its refresh token and access tokens stop working.
+    pub async fn logout(&self, session: &SessionId) -> Result<(), Error> {
+        self.store.revoke_session(session).await?;
+        Ok(())
+    }
+
+    async fn start_session(&self, user: User) -> Result<Issued, Error> {
+        let session = SessionId(tokens::random_hex(16)?);
+        let (refresh_token, refresh_hash) = tokens::new_refresh(&session)?;
+        self.store
+            .create_session(&Session {
+                id: session.clone(),
+                user_id: user.id,
+                refresh_hash,
+                expires_at_ms: now_ms() + self.refresh_ttl as i64 * 1000,
+            })
+            .await?;
+        let access_token = tokens::issue_access(&self.keys, user.id, &session, self.access_ttl)?;
+        Ok(Issued { user, session, access_token, refresh_token, expires_in: self.access_ttl })
+    }
+}

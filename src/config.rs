@@ -1,0 +1,151 @@
+//! Configuration: command-line flags, each also settable through a
+//! `HUBBUB_*` environment variable. Defaults run a working single node.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// The `hubbub` command line.
+#[derive(Debug, Parser)]
+#[command(name = "hubbub", version, about = "A real-time, WebSocket-first chat server")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags for serving (the default when no subcommand is given).
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands. Without one, `hubbub` serves.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(Config),
+}
+
+impl Cli {
+    /// The serving configuration, whichever way it was given.
+    pub fn into_config(self) -> Config {
+        match self.command {
+            Some(Command::Serve(c)) => c,
+            None => self.config,
+        }
+    }
+}
+
+/// Everything a node needs to serve. Every limit a client can run into is
+/// here and in protocol.md.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HUBBUB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database and generated keys (created if missing).
+    #[arg(long, env = "HUBBUB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Browser origins allowed to open /ws (comma-separated, e.g.
+    /// `https://chat.example.com`). `*` allows any. Requests without an
+    /// Origin header (websocat, mobile apps) and same-host origins are
+    /// always allowed.
+    #[arg(long, env = "HUBBUB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// PKCS#8 PEM file with the Ed25519 key that signs access tokens. When
+    /// absent, a key is generated on first start into the data directory.
+    #[arg(long, env = "HUBBUB_JWT_PRIVATE_KEY")]
+    pub jwt_private_key: Option<PathBuf>,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "HUBBUB_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl: u64,
+
+    /// Lifetime of refresh tokens (a session), in seconds.
+    #[arg(long, env = "HUBBUB_REFRESH_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl: u64,
+
+    /// bcrypt cost factor (4-31).
+    #[arg(long, env = "HUBBUB_BCRYPT_COST", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+
+    /// Seconds an unauthenticated socket may stay open.
+    #[arg(long, env = "HUBBUB_AUTH_TIMEOUT", default_value_t = 10)]
+    pub auth_timeout: u64,
+
+    /// Largest WebSocket message accepted, in bytes (larger: close 1009).
+    #[arg(long, env = "HUBBUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Longest direct message text, in characters.
+    #[arg(long, env = "HUBBUB_MAX_MESSAGE_CHARS", default_value_t = 4000)]
+    pub max_message_chars: usize,
+
+    /// Sustained requests per second allowed per socket.
+    #[arg(long, env = "HUBBUB_RATE_PER_SEC", default_value_t = 50.0)]
+    pub rate_per_sec: f64,
+
+    /// Burst of requests allowed per socket above the sustained rate.
+    #[arg(long, env = "HUBBUB_RATE_BURST", default_value_t = 100.0)]
+    pub rate_burst: f64,
+
+    /// Failed logins allowed per username before throttling (refills one per 30 s).
+    #[arg(long, env = "HUBBUB_LOGIN_FAILURES_PER_USER", default_value_t = 10)]
+    pub login_failures_per_user: u32,
+
+    /// Failed logins allowed per source address before throttling (refills one per 3 s).
+    #[arg(long, env = "HUBBUB_LOGIN_FAILURES_PER_ADDR", default_value_t = 50)]
+    pub login_failures_per_addr: u32,
+
+    /// Outbound frames queued per socket before it is closed as a slow consumer.
+    #[arg(long, env = "HUBBUB_OUTBOUND_QUEUE", default_value_t = 256)]
+    pub outbound_queue: usize,
+
+    /// Seconds a write to a socket may take before the socket is dropped.
+    #[arg(long, env = "HUBBUB_WRITE_TIMEOUT", default_value_t = 10)]
+    pub write_timeout: u64,
+
+    /// Open sockets allowed per user.
+    #[arg(long, env = "HUBBUB_MAX_SOCKETS_PER_USER", default_value_t = 16)]
+    pub max_sockets_per_user: usize,
+
+    /// Open connections allowed on this node.
+    #[arg(long, env = "HUBBUB_MAX_CONNECTIONS", default_value_t = 200_000)]
+    pub max_connections: usize,
+
+    /// Snowflake worker id of this node (0-1023); must differ between nodes.
+    #[arg(long, env = "HUBBUB_WORKER_ID", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=1023))]
+    pub worker_id: u16,
+
+    /// Milliseconds a storage call may take before it fails as `unavailable`.
+    #[arg(long, env = "HUBBUB_STORE_TIMEOUT_MS", default_value_t = 5000)]
+    pub store_timeout_ms: u64,
+
+    /// How far back (ms) `message.sync` cursors stay, to catch writes that
+    /// committed out of id order. Must exceed the store timeout.
+    #[arg(long, env = "HUBBUB_SYNC_HORIZON_MS", default_value_t = 10_000)]
+    pub sync_horizon_ms: u64,
+
+    /// Seconds to wait for sockets and storage to finish at shutdown.
+    #[arg(long, env = "HUBBUB_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
+}
+
+impl Config {
+    /// Defaults with the given data directory (for tests and embedding).
+    pub fn with_data_dir(dir: impl Into<PathBuf>) -> Config {
+        let mut c = Cli::parse_from(["hubbub"]).into_config();
+        c.data_dir = dir.into();
+        c
+    }
+
+    /// [`Self::store_timeout_ms`] as a duration.
+    pub fn store_timeout(&self) -> Duration {
+        Duration::from_millis(self.store_timeout_ms)
+    }
+}

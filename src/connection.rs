@@ -1,0 +1,191 @@
+//! One WebSocket connection: reads frames, enforces the per-socket limits
+//! (frame size, request rate, authentication deadline), dispatches requests,
+//! and writes replies and queued events, until the client leaves, the
+//! server shuts down, or the hub asks the socket to close.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+use crate::app::App;
+use crate::error::{Error, bad_request};
+use crate::handlers::{self, ConnState, SocketAuth};
+use crate::hub::ConnControl;
+use crate::protocol::{Envelope, ErrorReply, OkReply, REQUEST_KINDS, Request, close};
+use crate::ratelimit::TokenBucket;
+
+/// Outbound frames written per flush when events are queued.
+const WRITE_BATCH: usize = 64;
+
+/// Why the loop ended; decides the close frame sent.
+enum End {
+    Close(u16, &'static str),
+    Gone,
+}
+
+/// Serves one upgraded socket until it ends. `pre_auth` is set when the
+/// upgrade request carried a valid token.
+pub async fn serve(
+    app: Arc<App>,
+    ws: WebSocketStream<TcpStream>,
+    peer: SocketAddr,
+    pre_auth: Option<SocketAuth>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(app.config.outbound_queue.max(1));
+    let control = Arc::new(ConnControl::default());
+    let mut conn = ConnState { id: app.hub.next_conn_id(), peer, auth: None, tx, control: control.clone() };
+    let (mut sink, mut stream) = ws.split();
+    let write_timeout = Duration::from_secs(app.config.write_timeout);
+    let auth_window = Duration::from_secs(app.config.auth_timeout);
+    let mut auth_deadline = Instant::now() + auth_window;
+    let mut bucket = TokenBucket::new(app.config.rate_burst, app.config.rate_per_sec);
+    let mut refused_in_a_row: u32 = 0;
+    let abuse_limit = (app.config.rate_burst as u32).saturating_mul(4).max(100);
+
+    if let Some(a) = pre_auth {
+        if let Err(e) = conn.become_user(&app, a.user, a.session).await {
+            let frame = error_frame(&None, &e);
+            let _ = timeout(write_timeout, sink.send(Message::Text(frame))).await;
+        }
+    }
+
+    let end = loop {
+        let authed = conn.auth.is_some();
+        tokio::select! {
+            incoming = stream.next() => {
+                let msg = match incoming {
+                    None => break End::Gone,
+                    Some(Ok(m)) => m,
+                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. })))
+                    | Some(Err(WsError::Capacity(_))) => {
+                        break End::Close(close::TOO_BIG, "frame too large");
+                    }
+                    Some(Err(_)) => break End::Gone,
+                };
+                let reply = match msg {
+                    Message::Text(text) => {
+                        if !bucket.try_take() {
+                            refused_in_a_row += 1;
+                            if refused_in_a_row > abuse_limit {
+                                break End::Close(close::RATE_ABUSE, "too many requests over the rate limit");
+                            }
+                            let env = serde_json::from_str::<Envelope>(&text).unwrap_or_default();
+                            Some(error_frame(&env.id, &Error::RateLimited("too many requests; slow down".into())))
+                        } else {
+                            refused_in_a_row = 0;
+                            let was_authed = conn.auth.is_some();
+                            let frame = handle_text(&app, &mut conn, &text).await;
+                            if was_authed && conn.auth.is_none() {
+                                auth_deadline = Instant::now() + auth_window;
+                            }
+                            Some(frame)
+                        }
+                    }
+                    Message::Binary(_) => Some(error_frame(
+                        &None,
+                        &bad_request("binary frames are not supported; send JSON as text frames"),
+                    )),
+                    Message::Close(_) => break End::Gone,
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
+                };
+                if let Some(frame) = reply {
+                    match timeout(write_timeout, sink.send(Message::Text(frame))).await {
+                        Ok(Ok(())) => {}
+                        _ => break End::Gone,
+                    }
+                }
+            }
+            Some(frame) = rx.recv() => {
+                if !write_events(&mut sink, &mut rx, frame, write_timeout).await {
+                    break End::Gone;
+                }
+            }
+            (code, reason) = control.closed() => break End::Close(code, reason),
+            _ = sleep_until(auth_deadline), if !authed => {
+                break End::Close(close::AUTH_TIMEOUT, "authentication timeout");
+            }
+            _ = shutdown.changed() => break End::Close(close::SERVER_RESTART, "server restarting; reconnect"),
+        }
+    };
+
+    conn.forget_user(&app).await;
+    if let End::Close(code, reason) = end {
+        let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
+        let _ = timeout(write_timeout, sink.send(Message::Close(Some(frame)))).await;
+        // Give the client a moment to answer the close handshake.
+        let _ = timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = stream.next().await {} }).await;
+    }
+}
+
+async fn write_events<S>(sink: &mut S, rx: &mut mpsc::Receiver<Utf8Bytes>, first: Utf8Bytes, limit: Duration) -> bool
+where
+    S: futures_util::Sink<Message, Error = WsError> + Unpin,
+{
+    let work = async {
+        sink.feed(Message::Text(first)).await?;
+        for _ in 1..WRITE_BATCH {
+            match rx.try_recv() {
+                Ok(f) => sink.feed(Message::Text(f)).await?,
+                Err(_) => break,
+            }
+        }
+        sink.flush().await
+    };
+    matches!(timeout(limit, work).await, Ok(Ok(())))
+}
+
+/// Parses and runs one text frame; returns the reply frame.
+async fn handle_text(app: &App, conn: &mut ConnState, text: &str) -> Utf8Bytes {
+    let env = match serde_json::from_str::<Envelope>(text) {
+        Ok(env) => env,
+        Err(e) => return error_frame(&None, &bad_request(format!("invalid JSON: {e}"))),
+    };
+    if let Some(id) = &env.id {
+        if !(id.is_string() || id.is_number()) {
+            return error_frame(&None, &bad_request("`id` must be a string or a number"));
+        }
+    }
+    let kind = match &env.kind {
+        None => return error_frame(&env.id, &bad_request("missing `type`")),
+        Some(serde_json::Value::String(k)) => k.as_str(),
+        Some(_) => return error_frame(&env.id, &bad_request("`type` must be a string")),
+    };
+    if !REQUEST_KINDS.contains(&kind) {
+        return error_frame(&env.id, &Error::UnknownType(kind.chars().take(64).collect()));
+    }
+    let req = match serde_json::from_str::<Request>(text) {
+        Ok(r) => r,
+        Err(e) => return error_frame(&env.id, &bad_request(format!("invalid `{kind}` request: {e}"))),
+    };
+    match handlers::dispatch(app, conn, req).await {
+        Ok(data) => ok_frame(&env.id, &data),
+        Err(e) => {
+            if e.is_server_side() {
+                tracing::error!(kind, error = %e, "request failed");
+            }
+            error_frame(&env.id, &e)
+        }
+    }
+}
+
+fn ok_frame(id: &Option<serde_json::Value>, data: &serde_json::value::RawValue) -> Utf8Bytes {
+    let reply = OkReply { kind: "ok", id, data };
+    Utf8Bytes::from(serde_json::to_string(&reply).unwrap_or_else(|_| "{\"type\":\"ok\"}".into()))
+}
+
+/// Serializes an `error` reply for `e`, echoing the request id.
+pub fn error_frame(id: &Option<serde_json::Value>, e: &Error) -> Utf8Bytes {
+    let reply = ErrorReply { kind: "error".into(), id: id.clone(), code: e.code(), message: e.client_message() };
+    Utf8Bytes::from(serde_json::to_string(&reply).unwrap_or_else(|_| "{\"type\":\"error\"}".into()))
+}

@@ -1,0 +1,35 @@
+//! `message.sync`: every message to or from me after a cursor, oldest first.
+//!
+//! Ids are minted before the write commits, so a message can become visible
+//! after one with a larger id. The final page's cursor (`next` when
+//! `more` is false) therefore never passes the sync horizon (now minus
+//! `sync_horizon_ms`): the next sync re-reads that short window and the
+//! client drops ids it already has. Pages with `more: true` always advance,
+//! so paging cannot loop.
+
+use super::{ConnState, Reply, message_view, reply};
+use crate::app::App;
+use crate::error::Result;
+use crate::model::{MessageId, now_ms};
+use crate::protocol::{MessageSync, SyncReply};
+use crate::snowflake;
+use crate::validate;
+
+/// Default and largest page.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 500;
+
+pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSync) -> Result<Reply> {
+    let me = conn.user()?.user.id;
+    let limit = validate::limit(r.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let page = app.store.messages_since(me, r.since, limit).await?;
+    let more = page.len() == limit;
+    let newest = page.last().map_or(r.since, |m| m.id);
+    let next = if more {
+        newest
+    } else {
+        let horizon = MessageId(snowflake::floor_for_ms(now_ms() - app.config.sync_horizon_ms as i64));
+        newest.min(horizon.max(r.since))
+    };
+    reply(&SyncReply { messages: page.iter().map(message_view).collect(), more, next: next.to_string() })
+}

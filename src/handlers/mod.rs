@@ -1,0 +1,120 @@
+//! Request handlers: one file per request kind, and [`dispatch`], which
+//! routes a parsed request to its handler. This is the one place where the
+//! store and the hub meet. Write order: store first, then publish, then
+//! acknowledge (the reply is sent by the connection after `dispatch`).
+
+mod auth_login;
+mod auth_logout;
+mod auth_refresh;
+mod auth_register;
+mod auth_token;
+mod conversation_list;
+mod message_history;
+mod message_send;
+mod message_sync;
+mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::app::App;
+use crate::auth::Issued;
+use crate::error::{Error, Result};
+use crate::hub::{ConnControl, ConnHandle, ConnId};
+use crate::model::{SessionId, User};
+use crate::protocol::{AuthReply, EventFrame, Request};
+
+pub use views::{message_view, user_view};
+
+/// Serialized reply data.
+pub type Reply = Box<RawValue>;
+
+/// Who a socket belongs to once authenticated.
+#[derive(Clone, Debug)]
+pub struct SocketAuth {
+    pub user: User,
+    pub session: SessionId,
+}
+
+/// Per-socket state the handlers may read and change.
+pub struct ConnState {
+    pub id: ConnId,
+    pub peer: SocketAddr,
+    pub auth: Option<SocketAuth>,
+    pub tx: mpsc::Sender<Utf8Bytes>,
+    pub control: Arc<ConnControl>,
+}
+
+impl ConnState {
+    /// The authenticated user, or `unauthorized`.
+    pub fn user(&self) -> Result<&SocketAuth> {
+        self.auth.as_ref().ok_or_else(|| Error::Unauthorized("authenticate first".into()))
+    }
+
+    /// Makes this socket `user`'s in `session`, leaving any previous owner.
+    pub async fn become_user(&mut self, app: &App, user: User, session: SessionId) -> Result<()> {
+        self.forget_user(app).await;
+        let handle = ConnHandle {
+            id: self.id,
+            session: session.clone(),
+            tx: self.tx.clone(),
+            control: self.control.clone(),
+        };
+        app.hub.attach(user.id, handle).await?;
+        self.auth = Some(SocketAuth { user, session });
+        Ok(())
+    }
+
+    /// Returns this socket to the unauthenticated state.
+    pub async fn forget_user(&mut self, app: &App) {
+        if let Some(a) = self.auth.take() {
+            app.hub.detach(a.user.id, self.id).await;
+        }
+    }
+}
+
+/// Runs one request. The returned value is the reply's `data`.
+pub async fn dispatch(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
+    if !req.allowed_before_auth() {
+        conn.user()?;
+    }
+    match req {
+        Request::AuthRegister(r) => auth_register::handle(app, conn, r).await,
+        Request::AuthLogin(r) => auth_login::handle(app, conn, r).await,
+        Request::AuthToken(r) => auth_token::handle(app, conn, r).await,
+        Request::AuthRefresh(r) => auth_refresh::handle(app, conn, r).await,
+        Request::AuthLogout {} => auth_logout::handle(app, conn).await,
+        Request::MessageSend(r) => message_send::handle(app, conn, r).await,
+        Request::MessageHistory(r) => message_history::handle(app, conn, r).await,
+        Request::MessageSync(r) => message_sync::handle(app, conn, r).await,
+        Request::ConversationList(r) => conversation_list::handle(app, conn, r).await,
+        Request::Ping {} => reply(&serde_json::json!({})),
+    }
+}
+
+/// Serializes reply data.
+pub fn reply<T: Serialize>(data: &T) -> Result<Reply> {
+    serde_json::value::to_raw_value(data).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Serializes an event frame once, ready to be sent to many sockets.
+pub fn event_frame<T: Serialize>(event: &str, data: &T) -> Result<Utf8Bytes> {
+    let frame = EventFrame { kind: "event", event, data };
+    serde_json::to_string(&frame).map(Utf8Bytes::from).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Attaches the socket to a freshly issued session and builds the reply.
+async fn issued_reply(app: &App, conn: &mut ConnState, issued: Issued) -> Result<Reply> {
+    conn.become_user(app, issued.user.clone(), issued.session.clone()).await?;
+    reply(&AuthReply {
+        user: user_view(&issued.user),
+        access_token: issued.access_token,
+        refresh_token: issued.refresh_token,
+        expires_in: issued.expires_in,
+    })
+}

@@ -1,0 +1,148 @@
+//! The small HTTP/1.1 front every connection starts with: read one request
+//! head (bounded in size and time), answer plain endpoints, or hand an
+//! upgrade to the WebSocket layer. Each plain response closes the connection.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest request head accepted, in bytes.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Most headers accepted.
+const MAX_HEADERS: usize = 48;
+
+/// A parsed request head.
+#[derive(Debug)]
+pub struct RequestHead {
+    pub method: String,
+    /// The path without the query string.
+    pub path: String,
+    pub query: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl RequestHead {
+    /// The first value of a header (name compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// True if a comma-separated header contains `token` (case-insensitively).
+    pub fn header_has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// The first value of a query parameter (not percent-decoded: the values
+    /// hubbub reads, tokens, are URL-safe).
+    pub fn query_param(&self, key: &str) -> Option<&str> {
+        self.query.as_deref()?.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == key).then_some(v)
+        })
+    }
+}
+
+/// Why a head could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    #[error("request head too large")]
+    TooLarge,
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("connection closed or timed out")]
+    Gone,
+}
+
+/// Reads one request head. Returns it with any bytes read past its end.
+pub async fn read_head(stream: &mut TcpStream, limit: Duration) -> Result<(RequestHead, Vec<u8>), HeadError> {
+    let mut buf = Vec::with_capacity(1024);
+    let work = async {
+        loop {
+            let mut chunk = [0u8; 1024];
+            let n = stream.read(&mut chunk).await.map_err(|_| HeadError::Gone)?;
+            if n == 0 {
+                return Err(HeadError::Gone);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let target = req.path.unwrap_or("/");
+                    let (path, query) = match target.split_once('?') {
+                        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+                        None => (target.to_owned(), None),
+                    };
+                    let head = RequestHead {
+                        method: req.method.unwrap_or("").to_owned(),
+                        path,
+                        query,
+                        headers: req
+                            .headers
+                            .iter()
+                            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                            .collect(),
+                    };
+                    return Ok((head, buf[len..].to_vec()));
+                }
+                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => continue,
+                Ok(httparse::Status::Partial) => return Err(HeadError::TooLarge),
+                Err(e) => return Err(HeadError::Malformed(e.to_string())),
+            }
+        }
+    };
+    tokio::time::timeout(limit, work).await.map_err(|_| HeadError::Gone)?
+}
+
+/// Writes a complete response and closes the write side.
+pub async fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let work = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), work).await;
+}
+
+/// Writes a plain-text response.
+pub async fn respond_text(stream: &mut TcpStream, status: &str, body: &str) {
+    respond(stream, status, "text/plain; charset=utf-8", body.as_bytes()).await;
+}
+
+/// Whether a browser `Origin` may open a socket. No Origin (non-browser
+/// clients) is allowed; so is an origin whose host is the request's Host;
+/// otherwise it must be on the allowlist (`*` allows any).
+pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowlist: &[String]) -> bool {
+    let Some(origin) = origin else { return true };
+    if allowlist.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    matches!(host, Some(h) if !h.is_empty() && h.eq_ignore_ascii_case(origin_host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let list = vec!["https://chat.example.com".to_string()];
+        assert!(origin_allowed(None, Some("h:1"), &list));
+        assert!(origin_allowed(Some("https://chat.example.com"), Some("api:1"), &list));
+        assert!(!origin_allowed(Some("https://evil.example"), Some("api:1"), &list));
+        assert!(origin_allowed(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080"), &[]));
+        assert!(!origin_allowed(Some("http://127.0.0.1:9999"), Some("127.0.0.1:8080"), &[]));
+        assert!(origin_allowed(Some("https://x"), None, &["*".to_string()]));
+        assert!(!origin_allowed(Some("null"), Some("h"), &[]));
+    }
+}

@@ -1,0 +1,45 @@
+//! # hubbub
+//!
+//! A real-time, WebSocket-first chat server. A client keeps one
+//! authenticated WebSocket (`/ws`) and sends JSON frames over it for
+//! everything; the server pushes events over the same socket.
+//!
+//! # Layout
+//!
+//! Arrows point from the depending module; nothing points back up:
+//! `main -> server -> connection -> handlers -> { store, hub, auth }`,
+//! `hub -> broker`, and everything -> `{ protocol, model, error, config }`.
+//!
+//! - [`server`]: accept loop, HTTP routing, upgrade, graceful shutdown.
+//! - [`http`]: the minimal HTTP/1.1 front (request head, plain responses, origin check).
+//! - [`connection`]: one socket's life: limits, parsing, replies, queued events.
+//! - [`handlers`]: one file per request kind; where store and hub meet.
+//! - [`auth`]: passwords (bcrypt), access tokens (EdDSA JWT), refresh tokens, login throttling.
+//! - [`hub`]: this node's sharded registry of live sockets; reaches users via the broker.
+//! - [`broker`]: moves bytes between nodes ([`broker::open`] picks the backend).
+//! - [`store`]: durable data behind the [`store::Store`] trait ([`store::open`] picks the backend).
+//! - [`app`]: the shared state built at start.
+//! - [`protocol`]: wire types (serde only, no I/O).
+//! - [`model`]: domain types and newtype ids.
+//! - [`validate`]: field rules.
+//! - [`ratelimit`]: token buckets.
+//! - [`snowflake`]: 64-bit time-ordered ids.
+//! - [`error`]: typed errors and their one mapping to protocol codes.
+//! - [`config`]: flags and `HUBBUB_*` variables.
+
+pub mod app;
+pub mod auth;
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod hub;
+pub mod model;
+pub mod protocol;
+pub mod ratelimit;
+pub mod server;
+pub mod snowflake;
+pub mod store;
+pub mod validate;

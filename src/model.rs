@@ -1,0 +1,192 @@
+//! Domain types shared by every layer: newtype ids and the records the store
+//! keeps. No I/O, no wire format (the wire lives in `protocol`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::snowflake;
+
+macro_rules! snowflake_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub i64);
+
+        impl $name {
+            /// Milliseconds since the Unix epoch at which this id was minted.
+            pub fn unix_ms(self) -> i64 {
+                snowflake::unix_ms(self.0)
+            }
+
+            /// Parses the decimal string form used on the wire.
+            pub fn parse(s: &str) -> Option<Self> {
+                s.parse::<i64>().ok().filter(|v| *v >= 0).map($name)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(concat!("expected a ", stringify!($name), " (a decimal string)"))
+                })
+            }
+        }
+    };
+}
+
+snowflake_id!(
+    /// A user's immutable id. Never reused, even after the account is deleted.
+    UserId
+);
+snowflake_id!(
+    /// A message id: a snowflake, so ids sort by creation time (k-sorted across nodes).
+    MessageId
+);
+
+/// A login session (a refresh-token family). Random, 128 bits, hex.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionId(pub String);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A conversation id. For a direct conversation it is derived from the two
+/// user ids (`"<low>-<high>"`), so both sides compute it without a lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConversationId(pub String);
+
+impl ConversationId {
+    /// The direct conversation between two users, independent of order.
+    pub fn direct(a: UserId, b: UserId) -> Self {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        ConversationId(format!("{lo}-{hi}"))
+    }
+}
+
+impl fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user as others may see them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub created_at_ms: i64,
+}
+
+/// A user together with their credentials; never leaves the server.
+#[derive(Clone, Debug)]
+pub struct UserCredentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// A stored direct message. `from`/`to` carry the usernames at send time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub from_id: UserId,
+    pub from: String,
+    pub to_id: UserId,
+    pub to: String,
+    pub text: String,
+    pub nonce: Option<String>,
+}
+
+/// One entry of a user's conversation list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub conversation_id: ConversationId,
+    pub peer: User,
+    pub last_message: Message,
+}
+
+/// A login session as the store keeps it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    /// SHA-256 of the current refresh secret.
+    pub refresh_hash: Vec<u8>,
+    pub expires_at_ms: i64,
+}
+
+/// What happened when a refresh secret was presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The secret was current; it has been replaced by the new one.
+    Rotated { user_id: UserId },
+    /// The secret was an old one: the session is now revoked (reuse detection).
+    ReuseDetected { user_id: UserId },
+    /// No such live session (unknown, expired or already revoked).
+    Invalid,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-24T06:43:16.123Z`.
+pub fn rfc3339(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_conversation_is_order_independent() {
+        assert_eq!(
+            ConversationId::direct(UserId(5), UserId(9)),
+            ConversationId::direct(UserId(9), UserId(5))
+        );
+    }
+
+    #[test]
+    fn rfc3339_formats_utc_millis() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn ids_round_trip_as_strings() {
+        let id = MessageId(123456789012345678);
+        let s = serde_json::to_string(&id).unwrap();
+        assert_eq!(s, "\"123456789012345678\"");
+        assert_eq!(serde_json::from_str::<MessageId>(&s).unwrap(), id);
+        assert!(serde_json::from_str::<MessageId>("\"-1\"").is_err());
+        assert!(serde_json::from_str::<MessageId>("\"abc\"").is_err());
+    }
+}

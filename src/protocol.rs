@@ -1,0 +1,284 @@
+//! The wire protocol: every frame a client sends or receives, as serde types.
+//! No I/O and no storage here, so the load tester can import it.
+//! `protocol.md` documents each type below; keep the two in step.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::model::MessageId;
+
+/// The part of a request every frame has: its kind and an optional request
+/// id that the reply echoes. Parsed first, so even a malformed request gets a
+/// reply carrying its `id`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Envelope {
+    #[serde(rename = "type")]
+    pub kind: Option<serde_json::Value>,
+    pub id: Option<serde_json::Value>,
+}
+
+/// Every request a client can send, tagged by `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type")]
+pub enum Request {
+    #[serde(rename = "auth.register")]
+    AuthRegister(AuthRegister),
+    #[serde(rename = "auth.login")]
+    AuthLogin(AuthLogin),
+    #[serde(rename = "auth.token")]
+    AuthToken(AuthToken),
+    #[serde(rename = "auth.refresh")]
+    AuthRefresh(AuthRefresh),
+    #[serde(rename = "auth.logout")]
+    AuthLogout {},
+    #[serde(rename = "message.send")]
+    MessageSend(MessageSend),
+    #[serde(rename = "message.history")]
+    MessageHistory(MessageHistory),
+    #[serde(rename = "message.sync")]
+    MessageSync(MessageSync),
+    #[serde(rename = "conversation.list")]
+    ConversationList(ConversationList),
+    #[serde(rename = "ping")]
+    Ping {},
+}
+
+/// Every request kind, for "unknown type" checks and metrics labels.
+pub const REQUEST_KINDS: &[&str] = &[
+    "auth.register",
+    "auth.login",
+    "auth.token",
+    "auth.refresh",
+    "auth.logout",
+    "message.send",
+    "message.history",
+    "message.sync",
+    "conversation.list",
+    "ping",
+];
+
+impl Request {
+    /// True for the kinds an unauthenticated socket may send.
+    pub fn allowed_before_auth(&self) -> bool {
+        matches!(
+            self,
+            Request::AuthRegister(_)
+                | Request::AuthLogin(_)
+                | Request::AuthToken(_)
+                | Request::AuthRefresh(_)
+                | Request::Ping {}
+        )
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthRegister {
+    pub username: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthLogin {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthToken {
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthRefresh {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessageSend {
+    pub to: String,
+    pub text: String,
+    pub nonce: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessageHistory {
+    pub with: String,
+    pub before: Option<MessageId>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessageSync {
+    pub since: MessageId,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConversationList {
+    pub before: Option<MessageId>,
+    pub limit: Option<u32>,
+}
+
+/// Stable error codes of `error` replies. Clients switch on these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    UnknownType,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    RateLimited,
+    TooLarge,
+    LimitExceeded,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// WebSocket close codes the server sends. 4000-4499: reconnect (with
+/// backoff); 4500-4999: do not reconnect with the same credentials.
+pub mod close {
+    /// The server is shutting down or restarting: reconnect with backoff.
+    pub const SERVER_RESTART: u16 = 4000;
+    /// The socket's outbound queue overflowed: reconnect, then resume/sync.
+    pub const SLOW_CONSUMER: u16 = 4001;
+    /// No successful `auth.*` within the deadline: reconnect and authenticate.
+    pub const AUTH_TIMEOUT: u16 = 4002;
+    /// Far too many requests over the rate limit: reconnect after a pause.
+    pub const RATE_ABUSE: u16 = 4003;
+    /// The session ended (logout, refresh-token reuse, password change,
+    /// account deleted): log in again, do not reuse these tokens.
+    pub const SESSION_REVOKED: u16 = 4500;
+    /// A frame exceeded the size limit (standard code 1009).
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// `{"type":"ok","id":…,"data":…}`: the success reply.
+#[derive(Serialize)]
+pub struct OkReply<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: &'a Option<serde_json::Value>,
+    pub data: &'a RawValue,
+}
+
+/// `{"type":"error","id":…,"code":…,"message":…}`: the failure reply.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct ErrorReply {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<serde_json::Value>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// `{"type":"event","event":…,"data":…}`: a pushed event.
+#[derive(Serialize)]
+pub struct EventFrame<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub event: &'a str,
+    pub data: &'a T,
+}
+
+/// A user as the wire shows one.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+}
+
+/// A direct message as the wire shows one.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageView {
+    pub id: String,
+    pub conversation_id: String,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub sent_at: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub nonce: Option<String>,
+}
+
+/// Reply data of `auth.register`, `auth.login` and `auth.refresh`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuthReply {
+    pub user: UserView,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+/// Reply data of `auth.token`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuthTokenReply {
+    pub user: UserView,
+}
+
+/// Reply data of `message.send`; also the data of the `message.new` event.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MessageEnvelope {
+    pub message: MessageView,
+}
+
+/// Reply data of `message.history`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HistoryReply {
+    pub messages: Vec<MessageView>,
+    /// Pass as `before` for the next (older) page; null when there is none.
+    pub next_before: Option<String>,
+}
+
+/// Reply data of `message.sync`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyncReply {
+    pub messages: Vec<MessageView>,
+    pub more: bool,
+    /// Pass as `since` on the next call.
+    pub next: String,
+}
+
+/// One entry of `conversation.list`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConversationView {
+    pub conversation_id: String,
+    pub with: UserView,
+    pub last_message: MessageView,
+}
+
+/// Reply data of `conversation.list`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConversationListReply {
+    pub conversations: Vec<ConversationView>,
+    /// Pass as `before` for the next page; null when there is none.
+    pub next_before: Option<String>,
+}
+
+/// Event names the server pushes.
+pub mod events {
+    /// A direct message to or from me was stored.
+    pub const MESSAGE_NEW: &str = "message.new";
+}

@@ -1,0 +1,235 @@
+//! The SQLite engine: one writer thread that group-commits batches of write
+//! jobs, and a small pool of reader connections used through
+//! `spawn_blocking`. No SQLite call ever runs on an async worker.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::schema;
+use crate::error::StoreError;
+
+/// Most write jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// Write jobs queued before callers wait (backpressure).
+const WRITE_QUEUE: usize = 8192;
+/// Reader connections used at once.
+const READERS: usize = 4;
+
+type Completion = Box<dyn FnOnce(bool) + Send>;
+type WriteFn = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+enum Job {
+    Write(WriteFn),
+    Close(oneshot::Sender<()>),
+}
+
+/// Handle to the writer thread and the reader pool.
+pub struct Engine {
+    path: PathBuf,
+    writer: mpsc::Sender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    reader_slots: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(map_err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
+        .map_err(map_err)?;
+    Ok(conn)
+}
+
+impl Engine {
+    /// Opens (creating if needed) the database, applies the schema and starts
+    /// the writer thread.
+    pub async fn open(path: &Path, timeout: Duration) -> Result<Engine, StoreError> {
+        let path = path.to_path_buf();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
+        }
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let mut conn = open_connection(&p)?;
+            schema::migrate(&mut conn).map_err(map_err)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("hubbub-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(Engine {
+            path,
+            writer: tx,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            reader_slots: Arc::new(Semaphore::new(READERS)),
+            timeout,
+        })
+    }
+
+    /// Runs `f` inside the writer's current transaction (its own savepoint).
+    /// Resolves once the transaction has committed durably; an `Err` from `f`
+    /// rolls back only `f`'s changes.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+        let job: WriteFn = Box::new(move |conn: &Connection| {
+            let result = run_in_savepoint(conn, f);
+            Box::new(move |committed: bool| {
+                let out = match (committed, result) {
+                    (true, r) => r,
+                    (false, _) => Err(StoreError::Unavailable("commit failed".into())),
+                };
+                let _ = tx.send(out);
+            }) as Completion
+        });
+        let work = async {
+            self.writer
+                .send(Job::Write(job))
+                .await
+                .map_err(|_| StoreError::Unavailable("store is closed".into()))?;
+            rx.await
+                .map_err(|_| StoreError::Unavailable("store is closed".into()))?
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| StoreError::Unavailable("write timed out".into()))?
+    }
+
+    /// Runs `f` on a reader connection on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let work = async {
+            let _slot = self
+                .reader_slots
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Unavailable("store is closed".into()))?;
+            let readers = self.readers.clone();
+            let path = self.path.clone();
+            tokio::task::spawn_blocking(move || {
+                let pooled = readers.lock().ok().and_then(|mut v| v.pop());
+                let conn = match pooled {
+                    Some(c) => c,
+                    None => open_connection(&path)?,
+                };
+                let out = f(&conn);
+                if let Ok(mut v) = readers.lock() {
+                    v.push(conn);
+                }
+                out
+            })
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| StoreError::Unavailable("read timed out".into()))?
+    }
+
+    /// Waits until every queued write has committed, then stops the writer.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.writer.send(Job::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        self.reader_slots.close();
+        if let Ok(mut v) = self.readers.lock() {
+            v.clear();
+        }
+    }
+}
+
+fn run_in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT job").map_err(map_err)?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE job").map_err(map_err)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    while closing.is_none() {
+        let Some(first) = rx.blocking_recv() else { break };
+        let mut batch = Vec::with_capacity(16);
+        match first {
+            Job::Write(w) => batch.push(w),
+            Job::Close(done) => closing = Some(done),
+        }
+        while closing.is_none() && batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Job::Write(w)) => batch.push(w),
+                Ok(Job::Close(done)) => closing = Some(done),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&conn, batch);
+        }
+    }
+    rx.close();
+    // Anything still queued after Close is refused: dropping a job drops its
+    // reply channel, so the caller sees `Unavailable`.
+    while rx.try_recv().is_ok() {}
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    drop(conn);
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: Vec<WriteFn>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "sqlite: cannot begin a write transaction");
+        for job in batch {
+            job(conn)(false);
+        }
+        let _ = conn.execute_batch("ROLLBACK");
+        return;
+    }
+    let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
+    let committed = match conn.execute_batch("COMMIT") {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "sqlite: commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+            false
+        }
+    };
+    for done in completions {
+        done(committed);
+    }
+}

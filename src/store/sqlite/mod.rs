@@ -1,0 +1,311 @@
+//! The SQLite backend of [`Store`]: the default, embedded, single-file store.
+
+mod engine;
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use self::engine::{Engine, map_err};
+use super::{Inserted, Store};
+use crate::error::StoreError;
+use crate::model::{
+    ConversationId, ConversationSummary, Message, MessageId, RotateOutcome, Session, SessionId,
+    User, UserCredentials, UserId,
+};
+
+/// SQLite storage in one file, WAL mode, `synchronous=FULL`.
+pub struct SqliteStore {
+    engine: Engine,
+}
+
+impl SqliteStore {
+    /// Opens or creates the database at `path`; every call times out after `timeout`.
+    pub async fn open(path: &Path, timeout: Duration) -> Result<SqliteStore, StoreError> {
+        Ok(SqliteStore { engine: Engine::open(path, timeout).await? })
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.from_id, m.from_name, m.to_id, m.to_name, m.text, m.nonce";
+
+fn message_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: MessageId(r.get(at)?),
+        conversation_id: ConversationId(r.get(at + 1)?),
+        from_id: UserId(r.get(at + 2)?),
+        from: r.get(at + 3)?,
+        to_id: UserId(r.get(at + 4)?),
+        to: r.get(at + 5)?,
+        text: r.get(at + 6)?,
+        nonce: r.get(at + 7)?,
+    })
+}
+
+fn user_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(r.get(at)?),
+        username: r.get(at + 1)?,
+        display_name: r.get(at + 2)?,
+        created_at_ms: r.get(at + 3)?,
+    })
+}
+
+fn find_by_nonce(conn: &Connection, from: UserId, nonce: &str) -> rusqlite::Result<Option<Message>> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.from_id = ?1 AND m.nonce = ?2"
+    ))?
+    .query_row(params![from.0, nonce], |r| message_from_row(r, 0))
+    .optional()
+}
+
+fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO messages (id, conversation_id, from_id, from_name, to_id, to_name, text, nonce)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        m.id.0, m.conversation_id.0, m.from_id.0, m.from, m.to_id.0, m.to, m.text, m.nonce
+    ])?;
+    let mut inbox = conn.prepare_cached("INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?1, ?2)")?;
+    let mut conv = conn.prepare_cached(
+        "INSERT INTO conversations (user_id, peer_id, conversation_id, last_message_id)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (user_id, peer_id)
+         DO UPDATE SET last_message_id = max(last_message_id, excluded.last_message_id)",
+    )?;
+    for (me, peer) in [(m.from_id, m.to_id), (m.to_id, m.from_id)] {
+        inbox.execute(params![me.0, m.id.0])?;
+        conv.execute(params![me.0, peer.0, m.conversation_id.0, m.id.0])?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, c: &UserCredentials) -> Result<(), StoreError> {
+        let c = c.clone();
+        self.engine
+            .write(move |conn| {
+                let res = conn
+                    .prepare_cached(
+                        "INSERT INTO users (id, username, username_key, display_name, password_hash, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            c.user.id.0,
+                            c.user.username,
+                            c.user.username.to_lowercase(),
+                            c.user.display_name,
+                            c.password_hash,
+                            c.user.created_at_ms
+                        ])
+                    });
+                match res {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                        Err(StoreError::Conflict("username"))
+                    }
+                    Err(e) => Err(map_err(e)),
+                }
+            })
+            .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserCredentials>, StoreError> {
+        let key = username.to_lowercase();
+        self.engine
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id, username, display_name, created_at, password_hash FROM users WHERE username_key = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([key], |r| {
+                        Ok(UserCredentials { user: user_from_row(r, 0)?, password_hash: r.get(4)? })
+                    })
+                    .optional()
+                })
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.engine
+            .read(move |conn| {
+                conn.prepare_cached("SELECT id, username, display_name, created_at FROM users WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([id.0], |r| user_from_row(r, 0)).optional())
+                    .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
+        let s = s.clone();
+        self.engine
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO sessions (id, user_id, refresh_hash, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut st| st.execute(params![s.id.0, s.user_id.0, s.refresh_hash, s.expires_at_ms]))
+                .map(|_| ())
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn live_session_user(&self, id: &SessionId, now_ms: i64) -> Result<Option<UserId>, StoreError> {
+        let id = id.0.clone();
+        self.engine
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.id = ?1 AND s.revoked = 0 AND s.expires_at > ?2",
+                )
+                .and_then(|mut st| st.query_row(params![id, now_ms], |r| r.get(0).map(UserId)).optional())
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: &SessionId,
+        presented_hash: &[u8],
+        new_hash: &[u8],
+        now_ms: i64,
+        new_expires_ms: i64,
+    ) -> Result<RotateOutcome, StoreError> {
+        let (id, presented, new_hash) = (id.0.clone(), presented_hash.to_vec(), new_hash.to_vec());
+        self.engine
+            .write(move |conn| {
+                let row: Option<(i64, Vec<u8>)> = conn
+                    .prepare_cached(
+                        "SELECT user_id, refresh_hash FROM sessions WHERE id = ?1 AND revoked = 0 AND expires_at > ?2",
+                    )
+                    .and_then(|mut s| s.query_row(params![id, now_ms], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                    .map_err(map_err)?;
+                let Some((user, current)) = row else { return Ok(RotateOutcome::Invalid) };
+                if current == presented {
+                    conn.execute(
+                        "UPDATE sessions SET refresh_hash = ?2, expires_at = ?3 WHERE id = ?1",
+                        params![id, new_hash, new_expires_ms],
+                    )
+                    .map_err(map_err)?;
+                    Ok(RotateOutcome::Rotated { user_id: UserId(user) })
+                } else {
+                    conn.execute("UPDATE sessions SET revoked = 1 WHERE id = ?1", [&id]).map_err(map_err)?;
+                    Ok(RotateOutcome::ReuseDetected { user_id: UserId(user) })
+                }
+            })
+            .await
+    }
+
+    async fn revoke_session(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let id = id.0.clone();
+        self.engine
+            .write(move |conn| {
+                conn.execute("UPDATE sessions SET revoked = 1 WHERE id = ?1 AND revoked = 0", [id])
+                    .map(|n| n > 0)
+                    .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn insert_message(&self, m: &Message) -> Result<Inserted, StoreError> {
+        let m = m.clone();
+        self.engine
+            .write(move |conn| {
+                if let Some(nonce) = &m.nonce {
+                    if let Some(original) = find_by_nonce(conn, m.from_id, nonce).map_err(map_err)? {
+                        return Ok(Inserted { message: original, created: false });
+                    }
+                }
+                insert_message_rows(conn, &m).map_err(map_err)?;
+                Ok(Inserted { message: m, created: true })
+            })
+            .await
+    }
+
+    async fn history(
+        &self,
+        conversation: &ConversationId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let conv = conversation.0.clone();
+        let before = before.map_or(i64::MAX, |b| b.0);
+        self.engine
+            .read(move |conn| {
+                let mut s = conn
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages m
+                         WHERE m.conversation_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
+                    ))
+                    .map_err(map_err)?;
+                let rows = s
+                    .query_map(params![conv, before, limit as i64], |r| message_from_row(r, 0))
+                    .map_err(map_err)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+            })
+            .await
+    }
+
+    async fn messages_since(&self, user: UserId, after: MessageId, limit: usize) -> Result<Vec<Message>, StoreError> {
+        self.engine
+            .read(move |conn| {
+                let mut s = conn
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM inbox i JOIN messages m ON m.id = i.message_id
+                         WHERE i.user_id = ?1 AND i.message_id > ?2 ORDER BY i.message_id ASC LIMIT ?3"
+                    ))
+                    .map_err(map_err)?;
+                let rows = s
+                    .query_map(params![user.0, after.0, limit as i64], |r| message_from_row(r, 0))
+                    .map_err(map_err)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+            })
+            .await
+    }
+
+    async fn conversations(
+        &self,
+        user: UserId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let before = before.map_or(i64::MAX, |b| b.0);
+        self.engine
+            .read(move |conn| {
+                let mut s = conn
+                    .prepare_cached(&format!(
+                        "SELECT u.id, u.username, u.display_name, u.created_at, {MESSAGE_COLUMNS}
+                         FROM conversations c
+                         JOIN users u ON u.id = c.peer_id
+                         JOIN messages m ON m.id = c.last_message_id
+                         WHERE c.user_id = ?1 AND c.last_message_id < ?2
+                         ORDER BY c.last_message_id DESC LIMIT ?3"
+                    ))
+                    .map_err(map_err)?;
+                let rows = s
+                    .query_map(params![user.0, before, limit as i64], |r| {
+                        let last_message = message_from_row(r, 4)?;
+                        Ok(ConversationSummary {
+                            conversation_id: last_message.conversation_id.clone(),
+                            peer: user_from_row(r, 0)?,
+                            last_message,
+                        })
+                    })
+                    .map_err(map_err)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+            })
+            .await
+    }
+
+    async fn close(&self) {
+        self.engine.close().await;
+    }
+}

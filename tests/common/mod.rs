@@ -1,0 +1,327 @@
+//! Test harness: runs the real server in-process on 127.0.0.1:0 and talks to
+//! it over real WebSockets. Every wait has a timeout.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hubbub::config::Config;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), hubbub::error::Error>>>,
+}
+
+/// Test defaults: a cheap bcrypt cost, everything else as shipped.
+pub fn test_config(dir: &Path) -> Config {
+    let mut c = Config::with_data_dir(dir);
+    c.bcrypt_cost = 4;
+    c
+}
+
+impl TestServer {
+    /// Starts a server with default test settings in a fresh data directory.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `tweak` adjusts the configuration.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Self::start_in(&dir, tweak).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server on an existing data directory (for restarts).
+    pub async fn start_in(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = test_config(dir);
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(hubbub::server::run(listener, config, async {
+            let _ = stopped.await;
+        }));
+        let s = TestServer { addr, dir: dir.to_path_buf(), _tmp: None, stop: Some(stop), task: Some(task) };
+        s.wait_healthy().await;
+        s
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok((status, _)) = http_get(self.addr, "/healthz", &[]).await {
+                if status == 200 {
+                    return;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "server never became healthy");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `ws://…/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Stops the server gracefully and waits until it has finished.
+    pub async fn stop(mut self) -> PathBuf {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let res = tokio::time::timeout(WAIT, t).await.expect("server stops in time");
+            res.expect("server task").expect("server exits cleanly");
+        }
+        self.dir.clone()
+    }
+
+    /// Keeps the data directory alive beyond this server (for restarts).
+    pub fn take_tempdir(&mut self) -> Option<tempfile::TempDir> {
+        self._tmp.take()
+    }
+}
+
+/// A minimal HTTP GET; returns (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await?;
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client that matches replies to requests by id and keeps
+/// events that arrive in between for later.
+pub struct Client {
+    ws: Ws,
+    events: std::collections::VecDeque<Value>,
+    next_id: u64,
+    pub username: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+}
+
+/// How a socket ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Close(u16),
+    Dropped,
+}
+
+impl Client {
+    /// Opens a socket to `url` (no authentication).
+    pub async fn connect_url(url: &str) -> Client {
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        Client {
+            ws,
+            events: Default::default(),
+            next_id: 1,
+            username: String::new(),
+            access_token: String::new(),
+            refresh_token: String::new(),
+            user_id: String::new(),
+        }
+    }
+
+    /// Opens an unauthenticated socket.
+    pub async fn connect(server: &TestServer) -> Client {
+        Self::connect_url(&server.ws_url()).await
+    }
+
+    /// Registers `username` (password `password123`) on a new socket.
+    pub async fn register(server: &TestServer, username: &str) -> Client {
+        let mut c = Self::connect(server).await;
+        let data = c
+            .ok("auth.register", json!({"username": username, "password": "password123"}))
+            .await;
+        c.adopt(&data);
+        c
+    }
+
+    /// Logs `username` in on a new socket.
+    pub async fn login(server: &TestServer, username: &str) -> Client {
+        let mut c = Self::connect(server).await;
+        let data = c.ok("auth.login", json!({"username": username, "password": "password123"})).await;
+        c.adopt(&data);
+        c
+    }
+
+    /// Opens a socket authenticated with `token` via `auth.token`.
+    pub async fn with_token(server: &TestServer, token: &str) -> Client {
+        let mut c = Self::connect(server).await;
+        let data = c.ok("auth.token", json!({ "token": token })).await;
+        c.username = data["user"]["username"].as_str().unwrap_or_default().to_owned();
+        c.user_id = data["user"]["id"].as_str().unwrap_or_default().to_owned();
+        c.access_token = token.to_owned();
+        c
+    }
+
+    /// Remembers the identity and tokens of an auth reply.
+    pub fn adopt(&mut self, data: &Value) {
+        self.username = data["user"]["username"].as_str().expect("username").to_owned();
+        self.user_id = data["user"]["id"].as_str().expect("user id").to_owned();
+        self.access_token = data["access_token"].as_str().expect("access token").to_owned();
+        self.refresh_token = data["refresh_token"].as_str().expect("refresh token").to_owned();
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.expect("send");
+    }
+
+    /// Sends a raw frame.
+    pub async fn send_message(&mut self, m: Message) {
+        self.ws.send(m).await.expect("send");
+    }
+
+    /// The next JSON frame of any kind.
+    pub async fn recv_frame(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame arrives in time")
+                .expect("socket open")
+                .expect("frame ok");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).expect("server sends JSON"),
+                Message::Close(c) => panic!("socket closed unexpectedly: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next reply frame (events arriving first are kept).
+    pub async fn recv_reply(&mut self) -> Value {
+        loop {
+            let f = self.recv_frame().await;
+            if f["type"] == "event" {
+                self.events.push_back(f);
+            } else {
+                return f;
+            }
+        }
+    }
+
+    /// Sends a request of `kind` with `fields` and returns the whole reply.
+    pub async fn request(&mut self, kind: &str, fields: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut frame = fields;
+        frame["type"] = json!(kind);
+        frame["id"] = json!(id);
+        self.send_text(&frame.to_string()).await;
+        let reply = self.recv_reply().await;
+        assert_eq!(reply["id"], json!(id), "reply matches request: {reply}");
+        reply
+    }
+
+    /// A request that must succeed; returns its data.
+    pub async fn ok(&mut self, kind: &str, fields: Value) -> Value {
+        let r = self.request(kind, fields).await;
+        assert_eq!(r["type"], "ok", "{kind} should succeed: {r}");
+        r["data"].clone()
+    }
+
+    /// A request that must fail; returns (code, message).
+    pub async fn err(&mut self, kind: &str, fields: Value) -> (String, String) {
+        let r = self.request(kind, fields).await;
+        assert_eq!(r["type"], "error", "{kind} should fail: {r}");
+        (r["code"].as_str().unwrap_or_default().to_owned(), r["message"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The next event named `name` (others are kept).
+    pub async fn event(&mut self, name: &str) -> Value {
+        if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
+            return self.events.remove(i).map(|e| e["data"].clone()).unwrap_or_default();
+        }
+        loop {
+            let f = self.recv_frame().await;
+            if f["type"] == "event" && f["event"] == name {
+                return f["data"].clone();
+            }
+            self.events.push_back(f);
+        }
+    }
+
+    /// Asserts no event is waiting right now (after a ping round trip).
+    pub async fn assert_no_events(&mut self) {
+        self.ok("ping", json!({})).await;
+        assert!(self.events.is_empty(), "unexpected events: {:?}", self.events);
+    }
+
+    /// Waits for the socket to end; returns the close code if one was sent.
+    pub async fn ended(&mut self) -> Ended {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("socket ends in time") {
+                None | Some(Err(_)) => return Ended::Dropped,
+                Some(Ok(Message::Close(Some(f)))) => return Ended::Close(f.code.into()),
+                Some(Ok(Message::Close(None))) => return Ended::Dropped,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Sends a message and returns the stored message.
+    pub async fn send_dm(&mut self, to: &str, text: &str) -> Value {
+        self.ok("message.send", json!({"to": to, "text": text})).await["message"].clone()
+    }
+}
+
+/// Opens a socket with extra upgrade headers; returns the HTTP status on refusal.
+pub async fn connect_with_headers(url: &str, headers: &[(&str, &str)]) -> Result<Client, u16> {
+    let mut req = url.into_client_request().expect("request");
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            v.parse().expect("value"),
+        );
+    }
+    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req)).await.expect("in time") {
+        Ok((ws, _)) => Ok(Client {
+            ws,
+            events: Default::default(),
+            next_id: 1,
+            username: String::new(),
+            access_token: String::new(),
+            refresh_token: String::new(),
+            user_id: String::new(),
+        }),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("unexpected connect error: {e}"),
+    }
+}
