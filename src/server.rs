@@ -105,12 +105,14 @@ async fn handle_connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAdd
 }
 
 /// The WebSocket settings every socket uses: small buffers so idle sockets
-/// stay cheap, and the configured message size limit.
+/// stay cheap, and the configured message size limit. The write buffer is
+/// not capped here: one reply can be large (a full page of long messages),
+/// and every reply is bounded by the page limits; queued events are bounded
+/// by the outbound queue.
 pub fn ws_config(config: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(config.max_frame_bytes.max(64 * 1024) * 4)
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes))
 }

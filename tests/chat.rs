@@ -123,7 +123,7 @@ async fn sync_returns_what_an_offline_user_missed() {
     assert_eq!(got, missed, "oldest first, each once");
 
     // From the beginning includes the first message too.
-    let all = hank.ok("message.sync", json!({"since": "0", "limit": 500})).await;
+    let all = hank.ok("message.sync", json!({"since": "0", "limit": 200})).await;
     assert_eq!(all["messages"].as_array().unwrap().len(), 32);
     assert_eq!(all["more"], false);
     s.stop().await;
@@ -187,7 +187,7 @@ async fn a_restart_keeps_every_acknowledged_message_and_closes_sockets_with_reco
 
     let s = TestServer::start_in(&dir, |_| {}).await;
     let mut pete = Client::login(&s, "pete").await;
-    let all = pete.ok("message.sync", json!({"since": "0", "limit": 500})).await;
+    let all = pete.ok("message.sync", json!({"since": "0", "limit": 200})).await;
     let ids: Vec<_> = all["messages"].as_array().unwrap().iter().map(|m| m["id"].clone()).collect();
     assert_eq!(ids, acked);
     // Tokens issued before the restart still work (same key on disk).

@@ -17,7 +17,7 @@ use crate::validate;
 
 /// Default and largest page.
 pub const DEFAULT_LIMIT: usize = 100;
-pub const MAX_LIMIT: usize = 500;
+pub const MAX_LIMIT: usize = 200;
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSync) -> Result<Reply> {
     let me = conn.user()?.user.id;
