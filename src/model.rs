@@ -56,6 +56,11 @@ snowflake_id!(
     /// A message id: a snowflake, so ids sort by creation time (k-sorted across nodes).
     MessageId
 );
+snowflake_id!(
+    /// A follow's id: a snowflake minted when the follow was made. Follower
+    /// and following lists are ordered (and paged) by it.
+    FollowId
+);
 
 /// A login session (a refresh-token family). Random, 128 bits, hex.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,6 +105,49 @@ pub struct User {
 pub struct UserCredentials {
     pub user: User,
     pub password_hash: String,
+}
+
+/// A user's public profile. A user who never edited theirs has the
+/// defaults: empty bio, no color, no avatar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub user: User,
+    pub bio: String,
+    /// `#rrggbb`, lowercase.
+    pub color: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// A partial profile change: `None` leaves a field as it is. For `color`
+/// and `avatar_url`, `Some(None)` clears the field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+    pub color: Option<Option<String>>,
+    pub avatar_url: Option<Option<String>>,
+}
+
+impl ProfileUpdate {
+    /// True when the update changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none() && self.bio.is_none() && self.color.is_none() && self.avatar_url.is_none()
+    }
+}
+
+/// How many users follow a user, and how many that user follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FollowCounts {
+    pub followers: u64,
+    pub following: u64,
+}
+
+/// One entry of a follower or following list: the other user and the
+/// follow's id (the page cursor).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowEntry {
+    pub user: User,
+    pub follow_id: FollowId,
 }
 
 /// A stored direct message. `from`/`to` carry the usernames at send time.

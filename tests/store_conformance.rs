@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hubbub::error::StoreError;
 use hubbub::model::{
-    ConversationId, Message, MessageId, RotateOutcome, Session, SessionId, User, UserCredentials, UserId,
+    ConversationId, FollowCounts, FollowId, Message, MessageId, ProfileUpdate, RotateOutcome, Session, SessionId,
+    User, UserCredentials, UserId,
 };
 use hubbub::snowflake::Generator;
 use hubbub::store::{SqliteStore, Store};
@@ -149,6 +150,222 @@ mod suite {
         assert_eq!(s.conversations(di.id, None, 10).await.unwrap()[0].peer, cy);
     }
 
+    pub async fn profiles(s: Arc<dyn Store>) {
+        let ids = Generator::new(1);
+        let hu = user(&ids, "hu_p");
+        s.create_user(&hu).await.unwrap();
+        let p = s.profile(hu.user.id).await.unwrap().unwrap();
+        assert_eq!(p.user, hu.user);
+        assert_eq!((p.bio.as_str(), p.color.clone(), p.avatar_url.clone()), ("", None, None), "defaults");
+        assert_eq!(s.profile(UserId(ids.next_id())).await.unwrap(), None);
+
+        let set = ProfileUpdate {
+            display_name: Some("Hu Li".into()),
+            bio: Some("line one\nline two".into()),
+            color: Some(Some("#a0b1c2".into())),
+            avatar_url: Some(Some("https://example.com/a.png".into())),
+        };
+        let after = s.update_profile(hu.user.id, &set).await.unwrap().unwrap();
+        assert_eq!(after.user.display_name, "Hu Li");
+        assert_eq!(after.bio, "line one\nline two");
+        assert_eq!(s.profile(hu.user.id).await.unwrap(), Some(after.clone()), "stored as returned");
+        assert_eq!(s.user_by_id(hu.user.id).await.unwrap().unwrap().display_name, "Hu Li");
+
+        // Partial: only bio changes; `Some(None)` clears the color.
+        let partial = ProfileUpdate { bio: Some("new".into()), color: Some(None), ..Default::default() };
+        let p = s.update_profile(hu.user.id, &partial).await.unwrap().unwrap();
+        assert_eq!(p.user.display_name, "Hu Li");
+        assert_eq!(p.bio, "new");
+        assert_eq!(p.color, None);
+        assert_eq!(p.avatar_url.as_deref(), Some("https://example.com/a.png"));
+        assert_eq!(s.update_profile(UserId(ids.next_id()), &partial).await.unwrap(), None);
+    }
+
+    pub async fn search(s: Arc<dyn Store>) {
+        let ids = Generator::new(1);
+        let make = |name: &str, display: &str| {
+            let mut c = user(&ids, name);
+            c.user.display_name = display.into();
+            c
+        };
+        let users = [
+            make("annabel", "Annabel Lee"),
+            make("ann", "Plain Ann"),
+            make("Zed", "Ann Zed"),
+            make("bob_x", "Bob"),
+            make("per%cent", "x"),
+            make("perXcent", "x"),
+        ];
+        for u in &users {
+            s.create_user(u).await.unwrap();
+        }
+        let names = |v: Vec<User>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
+        // Exact username first, then by lowercase username; each user once.
+        assert_eq!(names(s.search_users("ANN", 10).await.unwrap()), ["ann", "annabel", "Zed"]);
+        assert_eq!(names(s.search_users("ann", 2).await.unwrap()), ["ann", "annabel"]);
+        assert_eq!(names(s.search_users("lee", 10).await.unwrap()), ["annabel"], "display-name words");
+        assert_eq!(names(s.search_users("zed", 10).await.unwrap()), ["Zed"]);
+        assert_eq!(names(s.search_users("bob_", 10).await.unwrap()), ["bob_x"], "_ is literal");
+        assert_eq!(names(s.search_users("per%", 10).await.unwrap()), ["per%cent"], "% is literal");
+        assert!(s.search_users("nobody", 10).await.unwrap().is_empty());
+
+        // A new display name replaces the old words.
+        let bob = users[3].user.id;
+        let rename = ProfileUpdate { display_name: Some("Robert Smith".into()), ..Default::default() };
+        s.update_profile(bob, &rename).await.unwrap();
+        assert_eq!(names(s.search_users("smi", 10).await.unwrap()), ["bob_x"]);
+        assert_eq!(names(s.search_users("bob", 10).await.unwrap()), ["bob_x"], "username still found");
+        assert!(s.search_users("rob", 10).await.unwrap().iter().any(|u| u.id == bob));
+        s.update_profile(bob, &ProfileUpdate { display_name: Some("Zzz".into()), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(s.search_users("robert", 10).await.unwrap().is_empty(), "old words are gone");
+    }
+
+    pub async fn follows(s: Arc<dyn Store>) {
+        let ids = Generator::new(1);
+        let (a, b, c) = (user(&ids, "a_f"), user(&ids, "b_f"), user(&ids, "c_f"));
+        for u in [&a, &b, &c] {
+            s.create_user(u).await.unwrap();
+        }
+        let (a, b, c) = (a.user.id, b.user.id, c.user.id);
+        let counts = |followers, following| FollowCounts { followers, following };
+        assert_eq!(s.follow_counts(a).await.unwrap(), counts(0, 0));
+        assert!(s.add_follow(a, b, FollowId(ids.next_id())).await.unwrap());
+        assert!(!s.add_follow(a, b, FollowId(ids.next_id())).await.unwrap(), "twice: no change");
+        assert!(s.add_follow(c, b, FollowId(ids.next_id())).await.unwrap());
+        assert!(s.add_follow(b, a, FollowId(ids.next_id())).await.unwrap());
+        assert_eq!(s.follow_counts(b).await.unwrap(), counts(2, 1));
+        assert_eq!(s.follow_counts(a).await.unwrap(), counts(1, 1));
+        let followers = s.followers(b, None, 10).await.unwrap();
+        assert_eq!(followers.iter().map(|e| e.user.id).collect::<Vec<_>>(), vec![c, a], "newest first");
+        assert_eq!(s.following(a, None, 10).await.unwrap()[0].user.id, b);
+
+        // An unknown user on either side writes nothing.
+        let ghost = UserId(ids.next_id());
+        assert!(!s.add_follow(a, ghost, FollowId(ids.next_id())).await.unwrap());
+        assert!(!s.add_follow(ghost, a, FollowId(ids.next_id())).await.unwrap());
+        assert_eq!(s.follow_counts(a).await.unwrap(), counts(1, 1));
+
+        assert!(s.remove_follow(a, b).await.unwrap());
+        assert!(!s.remove_follow(a, b).await.unwrap(), "idempotent");
+        assert_eq!(s.follow_counts(b).await.unwrap(), counts(1, 1));
+        assert_eq!(s.follow_counts(a).await.unwrap(), counts(1, 0));
+    }
+
+    pub async fn follow_pages(s: Arc<dyn Store>) {
+        let ids = Generator::new(1);
+        let star = user(&ids, "star");
+        s.create_user(&star).await.unwrap();
+        let mut fans = Vec::new();
+        for i in 0..57 {
+            let f = user(&ids, &format!("fan{i}"));
+            s.create_user(&f).await.unwrap();
+            assert!(s.add_follow(f.user.id, star.user.id, FollowId(ids.next_id())).await.unwrap());
+            assert!(s.add_follow(star.user.id, f.user.id, FollowId(ids.next_id())).await.unwrap());
+            fans.push(f.user.id);
+        }
+        for following in [false, true] {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = if following {
+                    s.following(star.user.id, after, 10).await.unwrap()
+                } else {
+                    s.followers(star.user.id, after, 10).await.unwrap()
+                };
+                if page.is_empty() {
+                    break;
+                }
+                assert!(page.windows(2).all(|w| w[0].follow_id > w[1].follow_id));
+                after = page.last().map(|e| e.follow_id);
+                seen.extend(page.into_iter().map(|e| e.user.id));
+            }
+            let mut want = fans.clone();
+            want.reverse();
+            assert_eq!(seen, want, "each once, newest first");
+        }
+        assert_eq!(s.follow_counts(star.user.id).await.unwrap(), FollowCounts { followers: 57, following: 57 });
+    }
+
+    pub async fn user_sessions(s: Arc<dyn Store>) {
+        let ids = Generator::new(1);
+        let (jo, ki) = (user(&ids, "jo_u"), user(&ids, "ki_u"));
+        s.create_user(&jo).await.unwrap();
+        s.create_user(&ki).await.unwrap();
+        let session = |n: u8, owner: &UserCredentials| Session {
+            id: SessionId(format!("{n:032x}")),
+            user_id: owner.user.id,
+            refresh_hash: vec![n],
+            expires_at_ms: i64::MAX,
+        };
+        let (s1, s2, s3, other) = (session(1, &jo), session(2, &jo), session(3, &jo), session(4, &ki));
+        for x in [&s1, &s2, &s3, &other] {
+            s.create_session(x).await.unwrap();
+        }
+        assert_eq!(s.revoke_user_sessions(jo.user.id, Some(&s2.id)).await.unwrap(), 2);
+        assert_eq!(s.revoke_user_sessions(jo.user.id, Some(&s2.id)).await.unwrap(), 0, "idempotent");
+        assert_eq!(s.live_session_user(&s1.id, 0).await.unwrap(), None);
+        assert_eq!(s.live_session_user(&s3.id, 0).await.unwrap(), None);
+        assert_eq!(s.live_session_user(&s2.id, 0).await.unwrap(), Some(jo.user.id), "kept");
+        assert_eq!(s.live_session_user(&other.id, 0).await.unwrap(), Some(ki.user.id), "other users untouched");
+        assert_eq!(s.revoke_user_sessions(jo.user.id, None).await.unwrap(), 1);
+        assert_eq!(s.live_session_user(&s2.id, 0).await.unwrap(), None);
+
+        assert!(s.set_password_hash(jo.user.id, "new-hash").await.unwrap());
+        assert_eq!(s.user_by_username("jo_u").await.unwrap().unwrap().password_hash, "new-hash");
+        assert!(!s.set_password_hash(UserId(ids.next_id()), "x").await.unwrap());
+    }
+
+    pub async fn delete_user(s: Arc<dyn Store>) {
+        let ids = Generator::new(1);
+        let (gone, stay, third) = (user(&ids, "Gone_d"), user(&ids, "stay_d"), user(&ids, "third_d"));
+        for u in [&gone, &stay, &third] {
+            s.create_user(u).await.unwrap();
+        }
+        let sid = SessionId("22222222222222222222222222222222".into());
+        s.create_session(&Session { id: sid.clone(), user_id: gone.user.id, refresh_hash: vec![1], expires_at_ms: i64::MAX })
+            .await
+            .unwrap();
+        let (g, st, th) = (gone.user.clone(), stay.user.clone(), third.user.clone());
+        s.add_follow(g.id, st.id, FollowId(ids.next_id())).await.unwrap();
+        s.add_follow(st.id, g.id, FollowId(ids.next_id())).await.unwrap();
+        s.add_follow(th.id, st.id, FollowId(ids.next_id())).await.unwrap();
+        let from_gone = dm(&ids, &g, &st, "from gone", None);
+        let to_gone = dm(&ids, &st, &g, "to gone", None);
+        let unrelated = dm(&ids, &st, &th, "unrelated", None);
+        for m in [&from_gone, &to_gone, &unrelated] {
+            s.insert_message(m).await.unwrap();
+        }
+        s.update_profile(g.id, &ProfileUpdate { bio: Some("bio".into()), ..Default::default() }).await.unwrap();
+
+        assert!(s.delete_user(g.id).await.unwrap());
+        assert!(!s.delete_user(g.id).await.unwrap(), "idempotent");
+        assert_eq!(s.user_by_id(g.id).await.unwrap(), None);
+        assert!(s.user_by_username("gone_d").await.unwrap().is_none());
+        assert_eq!(s.profile(g.id).await.unwrap(), None);
+        assert!(s.search_users("gone", 10).await.unwrap().is_empty());
+        assert_eq!(s.live_session_user(&sid, 0).await.unwrap(), None, "sessions end");
+        assert_eq!(s.follow_counts(st.id).await.unwrap(), FollowCounts { followers: 1, following: 0 });
+        assert_eq!(s.followers(st.id, None, 10).await.unwrap()[0].user, th);
+        assert!(s.following(st.id, None, 10).await.unwrap().is_empty());
+
+        // The user's messages are gone; what others sent stays in their sync.
+        assert!(s.history(&from_gone.conversation_id, None, 10).await.unwrap().iter().all(|m| m.from_id != g.id));
+        let synced = s.messages_since(st.id, MessageId(0), 10).await.unwrap();
+        assert_eq!(synced, vec![to_gone.clone(), unrelated.clone()]);
+        let convs = s.conversations(st.id, None, 10).await.unwrap();
+        assert_eq!(convs.len(), 1);
+        assert_eq!(convs[0].peer, th);
+
+        // The name is free again, for a new user with a new id.
+        let again = user(&ids, "gone_D");
+        s.create_user(&again).await.unwrap();
+        assert_eq!(s.live_session_user(&sid, 0).await.unwrap(), None);
+        assert_eq!(s.follow_counts(again.user.id).await.unwrap(), FollowCounts::default());
+        assert_eq!(s.profile(again.user.id).await.unwrap().unwrap().bio, "");
+    }
+
     pub async fn close_refuses_later_calls(s: Arc<dyn Store>) {
         let ids = Generator::new(1);
         s.create_user(&user(&ids, "fay_c")).await.unwrap();
@@ -171,4 +388,15 @@ macro_rules! backend_tests {
     };
 }
 
-backend_tests!(sqlite: users, sessions, messages, close_refuses_later_calls);
+backend_tests!(
+    sqlite: users,
+    sessions,
+    messages,
+    profiles,
+    search,
+    follows,
+    follow_pages,
+    user_sessions,
+    delete_user,
+    close_refuses_later_calls,
+);

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::model::{
-    ConversationId, ConversationSummary, Message, MessageId, RotateOutcome, Session, SessionId,
-    User, UserCredentials, UserId,
+    ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId,
+    Profile, ProfileUpdate, RotateOutcome, Session, SessionId, User, UserCredentials, UserId,
 };
 
 pub use sqlite::SqliteStore;
@@ -30,7 +30,7 @@ pub struct Inserted {
     pub created: bool,
 }
 
-/// Durable storage of users, sessions and messages.
+/// Durable storage of users, profiles, follows, sessions and messages.
 ///
 /// Every method either completes durably or returns an error; an `Ok` from a
 /// write means the data survives a process crash. `StoreError::Unavailable`
@@ -41,8 +41,9 @@ pub struct Inserted {
 pub trait Store: Send + Sync + 'static {
     // ---- users --------------------------------------------------------
 
-    /// Creates a user. Usernames are unique case-insensitively:
-    /// `Err(Conflict("username"))` when the name is taken.
+    /// Creates a user with a default profile and indexes it for
+    /// [`Store::search_users`] (see [`search_terms`]). Usernames are unique
+    /// case-insensitively: `Err(Conflict("username"))` when the name is taken.
     async fn create_user(&self, user: &UserCredentials) -> Result<(), StoreError>;
 
     /// Finds a user by username, case-insensitively, with credentials.
@@ -51,6 +52,65 @@ pub trait Store: Send + Sync + 'static {
 
     /// Finds a user by id.
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// A user's profile; defaults (empty bio, no color, no avatar) when the
+    /// user never changed it. `None` when the user does not exist.
+    async fn profile(&self, id: UserId) -> Result<Option<Profile>, StoreError>;
+
+    /// Up to `limit` users one of whose [`search_terms`] starts with
+    /// `prefix`, compared case-insensitively and literally (no wildcards:
+    /// `%` and `_` are plain characters). Order: the user whose username
+    /// equals `prefix` (case-insensitively) first, then by lowercase
+    /// username. Each user at most once. An empty prefix matches everyone.
+    async fn search_users(&self, prefix: &str, limit: usize) -> Result<Vec<User>, StoreError>;
+
+    /// Applies the fields `update` sets, in one atomic write, and returns the
+    /// profile as stored afterwards. Fields left `None` keep their values.
+    /// A new display name re-indexes the user's search terms in the same
+    /// write. `None` when the user does not exist (nothing is written).
+    async fn update_profile(&self, id: UserId, update: &ProfileUpdate) -> Result<Option<Profile>, StoreError>;
+
+    /// Replaces a user's password hash. False when the user does not exist.
+    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool, StoreError>;
+
+    /// Deletes a user and everything that is theirs, atomically: the user
+    /// and credentials, the profile and search terms, every session (so the
+    /// user's tokens stop working at once), follows in both directions (so
+    /// others' counts drop), the messages the user sent with their sync and
+    /// conversation-list entries, the user's own sync and conversation-list
+    /// entries, and other users' conversation-list entries with this user.
+    /// Messages others sent to the user stay in the senders' sync.
+    /// The username is free again afterwards. Returns false when the user
+    /// did not exist. Idempotent.
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
+
+    // ---- follows ------------------------------------------------------
+
+    /// Records that `follower` follows `followee`, with `id` as the follow's
+    /// id (its place in both lists). True when the follow is new; false when
+    /// it already existed (nothing changes, the original id is kept) or when
+    /// either user does not exist (nothing is written).
+    async fn add_follow(&self, follower: UserId, followee: UserId, id: FollowId) -> Result<bool, StoreError>;
+
+    /// Exact follower and following counts of `user`: they always equal the
+    /// lengths of the [`Store::followers`] and [`Store::following`] lists.
+    /// Zero for an unknown user.
+    async fn follow_counts(&self, user: UserId) -> Result<FollowCounts, StoreError>;
+
+    /// Up to `limit` users following `user`, newest follow first, with
+    /// follow ids below `after` (all if `None`). Paging with the last
+    /// entry's `follow_id` as `after` visits each follower once.
+    async fn followers(&self, user: UserId, after: Option<FollowId>, limit: usize)
+    -> Result<Vec<FollowEntry>, StoreError>;
+
+    /// Up to `limit` users `user` follows, newest follow first, with follow
+    /// ids below `after` (all if `None`); paged like [`Store::followers`].
+    async fn following(&self, user: UserId, after: Option<FollowId>, limit: usize)
+    -> Result<Vec<FollowEntry>, StoreError>;
+
+    /// Removes the follow of `followee` by `follower`. True when there was
+    /// one. Idempotent.
+    async fn remove_follow(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError>;
 
     // ---- sessions -----------------------------------------------------
 
@@ -80,6 +140,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes a session. Returns false if it was not live. Idempotent.
     async fn revoke_session(&self, id: &SessionId) -> Result<bool, StoreError>;
+
+    /// Revokes every live session of `user` except `keep` (all of them when
+    /// `None`), atomically. Returns how many were revoked. Idempotent.
+    async fn revoke_user_sessions(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError>;
 
     // ---- messages -----------------------------------------------------
 
@@ -123,8 +187,32 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// The lowercase terms a user is found by in [`Store::search_users`]: the
+/// username and each whitespace-separated word of the display name, without
+/// duplicates. Every backend indexes exactly these.
+pub fn search_terms(username: &str, display_name: &str) -> Vec<String> {
+    let mut terms = vec![username.to_lowercase()];
+    for word in display_name.split_whitespace().map(str::to_lowercase) {
+        if !terms.contains(&word) {
+            terms.push(word);
+        }
+    }
+    terms
+}
+
 /// Opens the backend the configuration names (SQLite in the data directory).
 pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     let store = SqliteStore::open(&config.data_dir.join("hubbub.db"), config.store_timeout()).await?;
     Ok(Arc::new(store))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_terms;
+
+    #[test]
+    fn search_terms_are_the_lowercase_username_and_display_name_words() {
+        assert_eq!(search_terms("Ann_B", "Ann  Élise ann_b"), ["ann_b", "ann", "élise"]);
+        assert_eq!(search_terms("zed", ""), ["zed"]);
+    }
 }

@@ -1,7 +1,9 @@
 //! The SQLite backend of [`Store`]: the default, embedded, single-file store.
 
+mod account;
 mod engine;
 mod schema;
+mod social;
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,11 +12,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use self::engine::{Engine, map_err};
+use self::social::Side;
 use super::{Inserted, Store};
 use crate::error::StoreError;
 use crate::model::{
-    ConversationId, ConversationSummary, Message, MessageId, RotateOutcome, Session, SessionId,
-    User, UserCredentials, UserId,
+    ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId,
+    Profile, ProfileUpdate, RotateOutcome, Session, SessionId, User, UserCredentials, UserId,
 };
 
 /// SQLite storage in one file, WAL mode, `synchronous=FULL`.
@@ -105,7 +108,9 @@ impl Store for SqliteStore {
                         ])
                     });
                 match res {
-                    Ok(_) => Ok(()),
+                    Ok(_) => {
+                        social::index_user(conn, c.user.id, &c.user.username, &c.user.display_name).map_err(map_err)
+                    }
                     Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
                         Err(StoreError::Conflict("username"))
                     }
@@ -141,6 +146,53 @@ impl Store for SqliteStore {
                     .map_err(map_err)
             })
             .await
+    }
+
+    async fn profile(&self, id: UserId) -> Result<Option<Profile>, StoreError> {
+        self.engine.read(move |conn| social::profile(conn, id).map_err(map_err)).await
+    }
+
+    async fn search_users(&self, prefix: &str, limit: usize) -> Result<Vec<User>, StoreError> {
+        let prefix = prefix.to_owned();
+        self.engine.read(move |conn| social::search_users(conn, &prefix, limit).map_err(map_err)).await
+    }
+
+    async fn update_profile(&self, id: UserId, update: &ProfileUpdate) -> Result<Option<Profile>, StoreError> {
+        let update = update.clone();
+        self.engine.write(move |conn| social::update_profile(conn, id, &update).map_err(map_err)).await
+    }
+
+    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool, StoreError> {
+        let hash = password_hash.to_owned();
+        self.engine.write(move |conn| account::set_password_hash(conn, id, &hash).map_err(map_err)).await
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.engine.write(move |conn| account::delete_user(conn, id).map_err(map_err)).await
+    }
+
+    async fn add_follow(&self, follower: UserId, followee: UserId, id: FollowId) -> Result<bool, StoreError> {
+        self.engine.write(move |conn| social::add_follow(conn, follower, followee, id).map_err(map_err)).await
+    }
+
+    async fn follow_counts(&self, user: UserId) -> Result<FollowCounts, StoreError> {
+        self.engine.read(move |conn| social::follow_counts(conn, user).map_err(map_err)).await
+    }
+
+    async fn followers(&self, user: UserId, after: Option<FollowId>, limit: usize) -> Result<Vec<FollowEntry>, StoreError> {
+        self.engine
+            .read(move |conn| social::follow_page(conn, Side::Followers, user, after, limit).map_err(map_err))
+            .await
+    }
+
+    async fn following(&self, user: UserId, after: Option<FollowId>, limit: usize) -> Result<Vec<FollowEntry>, StoreError> {
+        self.engine
+            .read(move |conn| social::follow_page(conn, Side::Following, user, after, limit).map_err(map_err))
+            .await
+    }
+
+    async fn remove_follow(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
+        self.engine.write(move |conn| social::remove_follow(conn, follower, followee).map_err(map_err)).await
     }
 
     async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
@@ -212,6 +264,13 @@ impl Store for SqliteStore {
                     .map(|n| n > 0)
                     .map_err(map_err)
             })
+            .await
+    }
+
+    async fn revoke_user_sessions(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        let keep = keep.cloned();
+        self.engine
+            .write(move |conn| account::revoke_user_sessions(conn, user, keep.as_ref()).map_err(map_err))
             .await
     }
 

@@ -49,6 +49,42 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX conversations_by_recent ON conversations(user_id, last_message_id);
     "#,
+    // 2: profiles, user search, follows; messages by sender (account deletion)
+    r#"
+    CREATE TABLE profiles (
+        user_id    INTEGER PRIMARY KEY,
+        bio        TEXT NOT NULL DEFAULT '',
+        color      TEXT,
+        avatar_url TEXT
+    );
+    -- One row per lowercase search term (username, display-name words);
+    -- searched by range: term >= prefix AND term < prefix || U+10FFFF.
+    CREATE TABLE user_search (
+        term    TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        PRIMARY KEY (term, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX user_search_by_user ON user_search(user_id);
+    CREATE TABLE follows (
+        follower_id INTEGER NOT NULL,
+        followee_id INTEGER NOT NULL,
+        follow_id   INTEGER NOT NULL,
+        PRIMARY KEY (follower_id, followee_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX followers_by_time ON follows(followee_id, follow_id);
+    CREATE INDEX following_by_time ON follows(follower_id, follow_id);
+    CREATE INDEX messages_by_sender ON messages(from_id);
+    -- Index the users created before this version: usernames, and
+    -- display-name words split on spaces (ASCII lowercase only here).
+    INSERT OR IGNORE INTO user_search (term, user_id) SELECT username_key, id FROM users;
+    WITH RECURSIVE words(user_id, word, rest) AS (
+        SELECT id, '', lower(display_name) || ' ' FROM users
+        UNION ALL
+        SELECT user_id, substr(rest, 1, instr(rest, ' ') - 1), substr(rest, instr(rest, ' ') + 1)
+        FROM words WHERE rest <> ''
+    )
+    INSERT OR IGNORE INTO user_search (term, user_id) SELECT word, user_id FROM words WHERE word <> '';
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
@@ -63,5 +99,28 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_2_indexes_users_created_before_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO users VALUES (7, 'Old_Timer', 'old_timer', 'Grace  Hopper', 'h', 1)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let mut s = conn.prepare("SELECT term FROM user_search WHERE user_id = 7 ORDER BY term").unwrap();
+        let terms: Vec<String> = s.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        assert_eq!(terms, ["grace", "hopper", "old_timer"]);
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
     }
 }
