@@ -2,10 +2,10 @@
 //! No I/O and no storage here, so the load tester can import it.
 //! `protocol.md` documents each type below; keep the two in step.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use crate::model::MessageId;
+use crate::model::{FollowId, MessageId};
 
 /// The part of a request every frame has: its kind and an optional request
 /// id that the reply echoes. Parsed first, so even a malformed request gets a
@@ -39,6 +39,24 @@ pub enum Request {
     MessageSync(MessageSync),
     #[serde(rename = "conversation.list")]
     ConversationList(ConversationList),
+    #[serde(rename = "profile.get")]
+    ProfileGet(ProfileGet),
+    #[serde(rename = "profile.update")]
+    ProfileUpdate(ProfileUpdate),
+    #[serde(rename = "user.search")]
+    UserSearch(UserSearch),
+    #[serde(rename = "follow.add")]
+    FollowAdd(FollowTarget),
+    #[serde(rename = "follow.remove")]
+    FollowRemove(FollowTarget),
+    #[serde(rename = "follow.followers")]
+    FollowFollowers(FollowList),
+    #[serde(rename = "follow.following")]
+    FollowFollowing(FollowList),
+    #[serde(rename = "account.password")]
+    AccountPassword(AccountPassword),
+    #[serde(rename = "account.delete")]
+    AccountDelete(AccountDelete),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -54,6 +72,15 @@ pub const REQUEST_KINDS: &[&str] = &[
     "message.history",
     "message.sync",
     "conversation.list",
+    "profile.get",
+    "profile.update",
+    "user.search",
+    "follow.add",
+    "follow.remove",
+    "follow.followers",
+    "follow.following",
+    "account.password",
+    "account.delete",
     "ping",
 ];
 
@@ -118,6 +145,59 @@ pub struct MessageSync {
 pub struct ConversationList {
     pub before: Option<MessageId>,
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileGet {
+    pub username: String,
+}
+
+/// `profile.update`: absent (or null) `display_name`/`bio` keep the current
+/// value; for `color` and `avatar_url`, absent keeps it and null clears it.
+#[derive(Debug, Deserialize)]
+pub struct ProfileUpdate {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub color: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub avatar_url: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserSearch {
+    pub query: String,
+    pub limit: Option<u32>,
+}
+
+/// `follow.add` and `follow.remove`: the user to (un)follow.
+#[derive(Debug, Deserialize)]
+pub struct FollowTarget {
+    pub username: String,
+}
+
+/// `follow.followers` and `follow.following`: a page of a user's list.
+#[derive(Debug, Deserialize)]
+pub struct FollowList {
+    pub username: String,
+    pub after: Option<FollowId>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountPassword {
+    pub old_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountDelete {
+    pub password: String,
 }
 
 /// Stable error codes of `error` replies. Clients switch on these.
@@ -277,8 +357,65 @@ pub struct ConversationListReply {
     pub next_before: Option<String>,
 }
 
+/// A user's public profile as the wire shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProfileView {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    /// `#rrggbb` or null.
+    pub color: Option<String>,
+    /// An http(s) URL or null.
+    pub avatar_url: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub followers: u64,
+    pub following: u64,
+}
+
+/// Reply data of `profile.get` and `profile.update`; also the data of the
+/// `profile.updated` event.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProfileEnvelope {
+    pub profile: ProfileView,
+}
+
+/// Reply data of `user.search`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserSearchReply {
+    pub users: Vec<UserView>,
+}
+
+/// Reply data of `follow.add` and `follow.remove`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FollowReply {
+    /// Whether I follow the user now.
+    pub following: bool,
+    /// False when the request changed nothing (already so).
+    pub changed: bool,
+}
+
+/// Data of the `follow.new` event.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FollowNew {
+    pub follower: UserView,
+}
+
+/// Reply data of `follow.followers` and `follow.following`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FollowPageReply {
+    pub users: Vec<UserView>,
+    /// Pass as `after` for the next page; null when there is none.
+    pub next_after: Option<String>,
+}
+
 /// Event names the server pushes.
 pub mod events {
     /// A direct message to or from me was stored.
     pub const MESSAGE_NEW: &str = "message.new";
+    /// My profile was changed from another of my sockets.
+    pub const PROFILE_UPDATED: &str = "profile.updated";
+    /// Someone started following me.
+    pub const FOLLOW_NEW: &str = "follow.new";
 }

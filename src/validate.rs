@@ -30,6 +30,65 @@ pub fn display_name(name: Option<&str>, username: &str) -> Result<String, Error>
     Ok(name.to_owned())
 }
 
+/// Longest bio, in characters.
+pub const MAX_BIO_CHARS: usize = 500;
+
+/// A bio: at most 500 characters, no control characters except newline.
+/// Kept as sent; `""` empties it.
+pub fn bio(bio: &str) -> Result<(), Error> {
+    if bio.chars().count() > MAX_BIO_CHARS {
+        return Err(bad_request(format!("bio must be at most {MAX_BIO_CHARS} characters")));
+    }
+    if bio.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(bad_request("bio must not contain control characters other than newline"));
+    }
+    Ok(())
+}
+
+/// A profile color: `#RRGGBB` in hex digits of either case; returned lowercase.
+pub fn color(color: &str) -> Result<String, Error> {
+    match color.strip_prefix('#') {
+        Some(hex) if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(color.to_ascii_lowercase()),
+        _ => Err(bad_request("color must be #RRGGBB (hex digits)")),
+    }
+}
+
+/// Longest avatar URL, in characters.
+pub const MAX_URL_CHARS: usize = 500;
+
+/// An avatar URL: `http://` or `https://` (scheme in any case), a
+/// non-empty host, at most 500 characters, no whitespace or control
+/// characters. Returned as sent.
+pub fn avatar_url(url: &str) -> Result<(), Error> {
+    let invalid = || bad_request(format!("avatar_url must be an http(s) URL of at most {MAX_URL_CHARS} characters"));
+    if url.chars().count() > MAX_URL_CHARS || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let lower = url.to_ascii_lowercase();
+    let rest = ["https://", "http://"].iter().find_map(|p| lower.strip_prefix(p)).ok_or_else(invalid)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// Longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 64;
+
+/// A search query: trimmed, not blank, at most 64 characters. Every
+/// character is literal (no wildcards).
+pub fn search_query(query: &str) -> Result<&str, Error> {
+    let q = query.trim();
+    if q.is_empty() {
+        return Err(bad_request("query must not be empty"));
+    }
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(bad_request(format!("query must be at most {MAX_QUERY_CHARS} characters")));
+    }
+    Ok(q)
+}
+
 /// Message text: not blank, at most `max_chars` characters.
 pub fn message_text(text: &str, max_chars: usize) -> Result<(), Error> {
     if text.trim().is_empty() {
@@ -82,6 +141,27 @@ mod tests {
         assert_eq!(display_name(Some(" Bob B "), "bob").unwrap(), "Bob B");
         assert!(display_name(Some("a\u{7}"), "bob").is_err());
         assert!(display_name(Some(&"x".repeat(65)), "bob").is_err());
+    }
+
+    #[test]
+    fn profile_fields() {
+        assert!(bio("two\nlines").is_ok());
+        assert!(bio(&"é".repeat(500)).is_ok());
+        assert!(bio(&"é".repeat(501)).is_err());
+        assert!(bio("tab\there").is_err());
+        assert_eq!(color("#A0b1C2").unwrap(), "#a0b1c2");
+        for bad in ["a0b1c2", "#a0b1c", "#a0b1c2f", "#g0b1c2", "", "#ＡＢＣＤＥＦ"] {
+            assert!(color(bad).is_err(), "{bad}");
+        }
+        assert!(avatar_url("https://cdn.example.com/a.png").is_ok());
+        assert!(avatar_url("HTTP://example.com").is_ok());
+        for bad in ["ftp://x.com/a", "javascript:alert(1)", "https://", "https:///path", "https://a b", ""] {
+            assert!(avatar_url(bad).is_err(), "{bad}");
+        }
+        assert!(avatar_url(&format!("https://x.com/{}", "a".repeat(490))).is_err());
+        assert_eq!(search_query("  Ann ").unwrap(), "Ann");
+        assert!(search_query("   ").is_err());
+        assert!(search_query(&"a".repeat(65)).is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Authentication: registration, login, access and refresh tokens, logout.
+//! Authentication: registration, login, access and refresh tokens, logout,
+//! password changes and account deletion.
 //! Rules live here; the store only keeps users and sessions.
 
+mod account;
 mod keys;
 pub mod password;
 mod throttle;

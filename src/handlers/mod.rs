@@ -3,15 +3,25 @@
 //! store and the hub meet. Write order: store first, then publish, then
 //! acknowledge (the reply is sent by the connection after `dispatch`).
 
+mod account_delete;
+mod account_password;
 mod auth_login;
 mod auth_logout;
 mod auth_refresh;
 mod auth_register;
 mod auth_token;
 mod conversation_list;
+mod follow_add;
+mod follow_followers;
+mod follow_following;
+mod follow_remove;
+mod lookup;
 mod message_history;
 mod message_send;
 mod message_sync;
+mod profile_get;
+mod profile_update;
+mod user_search;
 mod views;
 
 use std::net::SocketAddr;
@@ -93,6 +103,15 @@ pub async fn dispatch(app: &App, conn: &mut ConnState, req: Request) -> Result<R
         Request::MessageHistory(r) => message_history::handle(app, conn, r).await,
         Request::MessageSync(r) => message_sync::handle(app, conn, r).await,
         Request::ConversationList(r) => conversation_list::handle(app, conn, r).await,
+        Request::ProfileGet(r) => profile_get::handle(app, conn, r).await,
+        Request::ProfileUpdate(r) => profile_update::handle(app, conn, r).await,
+        Request::UserSearch(r) => user_search::handle(app, conn, r).await,
+        Request::FollowAdd(r) => follow_add::handle(app, conn, r).await,
+        Request::FollowRemove(r) => follow_remove::handle(app, conn, r).await,
+        Request::FollowFollowers(r) => follow_followers::handle(app, conn, r).await,
+        Request::FollowFollowing(r) => follow_following::handle(app, conn, r).await,
+        Request::AccountPassword(r) => account_password::handle(app, conn, r).await,
+        Request::AccountDelete(r) => account_delete::handle(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }
