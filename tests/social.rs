@@ -46,7 +46,10 @@ async fn profiles_have_defaults_update_partially_and_reach_my_other_sockets() {
 
     let p = profile(&mut bea, "ADA").await;
     assert_eq!(p["id"], json!(ada.user_id));
-    assert_eq!((p["username"].clone(), p["display_name"].clone(), p["bio"].clone()), (json!("ada"), json!("ada"), json!("")));
+    assert_eq!(
+        (p["username"].clone(), p["display_name"].clone(), p["bio"].clone()),
+        (json!("ada"), json!("ada"), json!(""))
+    );
     assert_eq!((p["color"].clone(), p["avatar_url"].clone()), (Value::Null, Value::Null));
     assert_eq!((p["followers"].clone(), p["following"].clone()), (json!(0), json!(0)));
     assert!(p["created_at"].as_str().unwrap().ends_with('Z'));
@@ -153,7 +156,10 @@ async fn follows_are_idempotent_counted_and_announced() {
     assert_eq!(eve.err("follow.following", json!({"username": "fay", "after": "abc"})).await.0, "bad_request");
 
     assert_eq!(eve.ok("follow.remove", json!({"username": "fay"})).await, json!({"following": false, "changed": true}));
-    assert_eq!(eve.ok("follow.remove", json!({"username": "fay"})).await, json!({"following": false, "changed": false}));
+    assert_eq!(
+        eve.ok("follow.remove", json!({"username": "fay"})).await,
+        json!({"following": false, "changed": false})
+    );
     assert_eq!(profile(&mut eve, "fay").await["followers"], json!(0));
     assert_eq!(profile(&mut eve, "eve").await["following"], json!(0));
     fay.assert_no_events().await;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use hubbub::error::StoreError;
 use hubbub::model::{
-    ConversationId, FollowCounts, FollowId, Message, MessageId, ProfileUpdate, RotateOutcome, Session, SessionId,
-    User, UserCredentials, UserId,
+    ConversationId, FollowCounts, FollowId, Message, MessageId, ProfileUpdate, RotateOutcome, Session, SessionId, User,
+    UserCredentials, UserId,
 };
 use hubbub::snowflake::Generator;
 use hubbub::store::{SqliteStore, Store};
@@ -216,9 +216,7 @@ mod suite {
         assert_eq!(names(s.search_users("smi", 10).await.unwrap()), ["bob_x"]);
         assert_eq!(names(s.search_users("bob", 10).await.unwrap()), ["bob_x"], "username still found");
         assert!(s.search_users("rob", 10).await.unwrap().iter().any(|u| u.id == bob));
-        s.update_profile(bob, &ProfileUpdate { display_name: Some("Zzz".into()), ..Default::default() })
-            .await
-            .unwrap();
+        s.update_profile(bob, &ProfileUpdate { display_name: Some("Zzz".into()), ..Default::default() }).await.unwrap();
         assert!(s.search_users("robert", 10).await.unwrap().is_empty(), "old words are gone");
     }
 
@@ -324,9 +322,8 @@ mod suite {
             s.create_user(u).await.unwrap();
         }
         let sid = SessionId("22222222222222222222222222222222".into());
-        s.create_session(&Session { id: sid.clone(), user_id: gone.user.id, refresh_hash: vec![1], expires_at_ms: i64::MAX })
-            .await
-            .unwrap();
+        let session = Session { id: sid.clone(), user_id: gone.user.id, refresh_hash: vec![1], expires_at_ms: i64::MAX };
+        s.create_session(&session).await.unwrap();
         let (g, st, th) = (gone.user.clone(), stay.user.clone(), third.user.clone());
         s.add_follow(g.id, st.id, FollowId(ids.next_id())).await.unwrap();
         s.add_follow(st.id, g.id, FollowId(ids.next_id())).await.unwrap();

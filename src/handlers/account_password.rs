@@ -9,9 +9,7 @@ use crate::protocol::{AccountPassword, close};
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: AccountPassword) -> Result<Reply> {
     let me = conn.user()?.clone();
-    app.auth
-        .change_password(&me.user, &me.session, &r.old_password, &r.new_password, conn.peer.ip())
-        .await?;
+    app.auth.change_password(&me.user, &me.session, &r.old_password, &r.new_password, conn.peer.ip()).await?;
     let others = CloseTarget::AllExcept(Some(me.session));
     if let Err(e) = app.hub.close_sockets(me.user.id, others, close::SESSION_REVOKED).await {
         tracing::warn!(error = %e, "password changed but other sessions' sockets not closed");

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::model::{
-    ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId,
-    Profile, ProfileUpdate, RotateOutcome, Session, SessionId, User, UserCredentials, UserId,
+    ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId, Profile,
+    ProfileUpdate, RotateOutcome, Session, SessionId, User, UserCredentials, UserId,
 };
 
 pub use sqlite::SqliteStore;
@@ -100,13 +100,21 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` users following `user`, newest follow first, with
     /// follow ids below `after` (all if `None`). Paging with the last
     /// entry's `follow_id` as `after` visits each follower once.
-    async fn followers(&self, user: UserId, after: Option<FollowId>, limit: usize)
-    -> Result<Vec<FollowEntry>, StoreError>;
+    async fn followers(
+        &self,
+        user: UserId,
+        after: Option<FollowId>,
+        limit: usize,
+    ) -> Result<Vec<FollowEntry>, StoreError>;
 
     /// Up to `limit` users `user` follows, newest follow first, with follow
     /// ids below `after` (all if `None`); paged like [`Store::followers`].
-    async fn following(&self, user: UserId, after: Option<FollowId>, limit: usize)
-    -> Result<Vec<FollowEntry>, StoreError>;
+    async fn following(
+        &self,
+        user: UserId,
+        after: Option<FollowId>,
+        limit: usize,
+    ) -> Result<Vec<FollowEntry>, StoreError>;
 
     /// Removes the follow of `followee` by `follower`. True when there was
     /// one. Idempotent.

@@ -16,8 +16,8 @@ use self::social::Side;
 use super::{Inserted, Store};
 use crate::error::StoreError;
 use crate::model::{
-    ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId,
-    Profile, ProfileUpdate, RotateOutcome, Session, SessionId, User, UserCredentials, UserId,
+    ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId, Profile,
+    ProfileUpdate, RotateOutcome, Session, SessionId, User, UserCredentials, UserId,
 };
 
 /// SQLite storage in one file, WAL mode, `synchronous=FULL`.
@@ -179,13 +179,23 @@ impl Store for SqliteStore {
         self.engine.read(move |conn| social::follow_counts(conn, user).map_err(map_err)).await
     }
 
-    async fn followers(&self, user: UserId, after: Option<FollowId>, limit: usize) -> Result<Vec<FollowEntry>, StoreError> {
+    async fn followers(
+        &self,
+        user: UserId,
+        after: Option<FollowId>,
+        limit: usize,
+    ) -> Result<Vec<FollowEntry>, StoreError> {
         self.engine
             .read(move |conn| social::follow_page(conn, Side::Followers, user, after, limit).map_err(map_err))
             .await
     }
 
-    async fn following(&self, user: UserId, after: Option<FollowId>, limit: usize) -> Result<Vec<FollowEntry>, StoreError> {
+    async fn following(
+        &self,
+        user: UserId,
+        after: Option<FollowId>,
+        limit: usize,
+    ) -> Result<Vec<FollowEntry>, StoreError> {
         self.engine
             .read(move |conn| social::follow_page(conn, Side::Following, user, after, limit).map_err(map_err))
             .await
@@ -269,9 +279,7 @@ impl Store for SqliteStore {
 
     async fn revoke_user_sessions(&self, user: UserId, keep: Option<&SessionId>) -> Result<u64, StoreError> {
         let keep = keep.cloned();
-        self.engine
-            .write(move |conn| account::revoke_user_sessions(conn, user, keep.as_ref()).map_err(map_err))
-            .await
+        self.engine.write(move |conn| account::revoke_user_sessions(conn, user, keep.as_ref()).map_err(map_err)).await
     }
 
     async fn insert_message(&self, m: &Message) -> Result<Inserted, StoreError> {

@@ -111,11 +111,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
-        conn.execute(
-            "INSERT INTO users VALUES (7, 'Old_Timer', 'old_timer', 'Grace  Hopper', 'h', 1)",
-            [],
-        )
-        .unwrap();
+        conn.execute("INSERT INTO users VALUES (7, 'Old_Timer', 'old_timer', 'Grace  Hopper', 'h', 1)", []).unwrap();
         migrate(&mut conn).unwrap();
         let mut s = conn.prepare("SELECT term FROM user_search WHERE user_id = 7 ORDER BY term").unwrap();
         let terms: Vec<String> = s.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();

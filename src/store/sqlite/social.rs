@@ -73,7 +73,12 @@ pub(super) fn search_users(conn: &Connection, prefix: &str, limit: usize) -> rus
 }
 
 /// Inserts a follow if both users exist and it is not there yet.
-pub(super) fn add_follow(conn: &Connection, follower: UserId, followee: UserId, id: FollowId) -> rusqlite::Result<bool> {
+pub(super) fn add_follow(
+    conn: &Connection,
+    follower: UserId,
+    followee: UserId,
+    id: FollowId,
+) -> rusqlite::Result<bool> {
     let n = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO follows (follower_id, followee_id, follow_id)
