@@ -15,6 +15,10 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: FollowTarget) -> Result<
         return Err(bad_request("you cannot follow yourself"));
     }
     let created = app.store.add_follow(me, target.id, FollowId(app.ids.next_id())).await?;
+    if !created && app.store.user_by_id(target.id).await?.is_none() {
+        // Deleted between the lookup and the write: nothing was stored.
+        return Err(Error::NotFound(format!("no user named `{}`", r.username)));
+    }
     if created {
         // Read back so the event carries my current display name.
         let follower = app
