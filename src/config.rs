@@ -68,6 +68,12 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_REFRESH_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
     pub refresh_token_ttl: u64,
 
+    /// Milliseconds after a refresh token was replaced during which it may
+    /// still be presented (the client lost the reply); later, presenting it
+    /// revokes the whole session.
+    #[arg(long, env = "HUBBUB_REFRESH_REUSE_GRACE_MS", default_value_t = 10_000)]
+    pub refresh_reuse_grace_ms: u64,
+
     /// bcrypt cost factor (4-31).
     #[arg(long, env = "HUBBUB_BCRYPT_COST", default_value_t = 12,
           value_parser = clap::value_parser!(u32).range(4..=31))]

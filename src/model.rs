@@ -181,14 +181,31 @@ pub struct Session {
     pub expires_at_ms: i64,
 }
 
+/// A request to rotate a session's refresh secret.
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    /// SHA-256 of the secret the client presented.
+    pub presented_hash: Vec<u8>,
+    /// SHA-256 of the secret that replaces it.
+    pub new_hash: Vec<u8>,
+    pub now_ms: i64,
+    /// The session's new expiry.
+    pub new_expires_ms: i64,
+    /// How long after its use a replaced secret may still rotate (the client
+    /// may have lost the reply that carried its successor).
+    pub reuse_grace_ms: i64,
+}
+
 /// What happened when a refresh secret was presented.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RotateOutcome {
-    /// The secret was current; it has been replaced by the new one.
+    /// The secret was current (or replaced within the grace period); the
+    /// new one is now the session's only valid secret.
     Rotated { user_id: UserId },
-    /// The secret was an old one: the session is now revoked (reuse detection).
+    /// The secret was one this session already replaced, past the grace
+    /// period: the session is now revoked (reuse detection).
     ReuseDetected { user_id: UserId },
-    /// No such live session (unknown, expired or already revoked).
+    /// No such live session, or a secret this session never issued.
     Invalid,
 }
 

@@ -75,7 +75,7 @@ async fn tokens_authenticate_by_frame_query_or_header() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_session() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.refresh_reuse_grace_ms = 0).await;
     let mut tess = Client::register(&s, "tess").await;
     let first_refresh = tess.refresh_token.clone();
     let first_access = tess.access_token.clone();
@@ -99,6 +99,25 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     assert_eq!(again.err("auth.refresh", json!({"refresh_token": second_refresh})).await.0, "unauthorized");
     assert_eq!(again.err("auth.token", json!({"token": first_access})).await.0, "unauthorized");
     assert_eq!(again.err("auth.refresh", json!({"refresh_token": "not-a-token"})).await.0, "unauthorized");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_refresh_reply_can_be_retried_and_a_forged_secret_revokes_nothing() {
+    let s = TestServer::start().await; // default grace period
+    let vic = Client::register(&s, "vic").await;
+    let mut c = Client::connect(&s).await;
+    let first = c.ok("auth.refresh", json!({"refresh_token": vic.refresh_token})).await;
+    // The client never saw `first`; it retries with the same token at once.
+    let retry = c.ok("auth.refresh", json!({"refresh_token": vic.refresh_token})).await;
+    assert_ne!(first["refresh_token"], retry["refresh_token"]);
+    // Someone who knows only the session id (it is in the access token) and
+    // guesses a secret cannot end the session.
+    let sid = vic.refresh_token.split('.').next().unwrap();
+    let forged = format!("{sid}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_eq!(c.err("auth.refresh", json!({"refresh_token": forged})).await.0, "unauthorized");
+    let newest = retry["refresh_token"].as_str().unwrap();
+    c.ok("auth.refresh", json!({"refresh_token": newest})).await;
     s.stop().await;
 }
 

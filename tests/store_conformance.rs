@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hubbub::error::StoreError;
 use hubbub::model::{
-    ConversationId, FollowCounts, FollowId, Message, MessageId, ProfileUpdate, RotateOutcome, Session, SessionId, User,
+    ConversationId, FollowCounts, FollowId, Message, MessageId, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, User,
     UserCredentials, UserId,
 };
 use hubbub::snowflake::Generator;
@@ -72,15 +72,28 @@ mod suite {
             .unwrap();
         assert_eq!(s.live_session_user(&sid, 999).await.unwrap(), Some(bo.user.id));
         assert_eq!(s.live_session_user(&sid, 1_000).await.unwrap(), None, "expired");
-        let rotated = s.rotate_refresh(&sid, &[1], &[2], 10, 2_000).await.unwrap();
+        let rot = |presented: u8, new: u8, now_ms: i64| Rotation {
+            presented_hash: vec![presented],
+            new_hash: vec![new],
+            now_ms,
+            new_expires_ms: 2_000,
+            reuse_grace_ms: 100,
+        };
+        let rotated = s.rotate_refresh(&sid, &rot(1, 2, 10)).await.unwrap();
         assert_eq!(rotated, RotateOutcome::Rotated { user_id: bo.user.id });
         assert_eq!(s.live_session_user(&sid, 1_500).await.unwrap(), Some(bo.user.id), "expiry moved");
-        let reused = s.rotate_refresh(&sid, &[1], &[3], 10, 2_000).await.unwrap();
+        // A secret never issued for this session changes nothing.
+        assert_eq!(s.rotate_refresh(&sid, &rot(77, 3, 20)).await.unwrap(), RotateOutcome::Invalid);
+        // The replaced secret within the grace period: rotates again (lost reply).
+        assert_eq!(s.rotate_refresh(&sid, &rot(1, 3, 50)).await.unwrap(), RotateOutcome::Rotated { user_id: bo.user.id });
+        assert_eq!(s.rotate_refresh(&sid, &rot(2, 4, 60)).await.unwrap(), RotateOutcome::Rotated { user_id: bo.user.id });
+        // Past the grace period: reuse, and the session is revoked.
+        let reused = s.rotate_refresh(&sid, &rot(1, 5, 500)).await.unwrap();
         assert_eq!(reused, RotateOutcome::ReuseDetected { user_id: bo.user.id });
         assert_eq!(s.live_session_user(&sid, 10).await.unwrap(), None, "reuse revokes");
-        assert_eq!(s.rotate_refresh(&sid, &[2], &[4], 10, 2_000).await.unwrap(), RotateOutcome::Invalid);
+        assert_eq!(s.rotate_refresh(&sid, &rot(4, 6, 510)).await.unwrap(), RotateOutcome::Invalid);
         let unknown = SessionId("ffffffffffffffffffffffffffffffff".into());
-        assert_eq!(s.rotate_refresh(&unknown, &[1], &[2], 10, 2_000).await.unwrap(), RotateOutcome::Invalid);
+        assert_eq!(s.rotate_refresh(&unknown, &rot(1, 2, 10)).await.unwrap(), RotateOutcome::Invalid);
 
         let sid2 = SessionId("11111111111111111111111111111111".into());
         s.create_session(&Session { id: sid2.clone(), user_id: bo.user.id, refresh_hash: vec![9], expires_at_ms: i64::MAX })

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::{Error, StoreError};
-use crate::model::{RotateOutcome, Session, SessionId, User, UserCredentials, UserId, now_ms};
+use crate::model::{RotateOutcome, Rotation, Session, SessionId, User, UserCredentials, UserId, now_ms};
 use crate::snowflake::Generator;
 use crate::store::Store;
 use crate::validate;
@@ -49,6 +49,7 @@ pub struct Auth {
     bcrypt_cost: u32,
     access_ttl: u64,
     refresh_ttl: u64,
+    refresh_reuse_grace_ms: i64,
     /// A hash checked when the user does not exist, so a login takes as long
     /// whether or not the name is registered.
     dummy_hash: String,
@@ -71,6 +72,7 @@ impl Auth {
             bcrypt_cost: config.bcrypt_cost,
             access_ttl: config.access_token_ttl,
             refresh_ttl: config.refresh_token_ttl,
+            refresh_reuse_grace_ms: config.refresh_reuse_grace_ms as i64,
             dummy_hash,
         })
     }
@@ -150,7 +152,14 @@ impl Auth {
         let (token, new_hash) = tokens::new_refresh(&session)?;
         let now = now_ms();
         let expires = now + self.refresh_ttl as i64 * 1000;
-        match self.store.rotate_refresh(&session, &presented, &new_hash, now, expires).await? {
+        let rotation = Rotation {
+            presented_hash: presented,
+            new_hash,
+            now_ms: now,
+            new_expires_ms: expires,
+            reuse_grace_ms: self.refresh_reuse_grace_ms,
+        };
+        match self.store.rotate_refresh(&session, &rotation).await? {
             RotateOutcome::Rotated { user_id } => {
                 let user = self
                     .store

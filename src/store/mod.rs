@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::error::StoreError;
 use crate::model::{
     ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId, Profile,
-    ProfileUpdate, RotateOutcome, Session, SessionId, User, UserCredentials, UserId,
+    ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, User, UserCredentials, UserId,
 };
 
 pub use sqlite::SqliteStore;
@@ -134,17 +134,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<UserId>, StoreError>;
 
     /// Atomically checks a presented refresh-secret hash against a live
-    /// session. Current hash: replaced by `new_hash`, expiry moved to
-    /// `new_expires_ms`, `Rotated`. Any other hash: the session is revoked,
-    /// `ReuseDetected`. No live session: `Invalid`.
-    async fn rotate_refresh(
-        &self,
-        id: &SessionId,
-        presented_hash: &[u8],
-        new_hash: &[u8],
-        now_ms: i64,
-        new_expires_ms: i64,
-    ) -> Result<RotateOutcome, StoreError>;
+    /// session.
+    /// - The current hash, or a hash this session replaced less than
+    ///   `reuse_grace_ms` ago: the session's secret becomes `new_hash`, its
+    ///   expiry `new_expires_ms`, the replaced hash is remembered as used,
+    ///   `Rotated`.
+    /// - A hash this session replaced longer ago: the session is revoked,
+    ///   `ReuseDetected`.
+    /// - Any other hash (never issued for this session), or no live
+    ///   session: nothing changes, `Invalid`.
+    async fn rotate_refresh(&self, id: &SessionId, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
 
     /// Revokes a session. Returns false if it was not live. Idempotent.
     async fn revoke_session(&self, id: &SessionId) -> Result<bool, StoreError>;

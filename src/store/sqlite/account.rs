@@ -1,8 +1,37 @@
 //! SQLite queries for account-wide changes: password, sessions, deletion.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::model::{SessionId, UserId};
+use crate::model::{RotateOutcome, Rotation, SessionId, UserId};
+
+/// Everything [`crate::store::Store::rotate_refresh`] promises, in one savepoint.
+pub(super) fn rotate_refresh(conn: &Connection, id: &str, r: &Rotation) -> rusqlite::Result<RotateOutcome> {
+    let live: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT user_id, refresh_hash FROM sessions WHERE id = ?1 AND revoked = 0 AND expires_at > ?2")?
+        .query_row(params![id, r.now_ms], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((user, current)) = live else { return Ok(RotateOutcome::Invalid) };
+    let user_id = UserId(user);
+    if current != r.presented_hash {
+        let used_at: Option<i64> = conn
+            .prepare_cached("SELECT used_at FROM refresh_used WHERE hash = ?1 AND session_id = ?2")?
+            .query_row(params![r.presented_hash, id], |row| row.get(0))
+            .optional()?;
+        match used_at {
+            None => return Ok(RotateOutcome::Invalid),
+            Some(at) if r.now_ms - at >= r.reuse_grace_ms => {
+                conn.prepare_cached("UPDATE sessions SET revoked = 1 WHERE id = ?1")?.execute([id])?;
+                return Ok(RotateOutcome::ReuseDetected { user_id });
+            }
+            Some(_) => {} // replaced moments ago: the client lost our reply
+        }
+    }
+    conn.prepare_cached("INSERT OR IGNORE INTO refresh_used (hash, session_id, used_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![current, id, r.now_ms])?;
+    conn.prepare_cached("UPDATE sessions SET refresh_hash = ?2, expires_at = ?3 WHERE id = ?1")?
+        .execute(params![id, r.new_hash, r.new_expires_ms])?;
+    Ok(RotateOutcome::Rotated { user_id })
+}
 
 /// Replaces the password hash; false for an unknown user.
 pub(super) fn set_password_hash(conn: &Connection, id: UserId, hash: &str) -> rusqlite::Result<bool> {
@@ -25,6 +54,7 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
     for sql in [
         "DELETE FROM profiles WHERE user_id = ?1",
         "DELETE FROM user_search WHERE user_id = ?1",
+        "DELETE FROM refresh_used WHERE session_id IN (SELECT id FROM sessions WHERE user_id = ?1)",
         "DELETE FROM sessions WHERE user_id = ?1",
         "DELETE FROM follows WHERE follower_id = ?1",
         "DELETE FROM follows WHERE followee_id = ?1",

@@ -17,7 +17,7 @@ use super::{Inserted, Store};
 use crate::error::StoreError;
 use crate::model::{
     ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId, Profile,
-    ProfileUpdate, RotateOutcome, Session, SessionId, User, UserCredentials, UserId,
+    ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, User, UserCredentials, UserId,
 };
 
 /// SQLite storage in one file, WAL mode, `synchronous=FULL`.
@@ -233,37 +233,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn rotate_refresh(
-        &self,
-        id: &SessionId,
-        presented_hash: &[u8],
-        new_hash: &[u8],
-        now_ms: i64,
-        new_expires_ms: i64,
-    ) -> Result<RotateOutcome, StoreError> {
-        let (id, presented, new_hash) = (id.0.clone(), presented_hash.to_vec(), new_hash.to_vec());
-        self.engine
-            .write(move |conn| {
-                let row: Option<(i64, Vec<u8>)> = conn
-                    .prepare_cached(
-                        "SELECT user_id, refresh_hash FROM sessions WHERE id = ?1 AND revoked = 0 AND expires_at > ?2",
-                    )
-                    .and_then(|mut s| s.query_row(params![id, now_ms], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-                    .map_err(map_err)?;
-                let Some((user, current)) = row else { return Ok(RotateOutcome::Invalid) };
-                if current == presented {
-                    conn.execute(
-                        "UPDATE sessions SET refresh_hash = ?2, expires_at = ?3 WHERE id = ?1",
-                        params![id, new_hash, new_expires_ms],
-                    )
-                    .map_err(map_err)?;
-                    Ok(RotateOutcome::Rotated { user_id: UserId(user) })
-                } else {
-                    conn.execute("UPDATE sessions SET revoked = 1 WHERE id = ?1", [&id]).map_err(map_err)?;
-                    Ok(RotateOutcome::ReuseDetected { user_id: UserId(user) })
-                }
-            })
-            .await
+    async fn rotate_refresh(&self, id: &SessionId, rotation: &Rotation) -> Result<RotateOutcome, StoreError> {
+        let (id, r) = (id.0.clone(), rotation.clone());
+        self.engine.write(move |conn| account::rotate_refresh(conn, &id, &r).map_err(map_err)).await
     }
 
     async fn revoke_session(&self, id: &SessionId) -> Result<bool, StoreError> {

@@ -85,6 +85,15 @@ const MIGRATIONS: &[&str] = &[
     )
     INSERT OR IGNORE INTO user_search (term, user_id) SELECT word, user_id FROM words WHERE word <> '';
     "#,
+    // 3: refresh secrets a session has replaced (reuse detection)
+    r#"
+    CREATE TABLE refresh_used (
+        hash       BLOB PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        used_at    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX refresh_used_by_session ON refresh_used(session_id);
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
