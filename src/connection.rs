@@ -74,30 +74,32 @@ pub async fn serve(
                     Some(Err(_)) => break End::Gone,
                 };
                 let reply = match msg {
-                    Message::Text(text) => {
-                        if !bucket.try_take() {
-                            refused_in_a_row += 1;
-                            if refused_in_a_row > abuse_limit {
-                                break End::Close(close::RATE_ABUSE, "too many requests over the rate limit");
-                            }
-                            let env = serde_json::from_str::<Envelope>(&text).unwrap_or_default();
-                            Some(error_frame(&env.id, &Error::RateLimited("too many requests; slow down".into())))
-                        } else {
-                            refused_in_a_row = 0;
-                            let was_authed = conn.auth.is_some();
-                            let frame = handle_text(&app, &mut conn, &text).await;
-                            if was_authed && conn.auth.is_none() {
-                                auth_deadline = Instant::now() + auth_window;
-                            }
-                            Some(frame)
-                        }
-                    }
-                    Message::Binary(_) => Some(error_frame(
-                        &None,
-                        &bad_request("binary frames are not supported; send JSON as text frames"),
-                    )),
                     Message::Close(_) => break End::Gone,
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
+                    data if !bucket.try_take() => {
+                        refused_in_a_row += 1;
+                        if refused_in_a_row > abuse_limit {
+                            break End::Close(close::RATE_ABUSE, "too many requests over the rate limit");
+                        }
+                        let id = match &data {
+                            Message::Text(text) => request_id(text),
+                            _ => None,
+                        };
+                        Some(error_frame(&id, &Error::RateLimited("too many requests; slow down".into())))
+                    }
+                    Message::Text(text) => {
+                        refused_in_a_row = 0;
+                        let was_authed = conn.auth.is_some();
+                        let frame = handle_text(&app, &mut conn, &text).await;
+                        if was_authed && conn.auth.is_none() {
+                            auth_deadline = Instant::now() + auth_window;
+                        }
+                        Some(frame)
+                    }
+                    _ => {
+                        refused_in_a_row = 0;
+                        Some(error_frame(&None, &bad_request("binary frames are not supported; send JSON as text frames")))
+                    }
                 };
                 if let Some(frame) = reply {
                     match timeout(write_timeout, sink.send(Message::Text(frame))).await {
@@ -143,6 +145,12 @@ where
         sink.flush().await
     };
     matches!(timeout(limit, work).await, Ok(Ok(())))
+}
+
+/// The request id of a frame, if it has a valid one (for replies that do
+/// not parse the whole request).
+fn request_id(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<Envelope>(text).ok()?.id.filter(|id| id.is_string() || id.is_number())
 }
 
 /// Parses and runs one text frame; returns the reply frame.

@@ -101,10 +101,19 @@ pub async fn read_head(stream: &mut TcpStream, limit: Duration) -> Result<(Reque
 
 /// Writes a complete response and closes the write side.
 pub async fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
-    let head = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
+    respond_with(stream, status, &[("content-type", content_type)], body).await;
+}
+
+/// Writes a complete response with extra headers and closes the write side.
+pub async fn respond_with(stream: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]) {
+    let mut head = format!("HTTP/1.1 {status}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        head.push_str("content-type: text/plain; charset=utf-8\r\n");
+    }
+    head.push_str(&format!("content-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n", body.len()));
     let work = async {
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body).await?;
@@ -123,7 +132,7 @@ pub async fn respond_text(stream: &mut TcpStream, status: &str, body: &str) {
 /// otherwise it must be on the allowlist (`*` allows any).
 pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowlist: &[String]) -> bool {
     let Some(origin) = origin else { return true };
-    if allowlist.iter().any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+    if allowlist.iter().map(|a| a.trim().trim_end_matches('/')).any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
         return true;
     }
     let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
@@ -143,6 +152,7 @@ mod tests {
         assert!(origin_allowed(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080"), &[]));
         assert!(!origin_allowed(Some("http://127.0.0.1:9999"), Some("127.0.0.1:8080"), &[]));
         assert!(origin_allowed(Some("https://x"), None, &["*".to_string()]));
+        assert!(origin_allowed(Some("https://b.example"), None, &["https://a.example".into(), " https://b.example/".into()]));
         assert!(!origin_allowed(Some("null"), Some("h"), &[]));
     }
 }

@@ -234,6 +234,11 @@ impl Hub {
         self.broker.publish(&inbox_channel(user), encode_close(code, &target)).await
     }
 
+    /// True if one more socket of `user` may attach on this node.
+    pub fn has_room(&self, user: UserId) -> bool {
+        self.local.local_count(user) < self.max_per_user
+    }
+
     /// Sockets of `user` attached on this node.
     pub fn local_count(&self, user: UserId) -> usize {
         self.local.local_count(user)

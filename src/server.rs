@@ -91,7 +91,7 @@ async fn handle_connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAdd
         }
         Err(http::HeadError::Gone) => return,
     };
-    if head.method != "GET" && head.method != "HEAD" {
+    if head.method != "GET" {
         return http::respond_text(&mut stream, "405 Method Not Allowed", "only GET is supported\n").await;
     }
     match head.path.as_str() {
@@ -130,8 +130,9 @@ async fn upgrade(
     let (Some(key), true) = (key, is_upgrade) else {
         return http::respond_text(&mut stream, "426 Upgrade Required", "this endpoint speaks WebSocket\n").await;
     };
-    if head.header("sec-websocket-version") != Some("13") {
-        return http::respond_text(&mut stream, "426 Upgrade Required", "WebSocket version 13 required\n").await;
+    if head.header("sec-websocket-version").map(str::trim) != Some("13") {
+        let body = b"WebSocket version 13 required\n";
+        return http::respond_with(&mut stream, "426 Upgrade Required", &[("sec-websocket-version", "13")], body).await;
     }
     if !http::origin_allowed(head.header("origin"), head.header("host"), &app.config.allowed_origins) {
         tracing::debug!(origin = ?head.header("origin"), "refused WebSocket origin");

@@ -186,3 +186,29 @@ async fn health_and_jwks_endpoints() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn sockets_per_user_are_capped_without_losing_tokens() {
+    let s = TestServer::start_with(|c| c.max_sockets_per_user = 2).await;
+    let first = Client::register(&s, "wynn").await;
+    let _second = Client::with_token(&s, &first.access_token).await;
+    let mut third = Client::connect(&s).await;
+    let (code, _) = third.err("auth.login", json!({"username": "wynn", "password": "password123"})).await;
+    assert_eq!(code, "limit_exceeded");
+    let (code, _) = third.err("auth.refresh", json!({"refresh_token": first.refresh_token})).await;
+    assert_eq!(code, "limit_exceeded");
+    let refresh = first.refresh_token.clone();
+    drop(first);
+    // Once a socket has gone, the same refresh token still works.
+    for attempt in 0.. {
+        let r = third.request("auth.refresh", json!({"refresh_token": refresh})).await;
+        if r["type"] == "ok" {
+            break;
+        }
+        assert_eq!(r["code"], "limit_exceeded", "{r}");
+        assert!(attempt < 200, "the closed socket was never detached");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    third.ok("conversation.list", json!({})).await;
+    s.stop().await;
+}

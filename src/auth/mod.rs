@@ -180,6 +180,13 @@ impl Auth {
         }
     }
 
+    /// The user a refresh token's session belongs to, if the session is live
+    /// (the secret is not checked here).
+    pub async fn refresh_token_owner(&self, refresh_token: &str) -> Result<Option<UserId>, Error> {
+        let (session, _) = tokens::parse_refresh(refresh_token)?;
+        Ok(self.store.live_session_user(&session, now_ms()).await?)
+    }
+
     /// Revokes a session: its refresh token and access tokens stop working.
     pub async fn logout(&self, session: &SessionId) -> Result<(), Error> {
         self.store.revoke_session(session).await?;

@@ -7,5 +7,5 @@ use crate::protocol::AuthLogin;
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: AuthLogin) -> Result<Reply> {
     let issued = app.auth.login(&r.username, &r.password, conn.peer.ip()).await?;
-    issued_reply(app, conn, issued).await
+    issued_reply(app, conn, issued, true).await
 }

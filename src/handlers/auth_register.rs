@@ -7,5 +7,5 @@ use crate::protocol::AuthRegister;
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: AuthRegister) -> Result<Reply> {
     let issued = app.auth.register(&app.ids, &r.username, &r.password, r.display_name.as_deref()).await?;
-    issued_reply(app, conn, issued).await
+    issued_reply(app, conn, issued, true).await
 }

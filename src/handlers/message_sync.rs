@@ -1,11 +1,11 @@
 //! `message.sync`: every message to or from me after a cursor, oldest first.
 //!
 //! Ids are minted before the write commits, so a message can become visible
-//! after one with a larger id. The final page's cursor (`next` when
-//! `more` is false) therefore never passes the sync horizon (now minus
-//! `sync_horizon_ms`): the next sync re-reads that short window and the
-//! client drops ids it already has. Pages with `more: true` always advance,
-//! so paging cannot loop.
+//! after one with a larger id. The final page's cursor (`next` when `more`
+//! is false) therefore never passes the sync horizon (now minus
+//! `sync_horizon_ms`), even if that is below `since`: the next sync re-reads
+//! that short window, and the client drops ids it already has. Pages with
+//! `more: true` always advance, so paging cannot loop.
 
 use super::{ConnState, Reply, message_view, reply};
 use crate::app::App;
@@ -29,7 +29,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSync) -> Result<R
         newest
     } else {
         let horizon = MessageId(snowflake::floor_for_ms(now_ms() - app.config.sync_horizon_ms as i64));
-        newest.min(horizon.max(r.since))
+        newest.min(horizon)
     };
     reply(&SyncReply { messages: page.iter().map(message_view).collect(), more, next: next.to_string() })
 }

@@ -128,8 +128,17 @@ pub fn event_frame<T: Serialize>(event: &str, data: &T) -> Result<Utf8Bytes> {
 }
 
 /// Attaches the socket to a freshly issued session and builds the reply.
-async fn issued_reply(app: &App, conn: &mut ConnState, issued: Issued) -> Result<Reply> {
-    conn.become_user(app, issued.user.clone(), issued.session.clone()).await?;
+/// If the socket cannot be attached (too many sockets), a session created
+/// for this request is revoked again: its tokens never reach the client.
+async fn issued_reply(app: &App, conn: &mut ConnState, issued: Issued, fresh_session: bool) -> Result<Reply> {
+    if let Err(e) = conn.become_user(app, issued.user.clone(), issued.session.clone()).await {
+        if fresh_session {
+            if let Err(revoke) = app.auth.logout(&issued.session).await {
+                tracing::warn!(error = %revoke, "could not revoke an undelivered session");
+            }
+        }
+        return Err(e);
+    }
     reply(&AuthReply {
         user: user_view(&issued.user),
         access_token: issued.access_token,

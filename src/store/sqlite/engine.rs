@@ -94,6 +94,12 @@ impl Engine {
     {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
         let job: WriteFn = Box::new(move |conn: &Connection| {
+            // The caller timed out and was told `unavailable`: do not write
+            // behind its back (a retry with the same idempotency key would
+            // otherwise find a write nobody was told about).
+            if tx.is_closed() {
+                return Box::new(|_| {}) as Completion;
+            }
             let result = run_in_savepoint(conn, f);
             Box::new(move |committed: bool| {
                 let out = match (committed, result) {
