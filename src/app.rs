@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use crate::auth::Auth;
+use crate::broker;
 use crate::config::Config;
 use crate::error::Error;
 use crate::hub::Hub;
 use crate::snowflake::Generator;
 use crate::store::{self, Store};
-use crate::broker;
 
 /// Everything a request handler may use.
 pub struct App {

@@ -152,7 +152,11 @@ mod tests {
         assert!(origin_allowed(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080"), &[]));
         assert!(!origin_allowed(Some("http://127.0.0.1:9999"), Some("127.0.0.1:8080"), &[]));
         assert!(origin_allowed(Some("https://x"), None, &["*".to_string()]));
-        assert!(origin_allowed(Some("https://b.example"), None, &["https://a.example".into(), " https://b.example/".into()]));
+        assert!(origin_allowed(
+            Some("https://b.example"),
+            None,
+            &["https://a.example".into(), " https://b.example/".into()]
+        ));
         assert!(!origin_allowed(Some("null"), Some("h"), &[]));
     }
 }

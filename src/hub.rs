@@ -192,10 +192,7 @@ impl Hub {
         let first = {
             let mut entry = self.local.users.entry(user).or_default();
             if entry.len() >= self.max_per_user {
-                return Err(Error::LimitExceeded(format!(
-                    "at most {} open sockets per user",
-                    self.max_per_user
-                )));
+                return Err(Error::LimitExceeded(format!("at most {} open sockets per user", self.max_per_user)));
             }
             entry.push(handle);
             entry.len() == 1
@@ -225,7 +222,12 @@ impl Hub {
 
     /// Sends a serialized frame to every socket of `user`, on every node,
     /// except the socket `except` (the one that asked).
-    pub async fn send_to_user(&self, user: UserId, frame: &Utf8Bytes, except: Option<ConnId>) -> Result<(), BrokerError> {
+    pub async fn send_to_user(
+        &self,
+        user: UserId,
+        frame: &Utf8Bytes,
+        except: Option<ConnId>,
+    ) -> Result<(), BrokerError> {
         self.broker.publish(&inbox_channel(user), encode_frame(except, frame)).await
     }
 

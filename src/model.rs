@@ -211,19 +211,14 @@ pub enum RotateOutcome {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-24T06:43:16.123Z`.
 pub fn rfc3339(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.format(&fmt).unwrap_or_default()
 }
 
@@ -233,10 +228,7 @@ mod tests {
 
     #[test]
     fn direct_conversation_is_order_independent() {
-        assert_eq!(
-            ConversationId::direct(UserId(5), UserId(9)),
-            ConversationId::direct(UserId(9), UserId(5))
-        );
+        assert_eq!(ConversationId::direct(UserId(5), UserId(9)), ConversationId::direct(UserId(9), UserId(5)));
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -84,7 +84,8 @@ async fn handle_connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAdd
     let (head, leftover) = match http::read_head(&mut stream, head_timeout).await {
         Ok(x) => x,
         Err(http::HeadError::TooLarge) => {
-            return http::respond_text(&mut stream, "431 Request Header Fields Too Large", "request head too large\n").await;
+            return http::respond_text(&mut stream, "431 Request Header Fields Too Large", "request head too large\n")
+                .await;
         }
         Err(http::HeadError::Malformed(m)) => {
             return http::respond_text(&mut stream, "400 Bad Request", &format!("{m}\n")).await;

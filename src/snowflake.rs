@@ -35,10 +35,7 @@ pub struct Generator {
 impl Generator {
     /// A generator for `worker` (0..=1023).
     pub fn new(worker: u16) -> Self {
-        Generator {
-            worker: i64::from(worker.min(MAX_WORKER)),
-            state: Mutex::new((0, 0)),
-        }
+        Generator { worker: i64::from(worker.min(MAX_WORKER)), state: Mutex::new((0, 0)) }
     }
 
     /// The next id.

@@ -138,10 +138,7 @@ async fn logout_revokes_the_session_and_closes_its_other_sockets() {
     let rt = uma.refresh_token.clone();
     assert_eq!(uma.err("auth.refresh", json!({"refresh_token": rt})).await.0, "unauthorized");
     other_session.ok("conversation.list", json!({})).await;
-    assert_eq!(
-        connect_with_headers(&format!("{}?token={}", s.ws_url(), uma.access_token), &[]).await.err(),
-        Some(401)
-    );
+    assert_eq!(connect_with_headers(&format!("{}?token={}", s.ws_url(), uma.access_token), &[]).await.err(), Some(401));
     s.stop().await;
 }
 

@@ -36,7 +36,9 @@ async fn malformed_frames_get_errors_and_the_socket_stays_usable() {
     expect_error(&mut c, r#"{"type": "ping", "id": {"a": 1}}"#, "bad_request").await;
     let long = "x".repeat(4001);
     expect_error(&mut c, &json!({"type": "message.send", "to": "walt", "text": long}).to_string(), "too_large").await;
-    let r = expect_error(&mut c, r#"{"type": "message.send", "id": 9, "to": "nobody_at_all", "text": "hi"}"#, "not_found").await;
+    let r =
+        expect_error(&mut c, r#"{"type": "message.send", "id": 9, "to": "nobody_at_all", "text": "hi"}"#, "not_found")
+            .await;
     assert_eq!(r["id"], 9);
 
     c.send_message(Message::Binary(vec![1u8, 2, 3].into())).await;

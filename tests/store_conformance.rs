@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use hubbub::error::StoreError;
 use hubbub::model::{
-    ConversationId, FollowCounts, FollowId, Message, MessageId, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, User,
-    UserCredentials, UserId,
+    ConversationId, FollowCounts, FollowId, Message, MessageId, ProfileUpdate, RotateOutcome, Rotation, Session,
+    SessionId, User, UserCredentials, UserId,
 };
 use hubbub::snowflake::Generator;
 use hubbub::store::{SqliteStore, Store};
@@ -67,9 +67,14 @@ mod suite {
         let bo = user(&ids, "bo_s");
         s.create_user(&bo).await.unwrap();
         let sid = SessionId("0123456789abcdef0123456789abcdef".into());
-        s.create_session(&Session { id: sid.clone(), user_id: bo.user.id, refresh_hash: vec![1], expires_at_ms: 1_000 })
-            .await
-            .unwrap();
+        s.create_session(&Session {
+            id: sid.clone(),
+            user_id: bo.user.id,
+            refresh_hash: vec![1],
+            expires_at_ms: 1_000,
+        })
+        .await
+        .unwrap();
         assert_eq!(s.live_session_user(&sid, 999).await.unwrap(), Some(bo.user.id));
         assert_eq!(s.live_session_user(&sid, 1_000).await.unwrap(), None, "expired");
         let rot = |presented: u8, new: u8, now_ms: i64| Rotation {
@@ -85,8 +90,14 @@ mod suite {
         // A secret never issued for this session changes nothing.
         assert_eq!(s.rotate_refresh(&sid, &rot(77, 3, 20)).await.unwrap(), RotateOutcome::Invalid);
         // The replaced secret within the grace period: rotates again (lost reply).
-        assert_eq!(s.rotate_refresh(&sid, &rot(1, 3, 50)).await.unwrap(), RotateOutcome::Rotated { user_id: bo.user.id });
-        assert_eq!(s.rotate_refresh(&sid, &rot(2, 4, 60)).await.unwrap(), RotateOutcome::Rotated { user_id: bo.user.id });
+        assert_eq!(
+            s.rotate_refresh(&sid, &rot(1, 3, 50)).await.unwrap(),
+            RotateOutcome::Rotated { user_id: bo.user.id }
+        );
+        assert_eq!(
+            s.rotate_refresh(&sid, &rot(2, 4, 60)).await.unwrap(),
+            RotateOutcome::Rotated { user_id: bo.user.id }
+        );
         // Past the grace period: reuse, and the session is revoked.
         let reused = s.rotate_refresh(&sid, &rot(1, 5, 500)).await.unwrap();
         assert_eq!(reused, RotateOutcome::ReuseDetected { user_id: bo.user.id });
@@ -96,9 +107,14 @@ mod suite {
         assert_eq!(s.rotate_refresh(&unknown, &rot(1, 2, 10)).await.unwrap(), RotateOutcome::Invalid);
 
         let sid2 = SessionId("11111111111111111111111111111111".into());
-        s.create_session(&Session { id: sid2.clone(), user_id: bo.user.id, refresh_hash: vec![9], expires_at_ms: i64::MAX })
-            .await
-            .unwrap();
+        s.create_session(&Session {
+            id: sid2.clone(),
+            user_id: bo.user.id,
+            refresh_hash: vec![9],
+            expires_at_ms: i64::MAX,
+        })
+        .await
+        .unwrap();
         assert!(s.revoke_session(&sid2).await.unwrap());
         assert!(!s.revoke_session(&sid2).await.unwrap(), "idempotent");
         assert_eq!(s.live_session_user(&sid2, 10).await.unwrap(), None);
@@ -113,7 +129,11 @@ mod suite {
         let (cy, di, ed) = (cy.user, di.user, ed.user);
         let mut sent = Vec::new();
         for i in 0..25 {
-            let m = if i % 2 == 0 { dm(&ids, &cy, &di, &format!("t{i}"), None) } else { dm(&ids, &di, &cy, &format!("t{i}"), None) };
+            let m = if i % 2 == 0 {
+                dm(&ids, &cy, &di, &format!("t{i}"), None)
+            } else {
+                dm(&ids, &di, &cy, &format!("t{i}"), None)
+            };
             let ins = s.insert_message(&m).await.unwrap();
             assert!(ins.created);
             assert_eq!(ins.message, m);
@@ -335,7 +355,8 @@ mod suite {
             s.create_user(u).await.unwrap();
         }
         let sid = SessionId("22222222222222222222222222222222".into());
-        let session = Session { id: sid.clone(), user_id: gone.user.id, refresh_hash: vec![1], expires_at_ms: i64::MAX };
+        let session =
+            Session { id: sid.clone(), user_id: gone.user.id, refresh_hash: vec![1], expires_at_ms: i64::MAX };
         s.create_session(&session).await.unwrap();
         let (g, st, th) = (gone.user.clone(), stay.user.clone(), third.user.clone());
         s.add_follow(g.id, st.id, FollowId(ids.next_id())).await.unwrap();

@@ -47,9 +47,7 @@ impl Keys {
     }
 
     fn from_signing_key(signing: &SigningKey) -> Result<Keys, Error> {
-        let der = signing
-            .to_pkcs8_der()
-            .map_err(|e| Error::Internal(format!("encoding JWT key: {e}")))?;
+        let der = signing.to_pkcs8_der().map_err(|e| Error::Internal(format!("encoding JWT key: {e}")))?;
         let public = signing.verifying_key().to_bytes();
         let kid = Sha256::digest(public)[..8].iter().map(|b| format!("{b:02x}")).collect();
         Ok(Keys {

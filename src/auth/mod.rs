@@ -97,12 +97,8 @@ impl Auth {
             return Err(Error::Conflict("username is taken".into()));
         }
         let password_hash = password::hash(password.to_owned(), self.bcrypt_cost).await?;
-        let user = User {
-            id: UserId(ids.next_id()),
-            username: username.to_owned(),
-            display_name,
-            created_at_ms: now_ms(),
-        };
+        let user =
+            User { id: UserId(ids.next_id()), username: username.to_owned(), display_name, created_at_ms: now_ms() };
         match self.store.create_user(&UserCredentials { user: user.clone(), password_hash }).await {
             Err(StoreError::Conflict(_)) => return Err(Error::Conflict("username is taken".into())),
             other => other?,
@@ -114,11 +110,8 @@ impl Auth {
     pub async fn login(&self, username: &str, password: &str, addr: IpAddr) -> Result<Issued, Error> {
         let key = username.to_lowercase();
         self.throttle.check(&key, addr)?;
-        let found = if validate::username(username).is_ok() {
-            self.store.user_by_username(username).await?
-        } else {
-            None
-        };
+        let found =
+            if validate::username(username).is_ok() { self.store.user_by_username(username).await? } else { None };
         let hash = found.as_ref().map_or_else(|| self.dummy_hash.clone(), |c| c.password_hash.clone());
         let ok = password::verify(password.to_owned(), hash).await?;
         match found {

@@ -45,10 +45,7 @@ impl LoginThrottle {
     /// Records a failed login.
     pub fn failed(&self, username_key: &str, addr: IpAddr) {
         let (pu, pa) = (self.per_user, self.per_addr);
-        self.by_user
-            .entry(username_key.to_owned())
-            .or_insert_with(|| TokenBucket::new(pu, 1.0 / 30.0))
-            .try_take();
+        self.by_user.entry(username_key.to_owned()).or_insert_with(|| TokenBucket::new(pu, 1.0 / 30.0)).try_take();
         self.by_addr.entry(addr).or_insert_with(|| TokenBucket::new(pa, 1.0 / 3.0)).try_take();
         if self.by_user.len() > SWEEP_AT {
             self.by_user.retain(|_, b| !b.is_full());

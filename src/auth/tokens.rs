@@ -49,8 +49,7 @@ pub fn issue_access(keys: &Keys, user: UserId, session: &SessionId, ttl: u64) ->
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(keys.kid.clone());
-    jsonwebtoken::encode(&header, &claims, &keys.encoding)
-        .map_err(|e| Error::Internal(format!("signing a token: {e}")))
+    jsonwebtoken::encode(&header, &claims, &keys.encoding).map_err(|e| Error::Internal(format!("signing a token: {e}")))
 }
 
 /// Verifies signature, issuer, type and expiry; returns the user and session.

@@ -69,12 +69,8 @@ impl ConnState {
     /// Makes this socket `user`'s in `session`, leaving any previous owner.
     pub async fn become_user(&mut self, app: &App, user: User, session: SessionId) -> Result<()> {
         self.forget_user(app).await;
-        let handle = ConnHandle {
-            id: self.id,
-            session: session.clone(),
-            tx: self.tx.clone(),
-            control: self.control.clone(),
-        };
+        let handle =
+            ConnHandle { id: self.id, session: session.clone(), tx: self.tx.clone(), control: self.control.clone() };
         app.hub.attach(user.id, handle).await?;
         self.auth = Some(SocketAuth { user, session });
         Ok(())

@@ -47,8 +47,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &UserCredentials) -> Result<(), StoreError>;
 
     /// Finds a user by username, case-insensitively, with credentials.
-    async fn user_by_username(&self, username: &str)
-    -> Result<Option<UserCredentials>, StoreError>;
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserCredentials>, StoreError>;
 
     /// Finds a user by id.
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
@@ -127,11 +126,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The owner of a session if it is live: present, not revoked, not
     /// expired at `now_ms`, and its user still exists.
-    async fn live_session_user(
-        &self,
-        id: &SessionId,
-        now_ms: i64,
-    ) -> Result<Option<UserId>, StoreError>;
+    async fn live_session_user(&self, id: &SessionId, now_ms: i64) -> Result<Option<UserId>, StoreError>;
 
     /// Atomically checks a presented refresh-secret hash against a live
     /// session.
@@ -171,12 +166,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` messages sent or received by `user` with ids above
     /// `after`, oldest first.
-    async fn messages_since(
-        &self,
-        user: UserId,
-        after: MessageId,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError>;
+    async fn messages_since(&self, user: UserId, after: MessageId, limit: usize) -> Result<Vec<Message>, StoreError>;
 
     /// Up to `limit` of `user`'s conversations whose last message id is
     /// below `before` (all if `None`), most recent first.

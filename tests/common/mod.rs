@@ -166,9 +166,7 @@ impl Client {
     /// Registers `username` (password `password123`) on a new socket.
     pub async fn register(server: &TestServer, username: &str) -> Client {
         let mut c = Self::connect(server).await;
-        let data = c
-            .ok("auth.register", json!({"username": username, "password": "password123"}))
-            .await;
+        let data = c.ok("auth.register", json!({"username": username, "password": "password123"})).await;
         c.adopt(&data);
         c
     }

@@ -28,8 +28,11 @@ pub(super) fn rotate_refresh(conn: &Connection, id: &str, r: &Rotation) -> rusql
     }
     conn.prepare_cached("INSERT OR IGNORE INTO refresh_used (hash, session_id, used_at) VALUES (?1, ?2, ?3)")?
         .execute(params![current, id, r.now_ms])?;
-    conn.prepare_cached("UPDATE sessions SET refresh_hash = ?2, expires_at = ?3 WHERE id = ?1")?
-        .execute(params![id, r.new_hash, r.new_expires_ms])?;
+    conn.prepare_cached("UPDATE sessions SET refresh_hash = ?2, expires_at = ?3 WHERE id = ?1")?.execute(params![
+        id,
+        r.new_hash,
+        r.new_expires_ms
+    ])?;
     Ok(RotateOutcome::Rotated { user_id })
 }
 

@@ -110,16 +110,10 @@ impl Engine {
             }) as Completion
         });
         let work = async {
-            self.writer
-                .send(Job::Write(job))
-                .await
-                .map_err(|_| StoreError::Unavailable("store is closed".into()))?;
-            rx.await
-                .map_err(|_| StoreError::Unavailable("store is closed".into()))?
+            self.writer.send(Job::Write(job)).await.map_err(|_| StoreError::Unavailable("store is closed".into()))?;
+            rx.await.map_err(|_| StoreError::Unavailable("store is closed".into()))?
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| StoreError::Unavailable("write timed out".into()))?
+        tokio::time::timeout(self.timeout, work).await.map_err(|_| StoreError::Unavailable("write timed out".into()))?
     }
 
     /// Runs `f` on a reader connection on the blocking pool.
@@ -129,11 +123,8 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let work = async {
-            let _slot = self
-                .reader_slots
-                .acquire()
-                .await
-                .map_err(|_| StoreError::Unavailable("store is closed".into()))?;
+            let _slot =
+                self.reader_slots.acquire().await.map_err(|_| StoreError::Unavailable("store is closed".into()))?;
             let readers = self.readers.clone();
             let path = self.path.clone();
             tokio::task::spawn_blocking(move || {
@@ -151,9 +142,7 @@ impl Engine {
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| StoreError::Unavailable("read timed out".into()))?
+        tokio::time::timeout(self.timeout, work).await.map_err(|_| StoreError::Unavailable("read timed out".into()))?
     }
 
     /// Waits until every queued write has committed, then stops the writer.

@@ -57,11 +57,9 @@ fn user_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
 }
 
 fn find_by_nonce(conn: &Connection, from: UserId, nonce: &str) -> rusqlite::Result<Option<Message>> {
-    conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.from_id = ?1 AND m.nonce = ?2"
-    ))?
-    .query_row(params![from.0, nonce], |r| message_from_row(r, 0))
-    .optional()
+    conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.from_id = ?1 AND m.nonce = ?2"))?
+        .query_row(params![from.0, nonce], |r| message_from_row(r, 0))
+        .optional()
 }
 
 fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
@@ -69,9 +67,7 @@ fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
         "INSERT INTO messages (id, conversation_id, from_id, from_name, to_id, to_name, text, nonce)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![
-        m.id.0, m.conversation_id.0, m.from_id.0, m.from, m.to_id.0, m.to, m.text, m.nonce
-    ])?;
+    .execute(params![m.id.0, m.conversation_id.0, m.from_id.0, m.from, m.to_id.0, m.to, m.text, m.nonce])?;
     let mut inbox = conn.prepare_cached("INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?1, ?2)")?;
     let mut conv = conn.prepare_cached(
         "INSERT INTO conversations (user_id, peer_id, conversation_id, last_message_id)
@@ -128,10 +124,8 @@ impl Store for SqliteStore {
                     "SELECT id, username, display_name, created_at, password_hash FROM users WHERE username_key = ?1",
                 )
                 .and_then(|mut s| {
-                    s.query_row([key], |r| {
-                        Ok(UserCredentials { user: user_from_row(r, 0)?, password_hash: r.get(4)? })
-                    })
-                    .optional()
+                    s.query_row([key], |r| Ok(UserCredentials { user: user_from_row(r, 0)?, password_hash: r.get(4)? }))
+                        .optional()
                 })
                 .map_err(map_err)
             })
@@ -285,9 +279,8 @@ impl Store for SqliteStore {
                          WHERE m.conversation_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
                     ))
                     .map_err(map_err)?;
-                let rows = s
-                    .query_map(params![conv, before, limit as i64], |r| message_from_row(r, 0))
-                    .map_err(map_err)?;
+                let rows =
+                    s.query_map(params![conv, before, limit as i64], |r| message_from_row(r, 0)).map_err(map_err)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
             })
             .await
@@ -302,9 +295,8 @@ impl Store for SqliteStore {
                          WHERE i.user_id = ?1 AND i.message_id > ?2 ORDER BY i.message_id ASC LIMIT ?3"
                     ))
                     .map_err(map_err)?;
-                let rows = s
-                    .query_map(params![user.0, after.0, limit as i64], |r| message_from_row(r, 0))
-                    .map_err(map_err)?;
+                let rows =
+                    s.query_map(params![user.0, after.0, limit as i64], |r| message_from_row(r, 0)).map_err(map_err)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
             })
             .await
