@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::broker;
+use crate::fanout::{self, FanoutQueue};
 use crate::config::Config;
 use crate::error::Error;
 use crate::hub::Hub;
@@ -18,6 +19,9 @@ pub struct App {
     pub hub: Hub,
     pub auth: Auth,
     pub ids: Generator,
+    pub fanout: FanoutQueue,
+    /// The fan-out worker's receiver, taken once by the server.
+    pub fanout_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<fanout::Job>>>,
 }
 
 impl App {
@@ -29,6 +33,8 @@ impl App {
         let hub = Hub::new(config.max_sockets_per_user, |sink| broker::open(&config, sink)).await?;
         let auth = Auth::new(&config, store.clone()).await?;
         let ids = Generator::new(config.worker_id);
-        Ok(Arc::new(App { config, store, hub, auth, ids }))
+        let (fanout, rx) = FanoutQueue::new();
+        let fanout_rx = std::sync::Mutex::new(Some(rx));
+        Ok(Arc::new(App { config, store, hub, auth, ids, fanout, fanout_rx }))
     }
 }

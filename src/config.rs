@@ -137,6 +137,19 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_SYNC_HORIZON_MS", default_value_t = 10_000)]
     pub sync_horizon_ms: u64,
 
+    /// Authors with fewer followers than this have their posts copied into
+    /// followers' home timelines on write; others are merged at read time.
+    #[arg(long, env = "HUBBUB_FANOUT_THRESHOLD", default_value_t = 1000)]
+    pub fanout_threshold: u64,
+
+    /// Home timelines reach back this many days.
+    #[arg(long, env = "HUBBUB_HOME_TIMELINE_DAYS", default_value_t = 30)]
+    pub home_timeline_days: u64,
+
+    /// Most users one user may follow.
+    #[arg(long, env = "HUBBUB_MAX_FOLLOWING", default_value_t = 5000)]
+    pub max_following: u64,
+
     /// Seconds to wait for sockets and storage to finish at shutdown.
     #[arg(long, env = "HUBBUB_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,

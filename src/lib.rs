@@ -18,6 +18,8 @@
 //! - [`hub`]: this node's sharded registry of live sockets; reaches users via the broker.
 //! - [`broker`]: moves bytes between nodes ([`broker::open`] picks the backend).
 //! - [`store`]: durable data behind the [`store::Store`] trait ([`store::open`] picks the backend).
+//! - [`fanout`]: background fan-out of posts to followers (events, home-timeline copies).
+//! - [`timeline`]: home-timeline rules (visibility, merging copied and read-time items).
 //! - [`app`]: the shared state built at start.
 //! - [`protocol`]: wire types (serde only, no I/O).
 //! - [`model`]: domain types and newtype ids.
@@ -33,6 +35,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod fanout;
 pub mod handlers;
 pub mod http;
 pub mod hub;
@@ -42,4 +45,5 @@ pub mod ratelimit;
 pub mod server;
 pub mod snowflake;
 pub mod store;
+pub mod timeline;
 pub mod validate;

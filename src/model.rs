@@ -62,6 +62,17 @@ snowflake_id!(
     FollowId
 );
 
+snowflake_id!(
+    /// A post id: a snowflake minted when the post was created.
+    PostId
+);
+snowflake_id!(
+    /// A timeline item id. A post's item has the post's id; a repost's item
+    /// has its own id, minted when the repost was made. Timelines are
+    /// ordered and paged by it.
+    ItemId
+);
+
 /// A login session (a refresh-token family). Random, 128 bits, hex.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionId(pub String);
@@ -246,4 +257,62 @@ mod tests {
         assert!(serde_json::from_str::<MessageId>("\"-1\"").is_err());
         assert!(serde_json::from_str::<MessageId>("\"abc\"").is_err());
     }
+}
+
+/// A post with its counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Post {
+    pub id: PostId,
+    pub author: User,
+    pub text: String,
+    pub likes: u64,
+    pub reposts: u64,
+}
+
+/// What a timeline item shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItemKind {
+    /// The author's own post.
+    Post,
+    /// Someone (the actor) reposted a post.
+    Repost,
+}
+
+/// One entry of a user or home timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimelineItem {
+    pub id: ItemId,
+    pub kind: ItemKind,
+    /// Who put it on their timeline: the author of a post, the reposter of a repost.
+    pub actor: UserId,
+    pub post_id: PostId,
+    /// The post's author (equal to `actor` for a post).
+    pub post_author: UserId,
+}
+
+/// How an item reaches followers' home timelines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FanoutState {
+    /// Never copied: readers merge it from the actor's timeline (popular actors).
+    OnRead,
+    /// To be copied into followers' home timelines; until then readers merge it.
+    Pending,
+    /// Copied into every follower's home timeline.
+    Done,
+}
+
+/// The outcome of an idempotent toggle (like, repost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Toggle {
+    /// False when the request changed nothing (already in that state).
+    pub changed: bool,
+    /// The count afterwards.
+    pub count: u64,
+}
+
+/// What one viewer has done to a post.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ViewerMarks {
+    pub liked: bool,
+    pub reposted: bool,
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use crate::model::{FollowId, MessageId};
+use crate::model::{FollowId, ItemId, MessageId, PostId};
 
 /// The part of a request every frame has: its kind and an optional request
 /// id that the reply echoes. Parsed first, so even a malformed request gets a
@@ -57,6 +57,24 @@ pub enum Request {
     AccountPassword(AccountPassword),
     #[serde(rename = "account.delete")]
     AccountDelete(AccountDelete),
+    #[serde(rename = "post.create")]
+    PostCreate(PostCreate),
+    #[serde(rename = "post.get")]
+    PostGet(PostTarget),
+    #[serde(rename = "post.delete")]
+    PostDelete(PostTarget),
+    #[serde(rename = "post.like")]
+    PostLike(PostTarget),
+    #[serde(rename = "post.unlike")]
+    PostUnlike(PostTarget),
+    #[serde(rename = "post.repost")]
+    PostRepost(PostTarget),
+    #[serde(rename = "post.unrepost")]
+    PostUnrepost(PostTarget),
+    #[serde(rename = "timeline.home")]
+    TimelineHome(TimelineHome),
+    #[serde(rename = "timeline.user")]
+    TimelineUser(TimelineUser),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -81,6 +99,15 @@ pub const REQUEST_KINDS: &[&str] = &[
     "follow.following",
     "account.password",
     "account.delete",
+    "post.create",
+    "post.get",
+    "post.delete",
+    "post.like",
+    "post.unlike",
+    "post.repost",
+    "post.unrepost",
+    "timeline.home",
+    "timeline.user",
     "ping",
 ];
 
@@ -198,6 +225,34 @@ pub struct AccountPassword {
 #[derive(Debug, Deserialize)]
 pub struct AccountDelete {
     pub password: String,
+}
+
+/// `post.create`.
+#[derive(Debug, Deserialize)]
+pub struct PostCreate {
+    pub text: String,
+}
+
+/// `post.get`, `post.delete`, `post.like`, `post.unlike`, `post.repost`,
+/// `post.unrepost`. The field is `post_id`: `id` is the envelope's request id.
+#[derive(Debug, Deserialize)]
+pub struct PostTarget {
+    pub post_id: PostId,
+}
+
+/// `timeline.home`.
+#[derive(Debug, Deserialize)]
+pub struct TimelineHome {
+    pub before: Option<ItemId>,
+    pub limit: Option<u32>,
+}
+
+/// `timeline.user`.
+#[derive(Debug, Deserialize)]
+pub struct TimelineUser {
+    pub username: String,
+    pub before: Option<ItemId>,
+    pub limit: Option<u32>,
 }
 
 /// Stable error codes of `error` replies. Clients switch on these.
@@ -410,6 +465,71 @@ pub struct FollowPageReply {
     pub next_after: Option<String>,
 }
 
+/// A post as the wire shows one; `liked_by_me`/`reposted_by_me` are for
+/// the socket's user.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PostView {
+    pub id: String,
+    pub author: UserView,
+    pub text: String,
+    pub created_at: String,
+    pub likes: u64,
+    pub reposts: u64,
+    pub liked_by_me: bool,
+    pub reposted_by_me: bool,
+}
+
+/// One timeline entry: a post, or a repost of one.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TimelineItemView {
+    /// The item id (the page cursor): the post id for a post, the repost's own id for a repost.
+    pub id: String,
+    /// `"post"` or `"repost"`.
+    pub kind: String,
+    pub post: PostView,
+    /// Who reposted it (reposts only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reposted_by: Option<UserView>,
+    /// When the item was made (post time, or repost time).
+    pub at: String,
+}
+
+/// Reply data of the `post.*` kinds (except `post.delete`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PostReply {
+    pub post: PostView,
+}
+
+/// Reply data of `timeline.home` and `timeline.user`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TimelineReply {
+    pub items: Vec<TimelineItemView>,
+    /// Pass as `before` for the next (older) page; null when there is none.
+    pub next_before: Option<String>,
+}
+
+/// Data of the `post.new` event.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PostNew {
+    pub item: TimelineItemView,
+}
+
+/// Data of the `post.liked` event (to the author).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PostLiked {
+    pub post_id: String,
+    pub by: UserView,
+    pub likes: u64,
+}
+
+/// Data of the `post.reposted` event (to the author).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PostReposted {
+    pub post_id: String,
+    pub by: UserView,
+    pub reposts: u64,
+}
+
 /// Event names the server pushes.
 pub mod events {
     /// A direct message to or from me was stored.
@@ -418,4 +538,10 @@ pub mod events {
     pub const PROFILE_UPDATED: &str = "profile.updated";
     /// Someone started following me.
     pub const FOLLOW_NEW: &str = "follow.new";
+    /// A post or repost by someone I follow (or by me, on my other sockets).
+    pub const POST_NEW: &str = "post.new";
+    /// Someone liked my post.
+    pub const POST_LIKED: &str = "post.liked";
+    /// Someone reposted my post.
+    pub const POST_REPOSTED: &str = "post.reposted";
 }

@@ -36,6 +36,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     // Each connection task holds a clone; recv() returns None once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
+    let fanout_rx = app.fanout_rx.lock().ok().and_then(|mut r| r.take());
+    let fanout_task = fanout_rx.map(|rx| tokio::spawn(crate::fanout::run(app.clone(), rx, stop_rx.clone())));
 
     tokio::pin!(shutdown);
     loop {
@@ -72,6 +74,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     let grace = Duration::from_secs(app.config.shutdown_grace);
     if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
         tracing::warn!("some connections did not finish within the shutdown grace period");
+    }
+    if let Some(t) = fanout_task {
+        let _ = t.await;
     }
     app.store.close().await;
     tracing::info!("shutdown complete");

@@ -14,6 +14,9 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: FollowTarget) -> Result<
     if target.id == me {
         return Err(bad_request("you cannot follow yourself"));
     }
+    if app.store.follow_counts(me).await?.following >= app.config.max_following {
+        return Err(Error::LimitExceeded(format!("you can follow at most {} users", app.config.max_following)));
+    }
     let created = app.store.add_follow(me, target.id, FollowId(app.ids.next_id())).await?;
     if !created && app.store.user_by_id(target.id).await?.is_none() {
         // Deleted between the lookup and the write: nothing was stored.

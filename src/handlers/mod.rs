@@ -19,8 +19,18 @@ mod lookup;
 mod message_history;
 mod message_send;
 mod message_sync;
+mod post_create;
+mod post_delete;
+mod post_get;
+mod post_like;
+mod post_repost;
+mod post_unlike;
+mod post_unrepost;
+mod post_views;
 mod profile_get;
 mod profile_update;
+mod timeline_home;
+mod timeline_user;
 mod user_search;
 mod views;
 
@@ -108,6 +118,15 @@ pub async fn dispatch(app: &App, conn: &mut ConnState, req: Request) -> Result<R
         Request::FollowFollowing(r) => follow_following::handle(app, conn, r).await,
         Request::AccountPassword(r) => account_password::handle(app, conn, r).await,
         Request::AccountDelete(r) => account_delete::handle(app, conn, r).await,
+        Request::PostCreate(r) => post_create::handle(app, conn, r).await,
+        Request::PostGet(r) => post_get::handle(app, conn, r).await,
+        Request::PostDelete(r) => post_delete::handle(app, conn, r).await,
+        Request::PostLike(r) => post_like::handle(app, conn, r).await,
+        Request::PostUnlike(r) => post_unlike::handle(app, conn, r).await,
+        Request::PostRepost(r) => post_repost::handle(app, conn, r).await,
+        Request::PostUnrepost(r) => post_unrepost::handle(app, conn, r).await,
+        Request::TimelineHome(r) => timeline_home::handle(app, conn, r).await,
+        Request::TimelineUser(r) => timeline_user::handle(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }

@@ -15,8 +15,9 @@ use async_trait::async_trait;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::model::{
-    ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId, Profile,
-    ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, User, UserCredentials, UserId,
+    ConversationId, ConversationSummary, FanoutState, FollowCounts, FollowEntry, FollowId, ItemId, Message, MessageId,
+    Post, PostId, Profile, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, TimelineItem, Toggle, User,
+    UserCredentials, UserId, ViewerMarks,
 };
 
 pub use sqlite::SqliteStore;
@@ -176,6 +177,74 @@ pub trait Store: Send + Sync + 'static {
         before: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<ConversationSummary>, StoreError>;
+
+    // ---- posts --------------------------------------------------------
+
+    /// Stores a post by `author` and its item on the author's timeline
+    /// (item id = post id) with fan-out state `fanout`. False (nothing
+    /// written) when the author does not exist.
+    async fn create_post(&self, id: PostId, author: UserId, text: &str, fanout: FanoutState)
+    -> Result<bool, StoreError>;
+
+    /// The posts among `ids` that exist, with authors and counts, in any order.
+    async fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>, StoreError>;
+
+    /// Deletes a post with its likes, its reposts, and every timeline item
+    /// (user and home) showing it. False when it did not exist. Idempotent.
+    async fn delete_post(&self, id: PostId) -> Result<bool, StoreError>;
+
+    /// Records (`like: true`) or removes a like by `user`. The post's like
+    /// count changes exactly when the like set does. `None` when the post
+    /// does not exist (nothing written).
+    async fn set_like(&self, post: PostId, user: UserId, like: bool) -> Result<Option<Toggle>, StoreError>;
+
+    /// Records a repost of `post` by `user` with timeline item `item` (fan-out
+    /// state `fanout`). A second repost by the same user changes nothing
+    /// (`changed: false`). `None` when the post does not exist.
+    async fn add_repost(&self, post: PostId, user: UserId, item: ItemId, fanout: FanoutState)
+    -> Result<Option<Toggle>, StoreError>;
+
+    /// Removes `user`'s repost of `post` and its timeline items (user and
+    /// home). `None` when the post does not exist.
+    async fn remove_repost(&self, post: PostId, user: UserId) -> Result<Option<Toggle>, StoreError>;
+
+    /// Whether `viewer` liked / reposted each of `posts` (absent: neither).
+    async fn viewer_marks(&self, viewer: UserId, posts: &[PostId]) -> Result<Vec<(PostId, ViewerMarks)>, StoreError>;
+
+    // ---- timelines ----------------------------------------------------
+
+    /// Up to `limit` items on `user`'s own timeline (their posts and
+    /// reposts) with ids below `before` (all if `None`), newest first.
+    async fn user_items(&self, user: UserId, before: Option<ItemId>, limit: usize)
+    -> Result<Vec<TimelineItem>, StoreError>;
+
+    /// Up to `limit` items copied into `user`'s home timeline (fan-out on
+    /// write) with ids below `before`, newest first. Items are not filtered
+    /// by who `user` follows now; readers apply their rules.
+    async fn home_items(&self, user: UserId, before: Option<ItemId>, limit: usize)
+    -> Result<Vec<TimelineItem>, StoreError>;
+
+    /// Up to `limit` items not yet copied into home timelines (state
+    /// `OnRead` or `Pending`) whose actor is `user` or someone `user`
+    /// follows, with ids below `before`, newest first.
+    async fn unfanned_items(&self, user: UserId, before: Option<ItemId>, limit: usize)
+    -> Result<Vec<TimelineItem>, StoreError>;
+
+    /// Everyone `user` follows, with each follow's id. The list is bounded
+    /// by the follow limit the handlers enforce.
+    async fn follow_ids(&self, user: UserId) -> Result<Vec<(UserId, FollowId)>, StoreError>;
+
+    /// Copies `item` into the home timelines of `users` (idempotent).
+    async fn fan_out(&self, item: &TimelineItem, users: &[UserId]) -> Result<(), StoreError>;
+
+    /// Sets an item's fan-out state (no-op for an unknown item).
+    async fn set_fanout(&self, item: ItemId, state: FanoutState) -> Result<(), StoreError>;
+
+    /// Up to `limit` items still `Pending`, oldest first (for recovery).
+    async fn pending_fanout(&self, limit: usize) -> Result<Vec<TimelineItem>, StoreError>;
+
+    /// Deletes home-timeline copies with ids below `before`; returns how many.
+    async fn trim_home(&self, before: ItemId) -> Result<u64, StoreError>;
 
     // ---- lifecycle ----------------------------------------------------
 

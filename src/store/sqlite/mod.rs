@@ -2,6 +2,7 @@
 
 mod account;
 mod engine;
+mod posts;
 mod schema;
 mod social;
 
@@ -16,8 +17,9 @@ use self::social::Side;
 use super::{Inserted, Store};
 use crate::error::StoreError;
 use crate::model::{
-    ConversationId, ConversationSummary, FollowCounts, FollowEntry, FollowId, Message, MessageId, Profile,
-    ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, User, UserCredentials, UserId,
+    ConversationId, ConversationSummary, FanoutState, FollowCounts, FollowEntry, FollowId, ItemId, Message, MessageId,
+    Post, PostId, Profile, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, TimelineItem, Toggle, User,
+    UserCredentials, UserId, ViewerMarks,
 };
 
 /// SQLite storage in one file, WAL mode, `synchronous=FULL`.
@@ -334,6 +336,81 @@ impl Store for SqliteStore {
                 rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
             })
             .await
+    }
+
+    async fn create_post(&self, id: PostId, author: UserId, text: &str, fanout: FanoutState) -> Result<bool, StoreError> {
+        let text = text.to_owned();
+        self.engine.write(move |c| posts::create_post(c, id, author, &text, fanout).map_err(map_err)).await
+    }
+
+    async fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>, StoreError> {
+        let ids = ids.to_vec();
+        self.engine.read(move |c| posts::posts(c, &ids).map_err(map_err)).await
+    }
+
+    async fn delete_post(&self, id: PostId) -> Result<bool, StoreError> {
+        self.engine.write(move |c| posts::delete_post(c, id).map_err(map_err)).await
+    }
+
+    async fn set_like(&self, post: PostId, user: UserId, like: bool) -> Result<Option<Toggle>, StoreError> {
+        self.engine.write(move |c| posts::set_like(c, post, user, like).map_err(map_err)).await
+    }
+
+    async fn add_repost(
+        &self,
+        post: PostId,
+        user: UserId,
+        item: ItemId,
+        fanout: FanoutState,
+    ) -> Result<Option<Toggle>, StoreError> {
+        self.engine.write(move |c| posts::add_repost(c, post, user, item, fanout).map_err(map_err)).await
+    }
+
+    async fn remove_repost(&self, post: PostId, user: UserId) -> Result<Option<Toggle>, StoreError> {
+        self.engine.write(move |c| posts::remove_repost(c, post, user).map_err(map_err)).await
+    }
+
+    async fn viewer_marks(&self, viewer: UserId, ids: &[PostId]) -> Result<Vec<(PostId, ViewerMarks)>, StoreError> {
+        let ids = ids.to_vec();
+        self.engine.read(move |c| posts::viewer_marks(c, viewer, &ids).map_err(map_err)).await
+    }
+
+    async fn user_items(&self, user: UserId, before: Option<ItemId>, limit: usize) -> Result<Vec<TimelineItem>, StoreError> {
+        self.engine.read(move |c| posts::user_items(c, user, before, limit).map_err(map_err)).await
+    }
+
+    async fn home_items(&self, user: UserId, before: Option<ItemId>, limit: usize) -> Result<Vec<TimelineItem>, StoreError> {
+        self.engine.read(move |c| posts::home_items(c, user, before, limit).map_err(map_err)).await
+    }
+
+    async fn unfanned_items(
+        &self,
+        user: UserId,
+        before: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<TimelineItem>, StoreError> {
+        self.engine.read(move |c| posts::unfanned_items(c, user, before, limit).map_err(map_err)).await
+    }
+
+    async fn follow_ids(&self, user: UserId) -> Result<Vec<(UserId, FollowId)>, StoreError> {
+        self.engine.read(move |c| posts::follow_ids(c, user).map_err(map_err)).await
+    }
+
+    async fn fan_out(&self, item: &TimelineItem, users: &[UserId]) -> Result<(), StoreError> {
+        let (item, users) = (*item, users.to_vec());
+        self.engine.write(move |c| posts::fan_out(c, &item, &users).map_err(map_err)).await
+    }
+
+    async fn set_fanout(&self, item: ItemId, state: FanoutState) -> Result<(), StoreError> {
+        self.engine.write(move |c| posts::set_fanout(c, item, state).map_err(map_err)).await
+    }
+
+    async fn pending_fanout(&self, limit: usize) -> Result<Vec<TimelineItem>, StoreError> {
+        self.engine.read(move |c| posts::pending_fanout(c, limit).map_err(map_err)).await
+    }
+
+    async fn trim_home(&self, before: ItemId) -> Result<u64, StoreError> {
+        self.engine.write(move |c| posts::trim_home(c, before).map_err(map_err)).await
     }
 
     async fn close(&self) {

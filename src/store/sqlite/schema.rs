@@ -94,6 +94,56 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX refresh_used_by_session ON refresh_used(session_id);
     "#,
+    // 4: posts, likes, reposts, user and home timelines
+    r#"
+    CREATE TABLE posts (
+        id        INTEGER PRIMARY KEY,
+        author_id INTEGER NOT NULL,
+        text      TEXT NOT NULL,
+        likes     INTEGER NOT NULL DEFAULT 0,
+        reposts   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX posts_by_author ON posts(author_id);
+    CREATE TABLE likes (
+        post_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        PRIMARY KEY (post_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX likes_by_user ON likes(user_id);
+    CREATE TABLE reposts (
+        post_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        item_id INTEGER NOT NULL,
+        PRIMARY KEY (post_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX reposts_by_user ON reposts(user_id);
+    -- Every user's own timeline (posts and reposts). fanout: 0 merged on
+    -- read, 1 pending copy into home timelines, 2 copied.
+    CREATE TABLE user_items (
+        item_id     INTEGER PRIMARY KEY,
+        kind        INTEGER NOT NULL,
+        actor_id    INTEGER NOT NULL,
+        post_id     INTEGER NOT NULL,
+        post_author INTEGER NOT NULL,
+        fanout      INTEGER NOT NULL
+    );
+    CREATE INDEX user_items_by_actor ON user_items(actor_id, item_id);
+    CREATE INDEX user_items_by_post ON user_items(post_id);
+    CREATE INDEX user_items_unfanned ON user_items(actor_id, item_id) WHERE fanout <> 2;
+    CREATE INDEX user_items_pending ON user_items(item_id) WHERE fanout = 1;
+    -- Home timelines filled by fan-out on write.
+    CREATE TABLE home_items (
+        user_id     INTEGER NOT NULL,
+        item_id     INTEGER NOT NULL,
+        kind        INTEGER NOT NULL,
+        actor_id    INTEGER NOT NULL,
+        post_id     INTEGER NOT NULL,
+        post_author INTEGER NOT NULL,
+        PRIMARY KEY (user_id, item_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX home_items_by_post ON home_items(post_id);
+    CREATE INDEX home_items_by_item ON home_items(item_id);
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
