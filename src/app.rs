@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::broker;
-use crate::fanout::{self, FanoutQueue};
 use crate::config::Config;
 use crate::error::Error;
+use crate::fanout::{self, FanoutQueue};
 use crate::hub::Hub;
 use crate::snowflake::Generator;
 use crate::store::{self, Store};

@@ -115,11 +115,23 @@ mod tests {
     use crate::model::PostId;
 
     fn post(id: i64, actor: i64) -> TimelineItem {
-        TimelineItem { id: ItemId(id), kind: ItemKind::Post, actor: UserId(actor), post_id: PostId(id), post_author: UserId(actor) }
+        TimelineItem {
+            id: ItemId(id),
+            kind: ItemKind::Post,
+            actor: UserId(actor),
+            post_id: PostId(id),
+            post_author: UserId(actor),
+        }
     }
 
     fn repost(id: i64, actor: i64, post: i64, author: i64) -> TimelineItem {
-        TimelineItem { id: ItemId(id), kind: ItemKind::Repost, actor: UserId(actor), post_id: PostId(post), post_author: UserId(author) }
+        TimelineItem {
+            id: ItemId(id),
+            kind: ItemKind::Repost,
+            actor: UserId(actor),
+            post_id: PostId(post),
+            post_author: UserId(author),
+        }
     }
 
     #[test]

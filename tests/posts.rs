@@ -88,7 +88,10 @@ async fn likes_and_reposts_are_idempotent_and_tell_the_author() {
     let again = dan.ok("post.like", json!({"post_id": id})).await["post"].clone();
     assert_eq!(again["likes"], 1, "liking twice counts once");
     let ev = cat.event("post.liked").await;
-    assert_eq!((ev["post_id"].clone(), ev["by"]["username"].clone(), ev["likes"].clone()), (id.clone(), json!("dan_p"), json!(1)));
+    assert_eq!(
+        (ev["post_id"].clone(), ev["by"]["username"].clone(), ev["likes"].clone()),
+        (id.clone(), json!("dan_p"), json!(1))
+    );
     eve.ok("post.like", json!({"post_id": id})).await;
     assert_eq!(cat.event("post.liked").await["likes"], 2);
     cat.assert_no_events().await; // the repeated like sent nothing

@@ -46,6 +46,7 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 }
 
 mod suite {
+    pub use super::posts_suite::*;
     use super::*;
 
     pub async fn users(s: Arc<dyn Store>) {
@@ -405,6 +406,127 @@ mod suite {
     }
 }
 
+mod posts_suite {
+    use super::*;
+    use hubbub::model::{FanoutState, FollowId, ItemId, ItemKind, PostId, TimelineItem};
+
+    async fn setup(s: &Arc<dyn Store>, ids: &Generator, names: &[&str]) -> Vec<User> {
+        let mut out = Vec::new();
+        for n in names {
+            let u = user(ids, n);
+            s.create_user(&u).await.unwrap();
+            out.push(u.user);
+        }
+        out
+    }
+
+    pub async fn posts_likes_reposts(s: Arc<dyn Store>) {
+        let ids = Generator::new(2);
+        let us = setup(&s, &ids, &["pa_p", "pb_p"]).await;
+        let (a, b) = (&us[0], &us[1]);
+        let p = PostId(ids.next_id());
+        assert!(s.create_post(p, a.id, "hi", FanoutState::Pending).await.unwrap());
+        assert!(
+            !s.create_post(PostId(ids.next_id()), UserId(1), "x", FanoutState::Pending).await.unwrap(),
+            "unknown author"
+        );
+        let got = s.posts(&[p, PostId(999)]).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].author.clone(), got[0].text.as_str(), got[0].likes), (a.clone(), "hi", 0));
+
+        let t = s.set_like(p, b.id, true).await.unwrap().unwrap();
+        assert_eq!((t.changed, t.count), (true, 1));
+        let t = s.set_like(p, b.id, true).await.unwrap().unwrap();
+        assert_eq!((t.changed, t.count), (false, 1));
+        assert_eq!(s.viewer_marks(b.id, &[p]).await.unwrap()[0].1.liked, true);
+        let t = s.set_like(p, b.id, false).await.unwrap().unwrap();
+        assert_eq!((t.changed, t.count), (true, 0));
+        assert_eq!(s.set_like(PostId(5), b.id, true).await.unwrap(), None);
+
+        let item = ItemId(ids.next_id());
+        let t = s.add_repost(p, b.id, item, FanoutState::Done).await.unwrap().unwrap();
+        assert_eq!((t.changed, t.count), (true, 1));
+        let t = s.add_repost(p, b.id, ItemId(ids.next_id()), FanoutState::Done).await.unwrap().unwrap();
+        assert_eq!((t.changed, t.count), (false, 1), "a second repost changes nothing");
+        let timeline = s.user_items(b.id, None, 10).await.unwrap();
+        assert_eq!(timeline.len(), 1);
+        assert_eq!((timeline[0].id, timeline[0].kind, timeline[0].post_author), (item, ItemKind::Repost, a.id));
+        assert!(s.viewer_marks(b.id, &[p]).await.unwrap()[0].1.reposted);
+        let t = s.remove_repost(p, b.id).await.unwrap().unwrap();
+        assert_eq!((t.changed, t.count), (true, 0));
+        assert!(s.user_items(b.id, None, 10).await.unwrap().is_empty());
+        assert_eq!(s.remove_repost(PostId(5), b.id).await.unwrap(), None);
+    }
+
+    pub async fn timelines_and_fanout(s: Arc<dyn Store>) {
+        let ids = Generator::new(3);
+        let us = setup(&s, &ids, &["ta_p", "tb_p", "tc_p"]).await;
+        let (a, b, c) = (&us[0], &us[1], &us[2]);
+        s.add_follow(b.id, a.id, FollowId(ids.next_id())).await.unwrap();
+        let p1 = PostId(ids.next_id());
+        s.create_post(p1, a.id, "one", FanoutState::Pending).await.unwrap();
+        let p2 = PostId(ids.next_id());
+        s.create_post(p2, a.id, "two", FanoutState::OnRead).await.unwrap();
+        let p3 = PostId(ids.next_id());
+        s.create_post(p3, c.id, "not followed", FanoutState::Pending).await.unwrap();
+
+        // Not yet copied: b reads both of a's items from a's timeline, nothing of c's.
+        let unfanned = s.unfanned_items(b.id, None, 10).await.unwrap();
+        assert_eq!(unfanned.iter().map(|i| i.post_id).collect::<Vec<_>>(), vec![p2, p1]);
+        assert_eq!(s.follow_ids(b.id).await.unwrap().len(), 1);
+        let pending = s.pending_fanout(10).await.unwrap();
+        assert_eq!(pending.iter().map(|i| i.post_id).collect::<Vec<_>>(), vec![p1, p3], "oldest first");
+
+        // Copy p1 to b, mark it done: it moves from the merged set to b's home.
+        let item1 =
+            TimelineItem { id: ItemId(p1.0), kind: ItemKind::Post, actor: a.id, post_id: p1, post_author: a.id };
+        s.fan_out(&item1, &[b.id, a.id]).await.unwrap();
+        s.fan_out(&item1, &[b.id]).await.unwrap(); // idempotent
+        s.set_fanout(item1.id, FanoutState::Done).await.unwrap();
+        assert_eq!(s.home_items(b.id, None, 10).await.unwrap(), vec![item1]);
+        assert_eq!(
+            s.unfanned_items(b.id, None, 10).await.unwrap().iter().map(|i| i.post_id).collect::<Vec<_>>(),
+            vec![p2]
+        );
+        assert_eq!(s.pending_fanout(10).await.unwrap().iter().map(|i| i.post_id).collect::<Vec<_>>(), vec![p3]);
+        assert_eq!(s.user_items(a.id, Some(ItemId(p2.0)), 10).await.unwrap(), vec![item1], "paged below p2");
+
+        // Deleting a post removes it from every timeline.
+        assert!(s.delete_post(p1).await.unwrap());
+        assert!(!s.delete_post(p1).await.unwrap());
+        assert!(s.home_items(b.id, None, 10).await.unwrap().is_empty());
+        assert_eq!(s.user_items(a.id, None, 10).await.unwrap().len(), 1);
+
+        // Trimming removes copies below the horizon.
+        let p4 = PostId(ids.next_id());
+        s.create_post(p4, a.id, "four", FanoutState::Pending).await.unwrap();
+        let item4 =
+            TimelineItem { id: ItemId(p4.0), kind: ItemKind::Post, actor: a.id, post_id: p4, post_author: a.id };
+        s.fan_out(&item4, &[b.id]).await.unwrap();
+        assert_eq!(s.trim_home(ItemId(p4.0)).await.unwrap(), 0);
+        assert_eq!(s.trim_home(ItemId(p4.0 + 1)).await.unwrap(), 1);
+    }
+
+    pub async fn deleting_a_user_removes_their_posts_and_marks(s: Arc<dyn Store>) {
+        let ids = Generator::new(4);
+        let us = setup(&s, &ids, &["da_p", "db_p"]).await;
+        let (a, b) = (&us[0], &us[1]);
+        let pa = PostId(ids.next_id());
+        s.create_post(pa, a.id, "a's", FanoutState::Done).await.unwrap();
+        let pb = PostId(ids.next_id());
+        s.create_post(pb, b.id, "b's", FanoutState::Done).await.unwrap();
+        s.set_like(pa, b.id, true).await.unwrap();
+        s.set_like(pb, a.id, true).await.unwrap();
+        s.add_repost(pa, b.id, ItemId(ids.next_id()), FanoutState::Done).await.unwrap();
+        s.add_repost(pb, a.id, ItemId(ids.next_id()), FanoutState::Done).await.unwrap();
+        assert!(s.delete_user(b.id).await.unwrap());
+        let left = s.posts(&[pa, pb]).await.unwrap();
+        assert_eq!(left.len(), 1, "b's post is gone");
+        assert_eq!((left[0].likes, left[0].reposts), (0, 0), "b's like and repost no longer count");
+        assert_eq!(s.user_items(a.id, None, 10).await.unwrap().len(), 1, "a's repost of b's post is gone");
+    }
+}
+
 macro_rules! backend_tests {
     ($backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {
@@ -430,4 +552,7 @@ backend_tests!(
     user_sessions,
     delete_user,
     close_refuses_later_calls,
+    posts_likes_reposts,
+    timelines_and_fanout,
+    deleting_a_user_removes_their_posts_and_marks,
 );

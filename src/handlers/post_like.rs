@@ -8,7 +8,8 @@ use crate::protocol::{PostLiked, PostReply, PostTarget, events};
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: PostTarget) -> Result<Reply> {
     let me = conn.user()?.user.clone();
-    let toggle = app.store.set_like(r.post_id, me.id, true).await?.ok_or_else(|| Error::NotFound("no such post".into()))?;
+    let toggle =
+        app.store.set_like(r.post_id, me.id, true).await?.ok_or_else(|| Error::NotFound("no such post".into()))?;
     let post = load_post(app, me.id, r.post_id).await?;
     if toggle.changed && post.author.id != me.id.to_string() {
         let event = PostLiked { post_id: post.id.clone(), by: user_view(&me), likes: toggle.count };

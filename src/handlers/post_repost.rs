@@ -22,8 +22,10 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: PostTarget) -> Result<Re
     let post = load_post(app, me.id, r.post_id).await?;
     if toggle.changed {
         let author = UserId::parse(&post.author.id).ok_or_else(|| Error::Internal("bad author id".into()))?;
-        let item = TimelineItem { id: item_id, kind: ItemKind::Repost, actor: me.id, post_id: r.post_id, post_author: author };
-        let frame = event_frame(events::POST_NEW, &PostNew { item: item_view(&item, post.clone(), Some(user_view(&me))) })?;
+        let item =
+            TimelineItem { id: item_id, kind: ItemKind::Repost, actor: me.id, post_id: r.post_id, post_author: author };
+        let frame =
+            event_frame(events::POST_NEW, &PostNew { item: item_view(&item, post.clone(), Some(user_view(&me))) })?;
         if let Err(e) = app.hub.send_to_user(me.id, &frame, Some(conn.id)).await {
             tracing::debug!(error = %e, "repost not published to my other sockets");
         }

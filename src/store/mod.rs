@@ -183,8 +183,13 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a post by `author` and its item on the author's timeline
     /// (item id = post id) with fan-out state `fanout`. False (nothing
     /// written) when the author does not exist.
-    async fn create_post(&self, id: PostId, author: UserId, text: &str, fanout: FanoutState)
-    -> Result<bool, StoreError>;
+    async fn create_post(
+        &self,
+        id: PostId,
+        author: UserId,
+        text: &str,
+        fanout: FanoutState,
+    ) -> Result<bool, StoreError>;
 
     /// The posts among `ids` that exist, with authors and counts, in any order.
     async fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>, StoreError>;
@@ -201,8 +206,13 @@ pub trait Store: Send + Sync + 'static {
     /// Records a repost of `post` by `user` with timeline item `item` (fan-out
     /// state `fanout`). A second repost by the same user changes nothing
     /// (`changed: false`). `None` when the post does not exist.
-    async fn add_repost(&self, post: PostId, user: UserId, item: ItemId, fanout: FanoutState)
-    -> Result<Option<Toggle>, StoreError>;
+    async fn add_repost(
+        &self,
+        post: PostId,
+        user: UserId,
+        item: ItemId,
+        fanout: FanoutState,
+    ) -> Result<Option<Toggle>, StoreError>;
 
     /// Removes `user`'s repost of `post` and its timeline items (user and
     /// home). `None` when the post does not exist.
@@ -215,20 +225,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` items on `user`'s own timeline (their posts and
     /// reposts) with ids below `before` (all if `None`), newest first.
-    async fn user_items(&self, user: UserId, before: Option<ItemId>, limit: usize)
-    -> Result<Vec<TimelineItem>, StoreError>;
+    async fn user_items(
+        &self,
+        user: UserId,
+        before: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<TimelineItem>, StoreError>;
 
     /// Up to `limit` items copied into `user`'s home timeline (fan-out on
     /// write) with ids below `before`, newest first. Items are not filtered
     /// by who `user` follows now; readers apply their rules.
-    async fn home_items(&self, user: UserId, before: Option<ItemId>, limit: usize)
-    -> Result<Vec<TimelineItem>, StoreError>;
+    async fn home_items(
+        &self,
+        user: UserId,
+        before: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<TimelineItem>, StoreError>;
 
     /// Up to `limit` items not yet copied into home timelines (state
     /// `OnRead` or `Pending`) whose actor is `user` or someone `user`
     /// follows, with ids below `before`, newest first.
-    async fn unfanned_items(&self, user: UserId, before: Option<ItemId>, limit: usize)
-    -> Result<Vec<TimelineItem>, StoreError>;
+    async fn unfanned_items(
+        &self,
+        user: UserId,
+        before: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<TimelineItem>, StoreError>;
 
     /// Everyone `user` follows, with each follow's id. The list is bounded
     /// by the follow limit the handlers enforce.

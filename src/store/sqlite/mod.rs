@@ -338,7 +338,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_post(&self, id: PostId, author: UserId, text: &str, fanout: FanoutState) -> Result<bool, StoreError> {
+    async fn create_post(
+        &self,
+        id: PostId,
+        author: UserId,
+        text: &str,
+        fanout: FanoutState,
+    ) -> Result<bool, StoreError> {
         let text = text.to_owned();
         self.engine.write(move |c| posts::create_post(c, id, author, &text, fanout).map_err(map_err)).await
     }
@@ -375,11 +381,21 @@ impl Store for SqliteStore {
         self.engine.read(move |c| posts::viewer_marks(c, viewer, &ids).map_err(map_err)).await
     }
 
-    async fn user_items(&self, user: UserId, before: Option<ItemId>, limit: usize) -> Result<Vec<TimelineItem>, StoreError> {
+    async fn user_items(
+        &self,
+        user: UserId,
+        before: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<TimelineItem>, StoreError> {
         self.engine.read(move |c| posts::user_items(c, user, before, limit).map_err(map_err)).await
     }
 
-    async fn home_items(&self, user: UserId, before: Option<ItemId>, limit: usize) -> Result<Vec<TimelineItem>, StoreError> {
+    async fn home_items(
+        &self,
+        user: UserId,
+        before: Option<ItemId>,
+        limit: usize,
+    ) -> Result<Vec<TimelineItem>, StoreError> {
         self.engine.read(move |c| posts::home_items(c, user, before, limit).map_err(map_err)).await
     }
 

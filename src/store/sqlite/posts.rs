@@ -6,9 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::user_from_row;
-use crate::model::{
-    FanoutState, FollowId, ItemId, ItemKind, Post, PostId, TimelineItem, Toggle, UserId, ViewerMarks,
-};
+use crate::model::{FanoutState, FollowId, ItemId, ItemKind, Post, PostId, TimelineItem, Toggle, UserId, ViewerMarks};
 
 const ITEM_COLUMNS: &str = "i.item_id, i.kind, i.actor_id, i.post_id, i.post_author";
 
@@ -39,7 +37,9 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<TimelineItem> {
 }
 
 fn post_exists(conn: &Connection, id: PostId) -> rusqlite::Result<Option<UserId>> {
-    conn.prepare_cached("SELECT author_id FROM posts WHERE id = ?1")?.query_row([id.0], |r| r.get(0).map(UserId)).optional()
+    conn.prepare_cached("SELECT author_id FROM posts WHERE id = ?1")?
+        .query_row([id.0], |r| r.get(0).map(UserId))
+        .optional()
 }
 
 fn insert_item(conn: &Connection, item: &TimelineItem, fanout: FanoutState) -> rusqlite::Result<()> {
@@ -168,7 +168,8 @@ pub(super) fn remove_repost(conn: &Connection, post: PostId, user: UserId) -> ru
         .query_row(params![post.0, user.0], |r| r.get(0))
         .optional()?;
     if let Some(item) = item {
-        conn.prepare_cached("DELETE FROM reposts WHERE post_id = ?1 AND user_id = ?2")?.execute(params![post.0, user.0])?;
+        conn.prepare_cached("DELETE FROM reposts WHERE post_id = ?1 AND user_id = ?2")?
+            .execute(params![post.0, user.0])?;
         conn.prepare_cached("UPDATE posts SET reposts = reposts - 1 WHERE id = ?1")?.execute([post.0])?;
         conn.prepare_cached("DELETE FROM user_items WHERE item_id = ?1")?.execute([item])?;
         conn.prepare_cached("DELETE FROM home_items WHERE item_id = ?1")?.execute([item])?;
@@ -177,7 +178,11 @@ pub(super) fn remove_repost(conn: &Connection, post: PostId, user: UserId) -> ru
 }
 
 /// Likes and reposts by `viewer` among `posts`.
-pub(super) fn viewer_marks(conn: &Connection, viewer: UserId, posts: &[PostId]) -> rusqlite::Result<Vec<(PostId, ViewerMarks)>> {
+pub(super) fn viewer_marks(
+    conn: &Connection,
+    viewer: UserId,
+    posts: &[PostId],
+) -> rusqlite::Result<Vec<(PostId, ViewerMarks)>> {
     let mut liked = conn.prepare_cached("SELECT 1 FROM likes WHERE post_id = ?1 AND user_id = ?2")?;
     let mut reposted = conn.prepare_cached("SELECT 1 FROM reposts WHERE post_id = ?1 AND user_id = ?2")?;
     let mut out = Vec::with_capacity(posts.len());
@@ -191,7 +196,13 @@ pub(super) fn viewer_marks(conn: &Connection, viewer: UserId, posts: &[PostId]) 
     Ok(out)
 }
 
-fn items(conn: &Connection, sql: &str, user: UserId, before: Option<ItemId>, limit: usize) -> rusqlite::Result<Vec<TimelineItem>> {
+fn items(
+    conn: &Connection,
+    sql: &str,
+    user: UserId,
+    before: Option<ItemId>,
+    limit: usize,
+) -> rusqlite::Result<Vec<TimelineItem>> {
     let before = before.map_or(i64::MAX, |b| b.0);
     let mut s = conn.prepare_cached(sql)?;
     let rows = s.query_map(params![user.0, before, limit as i64], item_from_row)?;
@@ -199,7 +210,12 @@ fn items(conn: &Connection, sql: &str, user: UserId, before: Option<ItemId>, lim
 }
 
 /// The user's own timeline.
-pub(super) fn user_items(conn: &Connection, user: UserId, before: Option<ItemId>, limit: usize) -> rusqlite::Result<Vec<TimelineItem>> {
+pub(super) fn user_items(
+    conn: &Connection,
+    user: UserId,
+    before: Option<ItemId>,
+    limit: usize,
+) -> rusqlite::Result<Vec<TimelineItem>> {
     let sql = format!(
         "SELECT {ITEM_COLUMNS} FROM user_items i WHERE i.actor_id = ?1 AND i.item_id < ?2 ORDER BY i.item_id DESC LIMIT ?3"
     );
@@ -207,7 +223,12 @@ pub(super) fn user_items(conn: &Connection, user: UserId, before: Option<ItemId>
 }
 
 /// The copied part of a home timeline.
-pub(super) fn home_items(conn: &Connection, user: UserId, before: Option<ItemId>, limit: usize) -> rusqlite::Result<Vec<TimelineItem>> {
+pub(super) fn home_items(
+    conn: &Connection,
+    user: UserId,
+    before: Option<ItemId>,
+    limit: usize,
+) -> rusqlite::Result<Vec<TimelineItem>> {
     let sql = format!(
         "SELECT {ITEM_COLUMNS} FROM home_items i WHERE i.user_id = ?1 AND i.item_id < ?2 ORDER BY i.item_id DESC LIMIT ?3"
     );
@@ -215,7 +236,12 @@ pub(super) fn home_items(conn: &Connection, user: UserId, before: Option<ItemId>
 }
 
 /// Not-yet-copied items of the user and everyone they follow.
-pub(super) fn unfanned_items(conn: &Connection, user: UserId, before: Option<ItemId>, limit: usize) -> rusqlite::Result<Vec<TimelineItem>> {
+pub(super) fn unfanned_items(
+    conn: &Connection,
+    user: UserId,
+    before: Option<ItemId>,
+    limit: usize,
+) -> rusqlite::Result<Vec<TimelineItem>> {
     let sql = format!(
         "SELECT {ITEM_COLUMNS} FROM user_items i
          WHERE i.fanout <> 2 AND i.item_id < ?2
@@ -246,7 +272,8 @@ pub(super) fn fan_out(conn: &Connection, item: &TimelineItem, users: &[UserId]) 
 
 /// Sets an item's fan-out state.
 pub(super) fn set_fanout(conn: &Connection, item: ItemId, state: FanoutState) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE user_items SET fanout = ?2 WHERE item_id = ?1")?.execute(params![item.0, fanout_code(state)])?;
+    conn.prepare_cached("UPDATE user_items SET fanout = ?2 WHERE item_id = ?1")?
+        .execute(params![item.0, fanout_code(state)])?;
     Ok(())
 }
 
@@ -267,8 +294,10 @@ pub(super) fn trim_home(conn: &Connection, before: ItemId) -> rusqlite::Result<u
 /// Removes everything of `user` in the posts tables (account deletion):
 /// their likes and reposts (with counts adjusted) and their posts.
 pub(super) fn delete_user_posts(conn: &Connection, user: UserId) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE posts SET likes = likes - 1 WHERE id IN (SELECT post_id FROM likes WHERE user_id = ?1)")?
-        .execute([user.0])?;
+    conn.prepare_cached(
+        "UPDATE posts SET likes = likes - 1 WHERE id IN (SELECT post_id FROM likes WHERE user_id = ?1)",
+    )?
+    .execute([user.0])?;
     conn.prepare_cached("DELETE FROM likes WHERE user_id = ?1")?.execute([user.0])?;
     let reposted: Vec<i64> = {
         let mut s = conn.prepare_cached("SELECT post_id FROM reposts WHERE user_id = ?1")?;
