@@ -147,6 +147,10 @@ impl Client {
             .await
             .expect("connect in time")
             .expect("connect");
+        Client::from_ws(ws)
+    }
+
+    fn from_ws(ws: Ws) -> Client {
         Client {
             ws,
             events: Default::default(),
@@ -310,15 +314,7 @@ pub async fn connect_with_headers(url: &str, headers: &[(&str, &str)]) -> Result
         );
     }
     match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req)).await.expect("in time") {
-        Ok((ws, _)) => Ok(Client {
-            ws,
-            events: Default::default(),
-            next_id: 1,
-            username: String::new(),
-            access_token: String::new(),
-            refresh_token: String::new(),
-            user_id: String::new(),
-        }),
+        Ok((ws, _)) => Ok(Client::from_ws(ws)),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
         Err(e) => panic!("unexpected connect error: {e}"),
     }
