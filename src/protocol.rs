@@ -466,7 +466,7 @@ pub struct FollowPageReply {
 }
 
 /// A post as the wire shows one; `liked_by_me`/`reposted_by_me` are for
-/// the socket's user.
+/// the socket's user in replies, and always false in events (which go to many readers).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PostView {
     pub id: String,

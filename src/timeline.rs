@@ -25,16 +25,18 @@ const MAX_ROUNDS: usize = 8;
 pub struct Visibility {
     me: UserId,
     following: HashMap<UserId, FollowId>,
+    floor: ItemId,
 }
 
 impl Visibility {
-    /// The rules for `me`, who follows `following` (with each follow's id).
-    pub fn new(me: UserId, following: impl IntoIterator<Item = (UserId, FollowId)>) -> Self {
-        Visibility { me, following: following.into_iter().collect() }
+    /// The rules for `me`, who follows `following` (with each follow's id),
+    /// showing nothing older than `floor`.
+    pub fn new(me: UserId, following: impl IntoIterator<Item = (UserId, FollowId)>, floor: ItemId) -> Self {
+        Visibility { me, following: following.into_iter().collect(), floor }
     }
 
     fn sees(&self, actor: UserId, at: i64) -> bool {
-        actor == self.me || self.following.get(&actor).is_some_and(|f| f.0 < at)
+        at >= self.floor.0 && (actor == self.me || self.following.get(&actor).is_some_and(|f| f.0 < at))
     }
 
     /// True if `item` belongs on the reader's home timeline.
@@ -80,7 +82,7 @@ pub async fn home(
     limit: usize,
     floor: ItemId,
 ) -> Result<Page, StoreError> {
-    let rules = Visibility::new(me, store.follow_ids(me).await?);
+    let rules = Visibility::new(me, store.follow_ids(me).await?, floor);
     let batch = (limit * 2).max(20);
     let mut cursor = before;
     let mut items = Vec::with_capacity(limit);
@@ -136,7 +138,7 @@ mod tests {
 
     #[test]
     fn follows_count_from_when_they_began() {
-        let v = Visibility::new(UserId(1), [(UserId(2), FollowId(100))]);
+        let v = Visibility::new(UserId(1), [(UserId(2), FollowId(100))], ItemId(0));
         assert!(v.shows(&post(50, 1)), "my own items");
         assert!(v.shows(&post(150, 2)));
         assert!(!v.shows(&post(50, 2)), "before I followed");
@@ -145,11 +147,14 @@ mod tests {
 
     #[test]
     fn a_repost_hides_when_the_original_shows() {
-        let v = Visibility::new(UserId(1), [(UserId(2), FollowId(10)), (UserId(3), FollowId(10))]);
+        let v = Visibility::new(UserId(1), [(UserId(2), FollowId(10)), (UserId(3), FollowId(10))], ItemId(0));
         assert!(!v.shows(&repost(300, 3, 200, 2)), "I follow the author: the post itself shows");
         assert!(v.shows(&repost(300, 3, 200, 9)), "author not followed: the repost shows");
         assert!(v.shows(&repost(300, 3, 5, 2)), "post older than my follow of its author: the repost shows");
         assert!(!v.shows(&repost(300, 1, 200, 1)), "my repost of my own post");
+        let aged = Visibility::new(UserId(1), [(UserId(2), FollowId(1)), (UserId(3), FollowId(1))], ItemId(250));
+        assert!(aged.shows(&repost(300, 3, 200, 2)), "the original is past the horizon: the repost shows");
+        assert!(!aged.shows(&post(200, 2)), "past the horizon");
     }
 
     #[test]

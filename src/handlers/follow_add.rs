@@ -14,7 +14,9 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: FollowTarget) -> Result<
     if target.id == me {
         return Err(bad_request("you cannot follow yourself"));
     }
-    if app.store.follow_counts(me).await?.following >= app.config.max_following {
+    if app.store.follow_counts(me).await?.following >= app.config.max_following
+        && !app.store.follow_ids(me).await?.iter().any(|(id, _)| *id == target.id)
+    {
         return Err(Error::LimitExceeded(format!("you can follow at most {} users", app.config.max_following)));
     }
     let created = app.store.add_follow(me, target.id, FollowId(app.ids.next_id())).await?;

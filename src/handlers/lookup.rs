@@ -16,6 +16,13 @@ pub async fn user_named(app: &App, username: &str) -> Result<User> {
     Ok(app.store.user_by_username(username).await?.ok_or_else(not_found)?.user)
 }
 
+/// The socket's user as stored now (the display name may have changed
+/// since the socket authenticated), or `unauthorized` if the account is gone.
+pub async fn current_user(app: &App, conn: &super::ConnState) -> Result<User> {
+    let id = conn.user()?.user.id;
+    app.store.user_by_id(id).await?.ok_or_else(|| Error::Unauthorized("this account no longer exists".into()))
+}
+
 /// `id`'s profile with its follower and following counts, in wire form.
 pub async fn load_profile(app: &App, id: UserId) -> Result<ProfileView> {
     let profile = app.store.profile(id).await?.ok_or_else(|| Error::NotFound("no such user".into()))?;

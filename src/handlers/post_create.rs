@@ -14,7 +14,7 @@ use crate::validate;
 pub const MAX_POST_CHARS: usize = 280;
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: PostCreate) -> Result<Reply> {
-    let me = conn.user()?.user.clone();
+    let me = super::lookup::current_user(app, conn).await?;
     validate::message_text(&r.text, MAX_POST_CHARS)?;
     let state = fanout_state(app, me.id).await?;
     let id = PostId(app.ids.next_id());

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::protocol::{PostLiked, PostReply, PostTarget, events};
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: PostTarget) -> Result<Reply> {
-    let me = conn.user()?.user.clone();
+    let me = super::lookup::current_user(app, conn).await?;
     let toggle =
         app.store.set_like(r.post_id, me.id, true).await?.ok_or_else(|| Error::NotFound("no such post".into()))?;
     let post = load_post(app, me.id, r.post_id).await?;

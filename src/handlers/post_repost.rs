@@ -8,10 +8,10 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::fanout::Job;
 use crate::model::{FanoutState, ItemId, ItemKind, TimelineItem, UserId};
-use crate::protocol::{PostNew, PostReply, PostReposted, PostTarget, events};
+use crate::protocol::{PostNew, PostReply, PostReposted, PostTarget, PostView, events};
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: PostTarget) -> Result<Reply> {
-    let me = conn.user()?.user.clone();
+    let me = super::lookup::current_user(app, conn).await?;
     let state = fanout_state(app, me.id).await?;
     let item_id = ItemId(app.ids.next_id());
     let toggle = app
@@ -24,8 +24,9 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: PostTarget) -> Result<Re
         let author = UserId::parse(&post.author.id).ok_or_else(|| Error::Internal("bad author id".into()))?;
         let item =
             TimelineItem { id: item_id, kind: ItemKind::Repost, actor: me.id, post_id: r.post_id, post_author: author };
-        let frame =
-            event_frame(events::POST_NEW, &PostNew { item: item_view(&item, post.clone(), Some(user_view(&me))) })?;
+        // Events go to many readers: the marks in them are no one's.
+        let neutral = PostView { liked_by_me: false, reposted_by_me: false, ..post.clone() };
+        let frame = event_frame(events::POST_NEW, &PostNew { item: item_view(&item, neutral, Some(user_view(&me))) })?;
         if let Err(e) = app.hub.send_to_user(me.id, &frame, Some(conn.id)).await {
             tracing::debug!(error = %e, "repost not published to my other sockets");
         }
