@@ -110,12 +110,32 @@
     const key = lc(peer);
     let c = state.convs.get(key);
     if (!c) {
-      c = { key, username: peer, display_name: peer, msgs: new Map(), last: null, unread: 0,
-        historyLoaded: false, nextBefore: null, loadingOlder: false };
+      c = { key, username: peer, display_name: peer, color: null, named: false, msgs: new Map(), last: null,
+        unread: 0, historyLoaded: false, nextBefore: null, loadingOlder: false };
       state.convs.set(key, c);
     }
-    if (user) { c.username = user.username; c.display_name = user.display_name; }
+    if (user) {
+      c.username = user.username;
+      c.display_name = user.display_name;
+      if (user.color !== undefined) c.color = user.color;
+      c.named = true;
+    }
     return c;
+  }
+
+  // A conversation first seen through a message knows only the username:
+  // fetch the profile once for the display name and color.
+  async function resolvePeer(c) {
+    if (c.named || c.resolving || !state.authed) return;
+    c.resolving = true;
+    try {
+      const d = await request('profile.get', { username: c.username });
+      conv(c.username, d.profile);
+      renderConversations();
+      if (state.view === 'chat' && state.openPeer === c.key) renderChatHeader(c);
+    } catch { /* keep the username */ } finally {
+      c.resolving = false;
+    }
   }
   const me = () => state.session.user;
   const peerOf = (m) => (lc(m.from) === lc(me().username) ? m.to : m.from);
@@ -146,6 +166,7 @@
     const n = $('conn-status');
     n.dataset.state = s;
     n.textContent = s === 'online' ? 'online' : s === 'connecting' ? 'connecting…' : 'offline';
+    $('offline-banner').hidden = s === 'online';
   }
 
   function connect() {
@@ -405,7 +426,8 @@
       const b = el('button');
       b.type = 'button';
       const av = el('div', 'avatar');
-      paintAvatar(av, c.username, c.display_name);
+      paintAvatar(av, c.username, c.display_name, c.color);
+      resolvePeer(c);
       const info = el('div', 'info');
       info.appendChild(el('div', 'name', c.display_name));
       const prefix = c.last && lc(c.last.from) === lc(me().username) ? 'You: ' : '';
@@ -428,14 +450,19 @@
     renderConversations();
   }
 
-  async function openChat(username) {
-    const c = conv(username);
+  function renderChatHeader(c) {
+    $('chat-title').textContent = c.display_name;
+    $('chat-sub').textContent = '@' + c.username;
+    paintAvatar($('chat-avatar'), c.username, c.display_name, c.color);
+  }
+
+  async function openChat(username, user) {
+    const c = conv(username, user);
     state.openPeer = c.key;
     c.unread = 0;
     show('chat');
-    $('chat-title').textContent = c.display_name;
-    $('chat-sub').textContent = '@' + c.username;
-    paintAvatar($('chat-avatar'), c.username, c.display_name);
+    renderChatHeader(c);
+    resolvePeer(c);
     renderMessages(true);
     updateHistoryStatus(c);
     $('composer-input').focus();
@@ -504,6 +531,7 @@
       link.append('Avatar: ', a);
     }
     $('profile-followers').textContent = String(p.followers);
+    $('profile-followers-label').textContent = p.followers === 1 ? 'follower' : 'followers';
     $('profile-following').textContent = String(p.following);
     $('profile-joined').textContent = 'joined ' + new Date(p.created_at).toLocaleDateString();
     const follows = state.following.has(lc(p.username));
@@ -716,6 +744,7 @@
     state.authed = false;
     failPending();
     if (ws) ws.close(1000);
+    $('toasts').replaceChildren();
     $('app').hidden = true;
     $('auth').hidden = false;
     setAuthMode('login');
@@ -735,7 +764,7 @@
     $('btn-logout').onclick = logout;
     $('btn-my-profile').onclick = () => openProfile(me().username);
     $('btn-follow').onclick = toggleFollow;
-    $('btn-message').onclick = () => openChat(state.profile.username);
+    $('btn-message').onclick = () => openChat(state.profile.username, state.profile);
     $('btn-chat-profile').onclick = () => { const c = state.convs.get(state.openPeer); if (c) openProfile(c.username); };
     $('profile-edit').onsubmit = saveProfile;
     $('edit-color-pick').oninput = () => { $('edit-color').value = $('edit-color-pick').value; };
