@@ -210,6 +210,27 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
       assert.strictEqual(await waitForMessage(A, text), 1, `after reload alice sees "${text}" once`);
     }
 
+    // History pages in as you scroll up: a fresh browser logged in as bob
+    // (no stored sync cursor) gets the newest 30 and pages back with next_before.
+    for (let i = 1; i <= 35; i++) await send(A, `n${String(i).padStart(2, '0')}`);
+    assert.strictEqual(await waitForMessage(B, 'n35'), 1);
+    const c = await launch('bob2'); browsers.push(c);
+    const C = c.page;
+    await C.goto(base + '/');
+    await C.fill('#auth-username', 'bob');
+    await C.fill('#auth-password', 'battery-staple');
+    await C.click('#auth-submit');
+    await online(C);
+    await C.click('#conversations li[data-username="alice"] button');
+    assert.strictEqual(await waitForMessage(C, 'n35'), 1);
+    const shown = () => C.evaluate(() => document.querySelectorAll('#messages li.msg[data-id]').length);
+    assert.strictEqual(await shown(), 30, 'one history page at first');
+    assert.strictEqual(await C.isVisible('#messages li.msg .text >> text="hi bob!"'), false);
+    await C.evaluate(() => { document.querySelector('#messages-scroll').scrollTop = 0; });
+    await C.waitForFunction(() => document.querySelectorAll('#messages li.msg[data-id]').length === 41);
+    assert.strictEqual(await waitForMessage(C, 'hi bob!'), 1);
+    await C.waitForSelector('#history-status >> text=Start of the conversation');
+
     // A wrong password gets a clear message.
     await B.click('#btn-logout');
     await B.waitForSelector('#auth:not([hidden])');

@@ -279,10 +279,12 @@
 
   function scheduleRefresh() {
     clearTimeout(state.refreshTimer);
+    if (!state.session) return;
     // Refresh a minute before the access token expires (or at 80% of a short lifetime).
     const left = state.session.expires_at - Date.now();
     const wait = Math.max(1000, Math.min(left - 60000, left * 0.8));
     state.refreshTimer = setTimeout(async () => {
+      if (!state.session) return;
       try {
         await refresh();
         scheduleRefresh();
@@ -294,7 +296,8 @@
   }
 
   async function afterAuth() {
-    await Promise.all([syncMessages(), loadConversations(), loadFollowing()]);
+    await Promise.all([loadConversations(), loadFollowing()]);
+    await syncMessages();
     flushOutbox();
     if (state.view === 'chat' && state.openPeer) {
       const c = conv(state.openPeer);
@@ -307,7 +310,13 @@
   // ---------- messages ----------
   // message.sync from the stored cursor until more is false; dedupe by id.
   async function syncMessages() {
-    let since = localStorage.getItem(cursorKey()) || '0';
+    let since = localStorage.getItem(cursorKey());
+    if (!since) {
+      // First run in this browser: everything up to the newest conversation's
+      // last message is reachable through history, so sync only what follows.
+      since = '0';
+      for (const c of state.convs.values()) if (c.last && cmpId(c.last.id, since) > 0) since = c.last.id;
+    }
     for (let guard = 0; guard < 50; guard++) {
       const d = await request('message.sync', { since, limit: 200 });
       for (const m of d.messages) addMessage(m, true);
@@ -341,7 +350,20 @@
     for (const m of d.messages) addMessage(m, false);
     c.historyLoaded = true;
     c.nextBefore = d.next_before;
-    if (state.openPeer === c.key) { renderMessages(true); updateHistoryStatus(c); }
+    if (state.openPeer === c.key) {
+      renderMessages(true);
+      updateHistoryStatus(c);
+      fillScreen(c);
+    }
+  }
+
+  // No scroll bar yet but older messages exist: load them without waiting for a scroll.
+  function fillScreen(c) {
+    const sc = $('messages-scroll');
+    const before = c.nextBefore;
+    if (state.openPeer === c.key && before && sc.scrollHeight <= sc.clientHeight) {
+      loadOlder(c).then(() => { if (c.nextBefore !== before) fillScreen(c); });
+    }
   }
 
   async function loadOlder(c) {
