@@ -210,6 +210,29 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
       assert.strictEqual(await waitForMessage(A, text), 1, `after reload alice sees "${text}" once`);
     }
 
+    // Tokens: a minute before the access token expires the page rotates it
+    // with auth.refresh; with an expired one it reconnects through auth.refresh.
+    const tokens = async () => JSON.parse(await A.evaluate(() => localStorage.getItem('hubbub.session')));
+    const setExpiry = (inMs) => A.evaluate((ms) => {
+      const s = JSON.parse(localStorage.getItem('hubbub.session'));
+      s.expires_at = Date.now() + ms;
+      localStorage.setItem('hubbub.session', JSON.stringify(s));
+    }, inMs);
+    let before = (await tokens()).refresh_token;
+    await setExpiry(61000);
+    await A.reload();
+    await online(A);
+    await A.waitForFunction((old) => JSON.parse(localStorage.getItem('hubbub.session')).refresh_token !== old, before);
+    before = (await tokens()).refresh_token;
+    assert.ok((await tokens()).expires_at > Date.now() + 800000, 'a fresh 15-minute access token');
+    await setExpiry(-1000);
+    await A.reload();
+    await online(A);
+    await A.waitForFunction((old) => JSON.parse(localStorage.getItem('hubbub.session')).refresh_token !== old, before);
+    await A.click('#conversations li[data-username="bob"] button');
+    await send(A, 'still here after a token refresh');
+    assert.strictEqual(await waitForMessage(B, 'still here after a token refresh'), 1);
+
     // History pages in as you scroll up: a fresh browser logged in as bob
     // (no stored sync cursor) gets the newest 30 and pages back with next_before.
     for (let i = 1; i <= 35; i++) await send(A, `n${String(i).padStart(2, '0')}`);
@@ -227,7 +250,7 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     assert.strictEqual(await shown(), 30, 'one history page at first');
     assert.strictEqual(await C.isVisible('#messages li.msg .text >> text="hi bob!"'), false);
     await C.evaluate(() => { document.querySelector('#messages-scroll').scrollTop = 0; });
-    await C.waitForFunction(() => document.querySelectorAll('#messages li.msg[data-id]').length === 41);
+    await C.waitForFunction(() => document.querySelectorAll('#messages li.msg[data-id]').length === 42);
     assert.strictEqual(await waitForMessage(C, 'hi bob!'), 1);
     await C.waitForSelector('#history-status >> text=Start of the conversation');
 
