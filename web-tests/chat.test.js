@@ -254,6 +254,27 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     assert.strictEqual(await waitForMessage(C, 'hi bob!'), 1);
     await C.waitForSelector('#history-status >> text=Start of the conversation');
 
+    // Posts: bob posts, alice (a follower) sees it on her home timeline,
+    // likes and reposts it, and sees his next post arrive live.
+    await B.click('#btn-home');
+    await B.fill('#post-input', 'Can we fix it? <i>Yes</i> we can!');
+    await B.click('#post-submit');
+    await B.waitForSelector('#timeline li.post .text >> text="Can we fix it? <i>Yes</i> we can!"');
+    await A.click('#btn-home');
+    const post = '#timeline li.post:has(.text:text-is("Can we fix it? <i>Yes</i> we can!"))';
+    await A.waitForSelector(post);
+    await A.click(`${post} button.like`);
+    await A.waitForSelector(`${post} button.like[aria-pressed="true"]:text-is("♥ 1")`);
+    await B.waitForSelector('.toast >> text=@alice liked your post');
+    await A.click(`${post} button.repost`);
+    await A.waitForSelector(`${post} button.repost[aria-pressed="true"]:text-is("⟳ 1")`);
+    await B.waitForSelector('.toast >> text=@alice reposted your post');
+    await B.fill('#post-input', 'Second post, live');
+    await B.click('#post-submit');
+    await A.waitForSelector('#timeline li.post .text >> text="Second post, live"');
+    await A.fill('#post-input', 'Hello from alice');
+    await A.screenshot({ path: path.join(SHOTS, 'home.png') });
+
     // A wrong password gets a clear message.
     await B.click('#btn-logout');
     await B.waitForSelector('#auth:not([hidden])');

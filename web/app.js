@@ -50,7 +50,7 @@
     not_found: 'Not found',
     conflict: 'That username is taken; pick another',
     rate_limited: 'Too many requests; slow down and try again in a moment',
-    too_large: 'Too long: messages are at most 4000 characters',
+    too_large: 'Too long: messages are at most 4000 characters, posts 280',
     limit_exceeded: 'Too many open tabs or devices for this account (at most 16); close one and retry',
     unavailable: 'The server is busy or its storage is unavailable; try again shortly',
     internal: 'Something went wrong on the server',
@@ -104,6 +104,7 @@
     view: 'empty',
     profile: null, // the profile on screen
     outbox: [], // {nonce, to, text, state: 'pending'|'failed'}
+    home: { items: new Map(), nextBefore: null, loaded: false, loading: false }, // item id -> timeline item
   };
 
   function conv(peer, user) {
@@ -304,6 +305,8 @@
       if (!c.historyLoaded) await loadHistory(c);
     } else if (state.view === 'profile' && state.profile) {
       openProfile(state.profile.username, true);
+    } else if (state.view === 'home') {
+      loadHome(false);
     }
   }
 
@@ -469,6 +472,8 @@
     $('view-empty').hidden = view !== 'empty';
     $('view-profile').hidden = view !== 'profile';
     $('view-chat').hidden = view !== 'chat';
+    $('view-home').hidden = view !== 'home';
+    $('btn-home').classList.toggle('active', view === 'home');
     renderConversations();
   }
 
@@ -637,6 +642,113 @@
     paintAvatar($('me-avatar'), u.username, u.display_name, color);
   }
 
+  // ---------- home timeline: posts, likes, reposts ----------
+  function openHome() {
+    state.openPeer = null;
+    show('home');
+    loadHome(false);
+  }
+
+  // First page (merged into what is shown), or the next older page.
+  async function loadHome(older) {
+    const h = state.home;
+    if (h.loading || (older && !h.nextBefore)) return;
+    h.loading = true;
+    try {
+      const d = await request('timeline.home', { limit: 20, ...(older ? { before: h.nextBefore } : {}) });
+      for (const it of d.items) h.items.set(it.id, it);
+      if (older || !h.loaded) h.nextBefore = d.next_before;
+      h.loaded = true;
+      renderTimeline();
+    } catch (e) {
+      showError(e);
+    } finally {
+      h.loading = false;
+    }
+  }
+
+  function renderTimeline() {
+    const list = $('timeline');
+    list.replaceChildren();
+    const items = [...state.home.items.values()].sort((a, b) => cmpId(b.id, a.id));
+    for (const it of items) list.appendChild(renderItem(it));
+    $('timeline-empty').hidden = items.length > 0 || !state.home.loaded;
+    $('timeline-more').hidden = !state.home.nextBefore;
+  }
+
+  function renderItem(it) {
+    const p = it.post;
+    const li = el('li', 'post');
+    li.dataset.itemId = it.id;
+    li.dataset.postId = p.id;
+    const av = el('div', 'avatar');
+    paintAvatar(av, p.author.username, p.author.display_name);
+    const body = el('div', 'body');
+    if (it.kind === 'repost' && it.reposted_by) {
+      body.appendChild(el('div', 'repost-line', `⟳ ${it.reposted_by.display_name} reposted`));
+    }
+    const head = el('div', 'head');
+    const author = el('button', 'author', p.author.display_name);
+    author.type = 'button';
+    author.onclick = () => openProfile(p.author.username);
+    head.append(author, el('span', 'muted', `@${p.author.username} · ${fmtDay(p.created_at)} ${fmtTime(p.created_at)}`));
+    body.append(head, el('div', 'text', p.text));
+    const actions = el('div', 'actions');
+    const like = el('button', 'like', `♥ ${p.likes}`);
+    like.type = 'button';
+    like.setAttribute('aria-pressed', String(p.liked_by_me));
+    like.title = p.liked_by_me ? 'Unlike' : 'Like';
+    like.onclick = () => togglePost(p, p.liked_by_me ? 'post.unlike' : 'post.like');
+    const rp = el('button', 'repost', `⟳ ${p.reposts}`);
+    rp.type = 'button';
+    rp.setAttribute('aria-pressed', String(p.reposted_by_me));
+    rp.title = p.reposted_by_me ? 'Undo repost' : 'Repost';
+    rp.onclick = () => togglePost(p, p.reposted_by_me ? 'post.unrepost' : 'post.repost');
+    actions.append(like, rp);
+    body.appendChild(actions);
+    li.append(av, body);
+    return li;
+  }
+
+  // Applies a fresh copy of a post (counts and my marks) to every item showing it.
+  function updatePost(post) {
+    for (const it of state.home.items.values()) if (it.post.id === post.id) it.post = post;
+    if (state.view === 'home') renderTimeline();
+  }
+
+  async function togglePost(p, kind) {
+    try {
+      const d = await request(kind, { post_id: p.id });
+      updatePost(d.post);
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  async function submitPost(ev) {
+    ev.preventDefault();
+    const input = $('post-input');
+    const text = input.value;
+    if (!text.trim()) return;
+    $('post-submit').disabled = true;
+    try {
+      const d = await request('post.create', { text });
+      const it = { id: d.post.id, kind: 'post', post: d.post, at: d.post.created_at };
+      state.home.items.set(it.id, it);
+      input.value = '';
+      updatePostCount();
+      renderTimeline();
+    } catch (e) {
+      showError(e);
+    } finally {
+      $('post-submit').disabled = false;
+    }
+  }
+
+  function updatePostCount() {
+    $('post-count').textContent = `${[...$('post-input').value].length} / 280`;
+  }
+
   // ---------- search ----------
   let searchSeq = 0;
   let searchTimer = null;
@@ -684,6 +796,17 @@
         applyMyProfile(data.profile);
         if (state.profile && state.profile.id === data.profile.id) { state.profile = data.profile; renderProfile(); }
       }
+    } else if (name === 'post.new') {
+      state.home.items.set(data.item.id, data.item);
+      if (state.view === 'home') renderTimeline();
+    } else if (name === 'post.liked' || name === 'post.reposted') {
+      const verb = name === 'post.liked' ? 'liked' : 'reposted';
+      toast(`@${data.by.username} ${verb} your post`);
+      for (const it of state.home.items.values()) {
+        if (it.post.id !== data.post_id) continue;
+        if (name === 'post.liked') it.post.likes = data.likes; else it.post.reposts = data.reposts;
+      }
+      if (state.view === 'home') renderTimeline();
     } else if (name === 'follow.new') {
       toast(`@${data.follower.username} started following you`);
       if (state.view === 'profile' && state.profile && state.profile.id === me().id) openProfile(me().username, true);
@@ -749,10 +872,11 @@
     state.outbox = [];
     state.openPeer = null;
     state.profile = null;
+    state.home = { items: new Map(), nextBefore: null, loaded: false, loading: false };
     $('auth').hidden = true;
     $('app').hidden = false;
     renderMe();
-    show('empty');
+    show('home'); // loaded once the socket is authenticated (afterAuth)
     connect();
   }
 
@@ -785,6 +909,10 @@
     $('auth-form').onsubmit = submitAuth;
     $('btn-logout').onclick = logout;
     $('btn-my-profile').onclick = () => openProfile(me().username);
+    $('btn-home').onclick = openHome;
+    $('post-form').onsubmit = submitPost;
+    $('post-input').oninput = updatePostCount;
+    $('timeline-more').onclick = () => loadHome(true);
     $('btn-follow').onclick = toggleFollow;
     $('btn-message').onclick = () => openChat(state.profile.username, state.profile);
     $('btn-chat-profile').onclick = () => { const c = state.convs.get(state.openPeer); if (c) openProfile(c.username); };
