@@ -113,7 +113,10 @@ pub async fn respond_with(stream: &mut TcpStream, status: &str, headers: &[(&str
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
         head.push_str("content-type: text/plain; charset=utf-8\r\n");
     }
-    head.push_str(&format!("content-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n", body.len()));
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("cache-control")) {
+        head.push_str("cache-control: no-store\r\n");
+    }
+    head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len()));
     let work = async {
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body).await?;

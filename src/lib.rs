@@ -11,6 +11,7 @@
 //! `hub -> broker`, and everything -> `{ protocol, model, error, config }`.
 //!
 //! - [`server`]: accept loop, HTTP routing, upgrade, graceful shutdown.
+//! - [`web`]: the browser client's static files, embedded at build time.
 //! - [`http`]: the minimal HTTP/1.1 front (request head, plain responses, origin check).
 //! - [`connection`]: one socket's life: limits, parsing, replies, queued events.
 //! - [`handlers`]: one file per request kind; where store and hub meet.
@@ -47,3 +48,4 @@ pub mod snowflake;
 pub mod store;
 pub mod timeline;
 pub mod validate;
+pub mod web;

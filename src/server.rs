@@ -106,7 +106,13 @@ async fn handle_connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAdd
             http::respond(&mut stream, "200 OK", "application/json", app.auth.jwks_json().as_bytes()).await
         }
         "/ws" => upgrade(app, stream, peer, head, leftover, stop).await,
-        _ => http::respond_text(&mut stream, "404 Not Found", "not found\n").await,
+        path => match crate::web::asset(path) {
+            Some(asset) => {
+                let headers = [("content-type", asset.content_type), ("cache-control", "no-cache")];
+                http::respond_with(&mut stream, "200 OK", &headers, asset.body).await
+            }
+            None => http::respond_text(&mut stream, "404 Not Found", "not found\n").await,
+        },
     }
 }
 

@@ -1,0 +1,301 @@
+// End-to-end test of hubbub's browser client: two real headless Chromium
+// pages against a real server binary, including a server restart.
+// Run with `node --test` in this directory (after `npm ci`).
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert');
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const REPO = path.resolve(__dirname, '..');
+const SHOTS = path.join(REPO, 'docs', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const WAIT_MS = 15000;
+const CI = process.env.CI === 'true';
+
+function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+async function waitHealthy(base, ms = 20000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2000) });
+      if (r.status === 200) return;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error(`server at ${base} never became healthy`);
+    await sleep(100);
+  }
+}
+
+// The server binary as a child process; its output is kept for the log check.
+class Server {
+  constructor(port, dataDir) { this.port = port; this.dataDir = dataDir; this.log = ''; this.child = null; }
+  get base() { return `http://127.0.0.1:${this.port}`; }
+  async start() {
+    const bin = path.join(REPO, 'target', 'debug', 'hubbub');
+    this.child = spawn(bin, ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4'], {
+      cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HUBBUB_LOG: 'info' },
+    });
+    this.child.stdout.on('data', (d) => { this.log += d; });
+    this.child.stderr.on('data', (d) => { this.log += d; });
+    this.exited = new Promise((r) => this.child.once('exit', (code, sig) => r({ code, sig })));
+    await waitHealthy(this.base);
+  }
+  async stop() {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM'); // graceful: sockets get close code 4000
+    const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+async function launch(name) {
+  const { chromium } = require('playwright-core');
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), `hubbub-chromium-${name}-`));
+  const ctx = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1100, height: 700 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 30000,
+  });
+  ctx.setDefaultTimeout(WAIT_MS);
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  page.on('pageerror', (e) => console.error(`[${name}] page error:`, e));
+  page.on('console', (m) => { if (m.type() === 'error') console.error(`[${name}] console:`, m.text()); });
+  return { ctx, page, userDataDir };
+}
+
+async function online(page) {
+  await page.waitForSelector('#conn-status[data-state="online"]', { timeout: WAIT_MS });
+}
+
+async function register(page, base, username, displayName, password, shot) {
+  await page.goto(base + '/');
+  await page.waitForSelector('#auth:not([hidden])');
+  await page.click('#tab-register');
+  await page.fill('#auth-username', username);
+  await page.fill('#auth-display', displayName);
+  await page.fill('#auth-password', password);
+  if (shot) await page.screenshot({ path: path.join(SHOTS, shot) });
+  await page.click('#auth-submit');
+  await page.waitForSelector('#app:not([hidden])');
+  await online(page);
+}
+
+// Waits until the open chat shows `text` and returns how many times it is shown.
+async function waitForMessage(page, text) {
+  await page.waitForFunction(
+    (t) => [...document.querySelectorAll('#messages li.msg[data-id] .text')].some((e) => e.textContent === t),
+    text, { timeout: WAIT_MS });
+  return page.evaluate(
+    (t) => [...document.querySelectorAll('#messages li.msg .text')].filter((e) => e.textContent === t).length, text);
+}
+
+async function send(page, text) {
+  await page.fill('#composer-input', text);
+  await page.press('#composer-input', 'Enter');
+}
+
+test('two browsers chat live and survive a server restart', { timeout: 600000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) {
+    if (CI) throw new Error(`chromium not found at ${CHROMIUM}; CI must install it (apt-get install -y chromium)`);
+    console.error(`\n!!!!! SKIPPING the browser test: chromium not found at ${CHROMIUM}. Install it: apt-get install -y chromium !!!!!\n`);
+    t.skip('chromium missing');
+    return;
+  }
+  const build = spawnSync('cargo', ['build', '--locked'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
+  assert.strictEqual(build.status, 0, 'cargo build failed');
+  fs.mkdirSync(SHOTS, { recursive: true });
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-'));
+  const server = new Server(await freePort(), dataDir);
+  const browsers = [];
+  try {
+    await server.start();
+    const base = server.base;
+    const a = await launch('alice'); browsers.push(a);
+    const b = await launch('bob'); browsers.push(b);
+    const A = a.page;
+    const B = b.page;
+
+    // Both register (the page's own origin opens the WebSocket).
+    await register(A, base, 'alice', 'Alice Liddell', 'correct-horse', 'register.png');
+    await register(B, base, 'bob', 'Bob Builder', 'battery-staple');
+    assert.strictEqual(await A.textContent('#me-name'), 'Alice Liddell');
+
+    // Bob fills in his profile.
+    await B.click('#btn-my-profile');
+    await B.waitForSelector('#profile-edit:not([hidden])');
+    await B.fill('#edit-bio', 'Builds things.\nCan we fix it? Yes we can. <b>not bold</b>');
+    await B.fill('#edit-color', '#e07a2f');
+    await B.click('#edit-save');
+    await B.waitForSelector('.toast >> text=Profile saved');
+
+    // Alice searches for Bob, opens his profile and follows him.
+    await A.fill('#search-input', 'bo');
+    await A.click('#search-results li[data-username="bob"] button');
+    await A.waitForSelector('#view-profile:not([hidden])');
+    assert.strictEqual(await A.textContent('#profile-username'), '@bob');
+    assert.match(await A.textContent('#profile-bio'), /<b>not bold<\/b>/, 'user text is shown literally');
+    await A.click('#btn-follow');
+    await A.waitForSelector('#btn-follow[data-following="true"]');
+    await A.waitForFunction(() => document.querySelector('#profile-followers').textContent === '1');
+    await B.waitForSelector('.toast >> text=@alice started following you');
+    await A.screenshot({ path: path.join(SHOTS, 'profile.png') });
+
+    // Messages both ways, seen live.
+    await A.click('#btn-message');
+    await A.waitForSelector('#view-chat:not([hidden])');
+    await send(A, 'hi bob!');
+    assert.strictEqual(await waitForMessage(A, 'hi bob!'), 1);
+    await B.waitForFunction(() => {
+      const li = document.querySelector('#conversations li[data-username="alice"]');
+      return li && li.querySelector('.preview').textContent.includes('hi bob!');
+    });
+    await B.click('#conversations li[data-username="alice"] button');
+    assert.strictEqual(await waitForMessage(B, 'hi bob!'), 1);
+    await send(B, 'hey alice, welcome');
+    assert.strictEqual(await waitForMessage(A, 'hey alice, welcome'), 1);
+    await send(A, 'how are you?');
+    assert.strictEqual(await waitForMessage(B, 'how are you?'), 1);
+    await A.waitForFunction(() => document.querySelector('#conversations li[data-username="bob"] .preview')
+      .textContent === 'You: how are you?');
+    await B.screenshot({ path: path.join(SHOTS, 'chat.png') });
+
+    // The server restarts (graceful: close code 4000). Alice writes while it is down.
+    await server.stop();
+    await A.waitForSelector('#conn-status:not([data-state="online"])');
+    await B.waitForSelector('#conn-status:not([data-state="online"])');
+    await send(A, 'sent while the server was down');
+    await A.waitForSelector('#messages li.msg.pending');
+    await A.screenshot({ path: path.join(SHOTS, 'reconnecting.png') });
+    await server.start();
+    await online(A);
+    await online(B);
+
+    // Nothing lost, nothing doubled, and the chat goes on.
+    assert.strictEqual(await waitForMessage(B, 'sent while the server was down'), 1);
+    assert.strictEqual(await waitForMessage(A, 'sent while the server was down'), 1);
+    await send(B, 'back again');
+    assert.strictEqual(await waitForMessage(A, 'back again'), 1);
+    await send(A, 'great');
+    assert.strictEqual(await waitForMessage(B, 'great'), 1);
+    for (const text of ['hi bob!', 'hey alice, welcome', 'how are you?']) {
+      assert.strictEqual(await waitForMessage(A, text), 1, `alice sees "${text}" once`);
+      assert.strictEqual(await waitForMessage(B, text), 1, `bob sees "${text}" once`);
+    }
+
+    // A reload stays logged in (tokens in localStorage) and shows the history.
+    await A.reload();
+    await A.waitForSelector('#app:not([hidden])');
+    await online(A);
+    await A.click('#conversations li[data-username="bob"] button');
+    for (const text of ['hi bob!', 'back again', 'great', 'sent while the server was down']) {
+      assert.strictEqual(await waitForMessage(A, text), 1, `after reload alice sees "${text}" once`);
+    }
+
+    // Tokens: a minute before the access token expires the page rotates it
+    // with auth.refresh; with an expired one it reconnects through auth.refresh.
+    const tokens = async () => JSON.parse(await A.evaluate(() => localStorage.getItem('hubbub.session')));
+    const setExpiry = (inMs) => A.evaluate((ms) => {
+      const s = JSON.parse(localStorage.getItem('hubbub.session'));
+      s.expires_at = Date.now() + ms;
+      localStorage.setItem('hubbub.session', JSON.stringify(s));
+    }, inMs);
+    let before = (await tokens()).refresh_token;
+    await setExpiry(61000);
+    await A.reload();
+    await online(A);
+    await A.waitForFunction((old) => JSON.parse(localStorage.getItem('hubbub.session')).refresh_token !== old, before);
+    before = (await tokens()).refresh_token;
+    assert.ok((await tokens()).expires_at > Date.now() + 800000, 'a fresh 15-minute access token');
+    await setExpiry(-1000);
+    await A.reload();
+    await online(A);
+    await A.waitForFunction((old) => JSON.parse(localStorage.getItem('hubbub.session')).refresh_token !== old, before);
+    await A.click('#conversations li[data-username="bob"] button');
+    await send(A, 'still here after a token refresh');
+    assert.strictEqual(await waitForMessage(B, 'still here after a token refresh'), 1);
+
+    // History pages in as you scroll up: a fresh browser logged in as bob
+    // (no stored sync cursor) gets the newest 30 and pages back with next_before.
+    for (let i = 1; i <= 35; i++) await send(A, `n${String(i).padStart(2, '0')}`);
+    assert.strictEqual(await waitForMessage(B, 'n35'), 1);
+    const c = await launch('bob2'); browsers.push(c);
+    const C = c.page;
+    await C.goto(base + '/');
+    await C.fill('#auth-username', 'bob');
+    await C.fill('#auth-password', 'battery-staple');
+    await C.click('#auth-submit');
+    await online(C);
+    await C.click('#conversations li[data-username="alice"] button');
+    assert.strictEqual(await waitForMessage(C, 'n35'), 1);
+    const shown = () => C.evaluate(() => document.querySelectorAll('#messages li.msg[data-id]').length);
+    assert.strictEqual(await shown(), 30, 'one history page at first');
+    assert.strictEqual(await C.isVisible('#messages li.msg .text >> text="hi bob!"'), false);
+    await C.evaluate(() => { document.querySelector('#messages-scroll').scrollTop = 0; });
+    await C.waitForFunction(() => document.querySelectorAll('#messages li.msg[data-id]').length === 42);
+    assert.strictEqual(await waitForMessage(C, 'hi bob!'), 1);
+    await C.waitForSelector('#history-status >> text=Start of the conversation');
+
+    // Posts: bob posts, alice (a follower) sees it on her home timeline,
+    // likes and reposts it, and sees his next post arrive live.
+    await B.click('#btn-home');
+    await B.fill('#post-input', 'Can we fix it? <i>Yes</i> we can!');
+    await B.click('#post-submit');
+    await B.waitForSelector('#timeline li.post .text >> text="Can we fix it? <i>Yes</i> we can!"');
+    await A.click('#btn-home');
+    const post = '#timeline li.post:has(.text:text-is("Can we fix it? <i>Yes</i> we can!"))';
+    await A.waitForSelector(post);
+    await A.click(`${post} button.like`);
+    await A.waitForSelector(`${post} button.like[aria-pressed="true"]:text-is("♥ 1")`);
+    await B.waitForSelector('.toast >> text=@alice liked your post');
+    await A.click(`${post} button.repost`);
+    await A.waitForSelector(`${post} button.repost[aria-pressed="true"]:text-is("⟳ 1")`);
+    await B.waitForSelector('.toast >> text=@alice reposted your post');
+    await B.fill('#post-input', 'Second post, live');
+    await B.click('#post-submit');
+    await A.waitForSelector('#timeline li.post .text >> text="Second post, live"');
+    await A.fill('#post-input', 'Hello from alice');
+    await A.screenshot({ path: path.join(SHOTS, 'home.png') });
+
+    // A wrong password gets a clear message.
+    await B.click('#btn-logout');
+    await B.waitForSelector('#auth:not([hidden])');
+    await B.fill('#auth-username', 'bob');
+    await B.fill('#auth-password', 'wrong-password');
+    await B.click('#auth-submit');
+    await B.waitForSelector('#auth-error >> text=Wrong username or password.');
+    await B.screenshot({ path: path.join(SHOTS, 'login-error.png') });
+
+    // No secrets in the server's logs.
+    const session = JSON.parse(await A.evaluate(() => localStorage.getItem('hubbub.session')));
+    assert.ok(session.access_token && session.refresh_token);
+    assert.ok(!server.log.includes(session.access_token), 'access token in server log');
+    assert.ok(!server.log.includes(session.refresh_token.split('.')[1]), 'refresh secret in server log');
+    assert.ok(!server.log.includes('correct-horse'), 'password in server log');
+  } finally {
+    for (const x of browsers) {
+      await x.ctx.close().catch(() => {});
+      fs.rmSync(x.userDataDir, { recursive: true, force: true });
+    }
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,957 @@
+// hubbub browser client: plain JavaScript, no framework, no build step.
+// It is also the worked example of protocol.md for browsers: one WebSocket at
+// /ws, JSON requests with ids, replies matched by id, events pushed in between.
+// All user-provided text goes into the DOM with textContent, never innerHTML.
+'use strict';
+
+(() => {
+  const REQUEST_TIMEOUT_MS = 15000;
+  const BACKOFF_MIN_MS = 250;
+  const BACKOFF_MAX_MS = 8000;
+  const HISTORY_PAGE = 30;
+  const SESSION_KEY = 'hubbub.session';
+
+  // ---------- small helpers ----------
+  const $ = (id) => document.getElementById(id);
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  // Ids are 63-bit decimal strings: compare as strings (length first), never as numbers.
+  function cmpId(a, b) {
+    if (a.length !== b.length) return a.length - b.length;
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  function nonce() {
+    const b = new Uint8Array(12);
+    crypto.getRandomValues(b);
+    return 'w' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+  function lc(s) { return String(s).toLowerCase(); }
+  function hue(s) { let h = 0; for (const c of s) h = (h * 31 + c.codePointAt(0)) % 360; return h; }
+  function paintAvatar(node, username, displayName, color) {
+    node.textContent = (displayName || username || '?').trim().charAt(0) || '?';
+    node.style.background = color || `hsl(${hue(lc(username || ''))} 55% 52%)`;
+  }
+  function fmtTime(iso) {
+    const d = new Date(iso);
+    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+  function fmtDay(iso) { return new Date(iso).toLocaleDateString([], { weekday: 'short', month: 'short', day: 'numeric' }); }
+
+  // Human messages for every error code of protocol.md section 6, plus the client's own.
+  const ERROR_TEXT = {
+    bad_request: 'The server rejected that request',
+    unknown_type: 'The server does not know this request type (client and server versions differ)',
+    unauthorized: 'Not signed in, or the credentials were rejected',
+    forbidden: 'Wrong password',
+    not_found: 'Not found',
+    conflict: 'That username is taken; pick another',
+    rate_limited: 'Too many requests; slow down and try again in a moment',
+    too_large: 'Too long: messages are at most 4000 characters, posts 280',
+    limit_exceeded: 'Too many open tabs or devices for this account (at most 16); close one and retry',
+    unavailable: 'The server is busy or its storage is unavailable; try again shortly',
+    internal: 'Something went wrong on the server',
+    timeout: 'The server did not answer in time',
+    disconnected: 'Not connected to the server; it will retry when the connection is back',
+  };
+  function errorText(err) {
+    const base = ERROR_TEXT[err.code] || 'Request failed';
+    return err.message && err.message !== base ? `${base}: ${err.message}` : base;
+  }
+  function toast(text, kind, code) {
+    const t = el('div', 'toast' + (kind ? ' ' + kind : ''), text);
+    if (code) t.appendChild(el('span', 'code', code));
+    $('toasts').appendChild(t);
+    setTimeout(() => t.remove(), kind === 'error' ? 7000 : 4000);
+  }
+  function showError(err) { toast(errorText(err), 'error', err.code); }
+
+  class RequestError extends Error {
+    constructor(code, message) { super(message); this.code = code; }
+  }
+
+  // ---------- session (tokens in localStorage) ----------
+  // Tokens are never logged and never put in URLs.
+  function loadSession() {
+    try { return JSON.parse(localStorage.getItem(SESSION_KEY)) || null; } catch { return null; }
+  }
+  function saveSession(s) {
+    if (s) localStorage.setItem(SESSION_KEY, JSON.stringify(s));
+    else localStorage.removeItem(SESSION_KEY);
+  }
+  function sessionFromAuthReply(d) {
+    return { user: d.user, access_token: d.access_token, refresh_token: d.refresh_token,
+      expires_at: Date.now() + d.expires_in * 1000 };
+  }
+  const cursorKey = () => `hubbub.cursor.${state.session.user.id}`;
+
+  // ---------- state ----------
+  const state = {
+    session: loadSession(),
+    ws: null,
+    authed: false,
+    nextId: 1,
+    pending: new Map(), // request id -> {resolve, reject, timer}
+    backoff: BACKOFF_MIN_MS,
+    reconnectTimer: null,
+    refreshTimer: null,
+    convs: new Map(), // lowercase peer username -> conversation
+    following: new Set(), // lowercase usernames I follow
+    openPeer: null, // lowercase username of the open chat
+    view: 'empty',
+    profile: null, // the profile on screen
+    outbox: [], // {nonce, to, text, state: 'pending'|'failed'}
+    home: { items: new Map(), nextBefore: null, loaded: false, loading: false }, // item id -> timeline item
+  };
+
+  function conv(peer, user) {
+    const key = lc(peer);
+    let c = state.convs.get(key);
+    if (!c) {
+      c = { key, username: peer, display_name: peer, color: null, named: false, msgs: new Map(), last: null,
+        unread: 0, historyLoaded: false, nextBefore: null, loadingOlder: false };
+      state.convs.set(key, c);
+    }
+    if (user) {
+      c.username = user.username;
+      c.display_name = user.display_name;
+      if (user.color !== undefined) c.color = user.color;
+      c.named = true;
+    }
+    return c;
+  }
+
+  // A conversation first seen through a message knows only the username:
+  // fetch the profile once for the display name and color.
+  async function resolvePeer(c) {
+    if (c.named || c.resolving || !state.authed) return;
+    c.resolving = true;
+    try {
+      const d = await request('profile.get', { username: c.username });
+      conv(c.username, d.profile);
+      renderConversations();
+      if (state.view === 'chat' && state.openPeer === c.key) renderChatHeader(c);
+    } catch { /* keep the username */ } finally {
+      c.resolving = false;
+    }
+  }
+  const me = () => state.session.user;
+  const peerOf = (m) => (lc(m.from) === lc(me().username) ? m.to : m.from);
+
+  // ---------- WebSocket and requests ----------
+  function wsUrl() {
+    return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  }
+
+  function request(type, fields = {}) {
+    return new Promise((resolve, reject) => {
+      const ws = state.ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) {
+        reject(new RequestError('disconnected', 'not connected'));
+        return;
+      }
+      const id = state.nextId++;
+      const timer = setTimeout(() => {
+        state.pending.delete(id);
+        reject(new RequestError('timeout', `${type} got no reply`));
+      }, REQUEST_TIMEOUT_MS);
+      state.pending.set(id, { resolve, reject, timer });
+      ws.send(JSON.stringify({ type, id, ...fields }));
+    });
+  }
+
+  function setStatus(s) {
+    const n = $('conn-status');
+    n.dataset.state = s;
+    n.textContent = s === 'online' ? 'online' : s === 'connecting' ? 'connecting…' : 'offline';
+    $('offline-banner').hidden = s === 'online';
+  }
+
+  function connect() {
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = null;
+    if (!state.session) return;
+    if (state.ws && state.ws.readyState <= WebSocket.OPEN) return;
+    setStatus('connecting');
+    const ws = new WebSocket(wsUrl());
+    state.ws = ws;
+    state.authed = false;
+    ws.onopen = () => onOpen(ws);
+    ws.onmessage = (ev) => onFrame(ev.data);
+    ws.onclose = (ev) => onClose(ws, ev);
+    ws.onerror = () => {}; // onclose follows with the details
+  }
+
+  function failPending() {
+    for (const [, p] of state.pending) {
+      clearTimeout(p.timer);
+      p.reject(new RequestError('disconnected', 'connection lost'));
+    }
+    state.pending.clear();
+  }
+
+  function onClose(ws, ev) {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    state.authed = false;
+    failPending();
+    clearTimeout(state.refreshTimer);
+    if (!state.session) return; // logged out on purpose
+    if (ev.code >= 4500 && ev.code <= 4999) {
+      // The session was revoked: these tokens are dead (protocol.md section 7).
+      endSession(ev.code === 4500 && ev.reason === 'account deleted'
+        ? 'This account was deleted.' : 'Your session ended (logged out elsewhere or revoked). Please log in again.');
+      return;
+    }
+    setStatus('offline');
+    let delay = state.backoff;
+    if (ev.code === 4003) delay = Math.max(delay, 5000); // abuse close: pause before retrying
+    state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
+    delay = delay / 2 + Math.random() * delay / 2; // jitter
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function onFrame(raw) {
+    let f;
+    try { f = JSON.parse(raw); } catch { return; }
+    if (f.type === 'event') return onEvent(f.event, f.data);
+    const p = state.pending.get(f.id);
+    if (!p) {
+      // A reply to no request of ours: an unsolicited error (e.g. limit_exceeded at upgrade).
+      if (f.type === 'error') showError(f);
+      return;
+    }
+    state.pending.delete(f.id);
+    clearTimeout(p.timer);
+    if (f.type === 'ok') p.resolve(f.data);
+    else p.reject(new RequestError(f.code, f.message));
+  }
+
+  // Authenticate a fresh socket: auth.token while the access token is fresh,
+  // else (or if it is rejected) auth.refresh. Then catch up with message.sync.
+  async function onOpen(ws) {
+    try {
+      const s = state.session;
+      let done = false;
+      if (s.access_token && s.expires_at - Date.now() > 30000) {
+        try {
+          await request('auth.token', { token: s.access_token });
+          done = true;
+        } catch (e) {
+          if (e.code !== 'unauthorized') throw e;
+        }
+      }
+      if (!done) await refresh();
+      if (state.ws !== ws) return;
+      state.authed = true;
+      state.backoff = BACKOFF_MIN_MS;
+      setStatus('online');
+      scheduleRefresh();
+      await afterAuth();
+    } catch (e) {
+      if (state.ws !== ws) return;
+      if (e.code === 'unauthorized') {
+        endSession('Your session has expired. Please log in again.');
+      } else if (e.code !== 'disconnected') {
+        showError(e);
+        ws.close(); // onclose reconnects with backoff
+      }
+    }
+  }
+
+  // auth.refresh rotates the refresh token; store the new one at once.
+  // Another tab sharing this localStorage may have rotated it already: adopt theirs.
+  async function refresh() {
+    const stored = loadSession();
+    if (stored && stored.user.id === state.session.user.id && stored.refresh_token !== state.session.refresh_token) {
+      state.session = stored;
+      if (stored.expires_at - Date.now() > 30000) {
+        await request('auth.token', { token: stored.access_token });
+        return;
+      }
+    }
+    const d = await request('auth.refresh', { refresh_token: state.session.refresh_token });
+    state.session = sessionFromAuthReply(d);
+    saveSession(state.session);
+  }
+
+  function scheduleRefresh() {
+    clearTimeout(state.refreshTimer);
+    if (!state.session) return;
+    // Refresh a minute before the access token expires (or at 80% of a short lifetime).
+    const left = state.session.expires_at - Date.now();
+    const wait = Math.max(1000, Math.min(left - 60000, left * 0.8));
+    state.refreshTimer = setTimeout(async () => {
+      if (!state.session) return;
+      try {
+        await refresh();
+        scheduleRefresh();
+      } catch (e) {
+        if (e.code === 'unauthorized') endSession('Your session has expired. Please log in again.');
+        else state.refreshTimer = setTimeout(scheduleRefresh, 5000);
+      }
+    }, wait);
+  }
+
+  async function afterAuth() {
+    await Promise.all([loadConversations(), loadFollowing()]);
+    await syncMessages();
+    flushOutbox();
+    if (state.view === 'chat' && state.openPeer) {
+      const c = conv(state.openPeer);
+      if (!c.historyLoaded) await loadHistory(c);
+    } else if (state.view === 'profile' && state.profile) {
+      openProfile(state.profile.username, true);
+    } else if (state.view === 'home') {
+      loadHome(false);
+    }
+  }
+
+  // ---------- messages ----------
+  // message.sync from the stored cursor until more is false; dedupe by id.
+  async function syncMessages() {
+    let since = localStorage.getItem(cursorKey());
+    if (!since) {
+      // First run in this browser: everything up to the newest conversation's
+      // last message is reachable through history, so sync only what follows.
+      since = '0';
+      for (const c of state.convs.values()) if (c.last && cmpId(c.last.id, since) > 0) since = c.last.id;
+    }
+    for (let guard = 0; guard < 50; guard++) {
+      const d = await request('message.sync', { since, limit: 200 });
+      for (const m of d.messages) addMessage(m, true);
+      since = d.next;
+      localStorage.setItem(cursorKey(), since);
+      if (!d.more) break;
+    }
+    renderConversations();
+  }
+
+  // Adds a message from any source (send reply, event, sync, history). Returns true if new.
+  function addMessage(m, live) {
+    const c = conv(peerOf(m));
+    if (c.msgs.has(m.id)) return false;
+    c.msgs.set(m.id, m);
+    if (m.nonce && lc(m.from) === lc(me().username)) {
+      const i = state.outbox.findIndex((o) => o.nonce === m.nonce);
+      if (i >= 0) state.outbox.splice(i, 1);
+    }
+    const newest = !c.last || cmpId(m.id, c.last.id) > 0;
+    if (newest) c.last = m;
+    if (live && newest && lc(m.from) !== lc(me().username) && !(state.view === 'chat' && state.openPeer === c.key && document.hasFocus())) {
+      c.unread++;
+    }
+    if (state.view === 'chat' && state.openPeer === c.key) renderMessages(newest);
+    return true;
+  }
+
+  async function loadHistory(c) {
+    const d = await request('message.history', { with: c.username, limit: HISTORY_PAGE });
+    for (const m of d.messages) addMessage(m, false);
+    c.historyLoaded = true;
+    c.nextBefore = d.next_before;
+    if (state.openPeer === c.key) {
+      renderMessages(true);
+      updateHistoryStatus(c);
+      fillScreen(c);
+    }
+  }
+
+  // No scroll bar yet but older messages exist: load them without waiting for a scroll.
+  function fillScreen(c) {
+    const sc = $('messages-scroll');
+    const before = c.nextBefore;
+    if (state.openPeer === c.key && before && sc.scrollHeight <= sc.clientHeight) {
+      loadOlder(c).then(() => { if (c.nextBefore !== before) fillScreen(c); });
+    }
+  }
+
+  async function loadOlder(c) {
+    if (!c.historyLoaded || !c.nextBefore || c.loadingOlder) return;
+    c.loadingOlder = true;
+    updateHistoryStatus(c);
+    const scroller = $('messages-scroll');
+    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+    try {
+      const d = await request('message.history', { with: c.username, before: c.nextBefore, limit: HISTORY_PAGE });
+      c.nextBefore = d.next_before;
+      for (const m of d.messages) addMessage(m, false);
+      if (state.openPeer === c.key) {
+        renderMessages(false);
+        scroller.scrollTop = scroller.scrollHeight - fromBottom; // keep the reader's place
+      }
+    } catch (e) {
+      showError(e);
+    } finally {
+      c.loadingOlder = false;
+      if (state.openPeer === c.key) updateHistoryStatus(c);
+    }
+  }
+
+  function updateHistoryStatus(c) {
+    $('history-status').textContent = !c.historyLoaded ? 'Loading…'
+      : c.loadingOlder ? 'Loading older messages…'
+      : c.nextBefore ? 'Scroll up for older messages' : (c.msgs.size ? 'Start of the conversation' : 'No messages yet. Say hi!');
+  }
+
+  function sendMessage(to, text) {
+    const o = { nonce: nonce(), to, text, state: 'pending' };
+    state.outbox.push(o);
+    if (state.openPeer === lc(to)) renderMessages(true);
+    deliver(o);
+  }
+
+  async function deliver(o) {
+    if (!state.authed) return; // flushed after the next authentication
+    o.state = 'pending';
+    try {
+      const d = await request('message.send', { to: o.to, text: o.text, nonce: o.nonce });
+      addMessage(d.message, false);
+      renderConversations();
+    } catch (e) {
+      if (['disconnected', 'timeout', 'unavailable', 'internal', 'rate_limited'].includes(e.code)) {
+        // Kept with its nonce: retried after reconnecting, stored at most once.
+        if (e.code !== 'disconnected') { showError(e); setTimeout(() => deliver(o), 2000); }
+        return;
+      }
+      o.state = 'failed';
+      o.error = e;
+      showError(e);
+      if (state.openPeer === lc(o.to)) renderMessages(false);
+    }
+  }
+
+  function flushOutbox() {
+    for (const o of state.outbox.slice()) if (o.state === 'pending') deliver(o);
+  }
+
+  // ---------- conversations ----------
+  async function loadConversations() {
+    const d = await request('conversation.list', { limit: 50 });
+    for (const x of d.conversations) {
+      const c = conv(x.with.username, x.with);
+      addMessage(x.last_message, false);
+      if (!c.last || cmpId(x.last_message.id, c.last.id) > 0) c.last = x.last_message;
+    }
+    renderConversations();
+  }
+
+  function renderConversations() {
+    const list = $('conversations');
+    const items = [...state.convs.values()].filter((c) => c.last || c.key === state.openPeer)
+      .sort((a, b) => (a.last && b.last ? cmpId(b.last.id, a.last.id) : a.last ? -1 : 1));
+    list.replaceChildren();
+    for (const c of items) {
+      const li = el('li');
+      li.dataset.username = c.username;
+      if (state.view === 'chat' && c.key === state.openPeer) li.className = 'active';
+      const b = el('button');
+      b.type = 'button';
+      const av = el('div', 'avatar');
+      paintAvatar(av, c.username, c.display_name, c.color);
+      resolvePeer(c);
+      const info = el('div', 'info');
+      info.appendChild(el('div', 'name', c.display_name));
+      const prefix = c.last && lc(c.last.from) === lc(me().username) ? 'You: ' : '';
+      info.appendChild(el('div', 'preview', c.last ? prefix + c.last.text : 'No messages yet'));
+      b.append(av, info);
+      if (c.unread) b.appendChild(el('span', 'badge', String(c.unread)));
+      b.onclick = () => openChat(c.username);
+      li.appendChild(b);
+      list.appendChild(li);
+    }
+    $('conversations-empty').hidden = items.length > 0;
+  }
+
+  // ---------- views ----------
+  function show(view) {
+    state.view = view;
+    $('view-empty').hidden = view !== 'empty';
+    $('view-profile').hidden = view !== 'profile';
+    $('view-chat').hidden = view !== 'chat';
+    $('view-home').hidden = view !== 'home';
+    $('btn-home').classList.toggle('active', view === 'home');
+    renderConversations();
+  }
+
+  function renderChatHeader(c) {
+    $('chat-title').textContent = c.display_name;
+    $('chat-sub').textContent = '@' + c.username;
+    paintAvatar($('chat-avatar'), c.username, c.display_name, c.color);
+  }
+
+  async function openChat(username, user) {
+    const c = conv(username, user);
+    state.openPeer = c.key;
+    c.unread = 0;
+    show('chat');
+    renderChatHeader(c);
+    resolvePeer(c);
+    renderMessages(true);
+    updateHistoryStatus(c);
+    $('composer-input').focus();
+    if (!c.historyLoaded && state.authed) {
+      try { await loadHistory(c); } catch (e) { showError(e); }
+    }
+  }
+
+  function renderMessages(stickToBottom) {
+    const c = state.convs.get(state.openPeer);
+    if (!c) return;
+    const scroller = $('messages-scroll');
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+    const list = $('messages');
+    list.replaceChildren();
+    const msgs = [...c.msgs.values()].sort((a, b) => cmpId(a.id, b.id));
+    let lastDay = null;
+    const mine = lc(me().username);
+    for (const m of msgs) {
+      const day = fmtDay(m.sent_at);
+      if (day !== lastDay) { list.appendChild(el('li', 'day', day)); lastDay = day; }
+      const li = el('li', 'msg' + (lc(m.from) === mine ? ' mine' : ''));
+      li.dataset.id = m.id;
+      li.appendChild(el('div', 'bubble text', m.text));
+      li.appendChild(el('div', 'time', fmtTime(m.sent_at)));
+      list.appendChild(li);
+    }
+    for (const o of state.outbox) {
+      if (lc(o.to) !== c.key) continue;
+      const li = el('li', 'msg mine ' + o.state);
+      li.dataset.nonce = o.nonce;
+      li.appendChild(el('div', 'bubble text', o.text));
+      li.appendChild(el('div', 'time', o.state === 'failed' ? `not sent: ${errorText(o.error)}` : 'sending…'));
+      list.appendChild(li);
+    }
+    if (stickToBottom || atBottom) scroller.scrollTop = scroller.scrollHeight;
+    updateHistoryStatus(c);
+  }
+
+  async function openProfile(username, quiet) {
+    try {
+      const d = await request('profile.get', { username });
+      state.profile = d.profile;
+      state.openPeer = null;
+      renderProfile();
+      show('profile');
+    } catch (e) {
+      if (!quiet) showError(e);
+    }
+  }
+
+  function renderProfile() {
+    const p = state.profile;
+    const own = p.id === me().id;
+    paintAvatar($('profile-avatar'), p.username, p.display_name, p.color);
+    $('profile-display').textContent = p.display_name;
+    $('profile-username').textContent = '@' + p.username;
+    $('profile-bio').textContent = p.bio;
+    const link = $('profile-link');
+    link.replaceChildren();
+    if (p.avatar_url && /^https?:\/\//i.test(p.avatar_url)) {
+      const a = el('a', null, p.avatar_url); // shown as a link, never loaded
+      a.href = p.avatar_url;
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      link.append('Avatar: ', a);
+    }
+    $('profile-followers').textContent = String(p.followers);
+    $('profile-followers-label').textContent = p.followers === 1 ? 'follower' : 'followers';
+    $('profile-following').textContent = String(p.following);
+    $('profile-joined').textContent = 'joined ' + new Date(p.created_at).toLocaleDateString();
+    const follows = state.following.has(lc(p.username));
+    const fb = $('btn-follow');
+    fb.hidden = own;
+    fb.textContent = follows ? 'Unfollow' : 'Follow';
+    fb.dataset.following = String(follows);
+    fb.className = follows ? '' : 'primary';
+    $('btn-message').hidden = false;
+    $('profile-edit').hidden = !own;
+    if (own) {
+      $('edit-display').value = p.display_name;
+      $('edit-bio').value = p.bio;
+      $('edit-color').value = p.color || '';
+      $('edit-color-pick').value = p.color || '#5b5bf0';
+      $('edit-avatar').value = p.avatar_url || '';
+      $('edit-error').textContent = '';
+    }
+  }
+
+  async function loadFollowing() {
+    const set = new Set();
+    let after = null;
+    for (let guard = 0; guard < 20; guard++) {
+      const d = await request('follow.following', { username: me().username, limit: 100, ...(after ? { after } : {}) });
+      for (const u of d.users) set.add(lc(u.username));
+      after = d.next_after;
+      if (!after) break;
+    }
+    state.following = set;
+  }
+
+  async function toggleFollow() {
+    const p = state.profile;
+    const follows = state.following.has(lc(p.username));
+    const btn = $('btn-follow');
+    btn.disabled = true;
+    try {
+      await request(follows ? 'follow.remove' : 'follow.add', { username: p.username });
+      if (follows) state.following.delete(lc(p.username)); else state.following.add(lc(p.username));
+      const d = await request('profile.get', { username: p.username });
+      if (state.profile && state.profile.id === p.id) { state.profile = d.profile; renderProfile(); }
+      toast(follows ? `You unfollowed @${p.username}` : `You now follow @${p.username}`);
+    } catch (e) {
+      showError(e);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function saveProfile(ev) {
+    ev.preventDefault();
+    $('edit-error').textContent = '';
+    const fields = {
+      display_name: $('edit-display').value,
+      bio: $('edit-bio').value,
+      color: $('edit-color').value.trim(),
+      avatar_url: $('edit-avatar').value.trim(),
+    };
+    try {
+      const d = await request('profile.update', fields);
+      state.profile = d.profile;
+      applyMyProfile(d.profile);
+      renderProfile();
+      toast('Profile saved');
+    } catch (e) {
+      $('edit-error').textContent = errorText(e);
+    }
+  }
+
+  function applyMyProfile(p) {
+    state.session.user = { id: p.id, username: p.username, display_name: p.display_name };
+    saveSession(state.session);
+    renderMe(p.color);
+  }
+
+  function renderMe(color) {
+    const u = me();
+    $('me-name').textContent = u.display_name;
+    $('me-username').textContent = '@' + u.username;
+    paintAvatar($('me-avatar'), u.username, u.display_name, color);
+  }
+
+  // ---------- home timeline: posts, likes, reposts ----------
+  function openHome() {
+    state.openPeer = null;
+    show('home');
+    loadHome(false);
+  }
+
+  // First page (merged into what is shown), or the next older page.
+  async function loadHome(older) {
+    const h = state.home;
+    if (h.loading || (older && !h.nextBefore)) return;
+    h.loading = true;
+    try {
+      const d = await request('timeline.home', { limit: 20, ...(older ? { before: h.nextBefore } : {}) });
+      for (const it of d.items) h.items.set(it.id, it);
+      if (older || !h.loaded) h.nextBefore = d.next_before;
+      h.loaded = true;
+      renderTimeline();
+    } catch (e) {
+      showError(e);
+    } finally {
+      h.loading = false;
+    }
+  }
+
+  function renderTimeline() {
+    const list = $('timeline');
+    list.replaceChildren();
+    const items = [...state.home.items.values()].sort((a, b) => cmpId(b.id, a.id));
+    for (const it of items) list.appendChild(renderItem(it));
+    $('timeline-empty').hidden = items.length > 0 || !state.home.loaded;
+    $('timeline-more').hidden = !state.home.nextBefore;
+  }
+
+  function renderItem(it) {
+    const p = it.post;
+    const li = el('li', 'post');
+    li.dataset.itemId = it.id;
+    li.dataset.postId = p.id;
+    const av = el('div', 'avatar');
+    paintAvatar(av, p.author.username, p.author.display_name);
+    const body = el('div', 'body');
+    if (it.kind === 'repost' && it.reposted_by) {
+      body.appendChild(el('div', 'repost-line', `⟳ ${it.reposted_by.display_name} reposted`));
+    }
+    const head = el('div', 'head');
+    const author = el('button', 'author', p.author.display_name);
+    author.type = 'button';
+    author.onclick = () => openProfile(p.author.username);
+    head.append(author, el('span', 'muted', `@${p.author.username} · ${fmtDay(p.created_at)} ${fmtTime(p.created_at)}`));
+    body.append(head, el('div', 'text', p.text));
+    const actions = el('div', 'actions');
+    const like = el('button', 'like', `♥ ${p.likes}`);
+    like.type = 'button';
+    like.setAttribute('aria-pressed', String(p.liked_by_me));
+    like.title = p.liked_by_me ? 'Unlike' : 'Like';
+    like.onclick = () => togglePost(p, p.liked_by_me ? 'post.unlike' : 'post.like');
+    const rp = el('button', 'repost', `⟳ ${p.reposts}`);
+    rp.type = 'button';
+    rp.setAttribute('aria-pressed', String(p.reposted_by_me));
+    rp.title = p.reposted_by_me ? 'Undo repost' : 'Repost';
+    rp.onclick = () => togglePost(p, p.reposted_by_me ? 'post.unrepost' : 'post.repost');
+    actions.append(like, rp);
+    body.appendChild(actions);
+    li.append(av, body);
+    return li;
+  }
+
+  // Applies a fresh copy of a post (counts and my marks) to every item showing it.
+  function updatePost(post) {
+    for (const it of state.home.items.values()) if (it.post.id === post.id) it.post = post;
+    if (state.view === 'home') renderTimeline();
+  }
+
+  async function togglePost(p, kind) {
+    try {
+      const d = await request(kind, { post_id: p.id });
+      updatePost(d.post);
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  async function submitPost(ev) {
+    ev.preventDefault();
+    const input = $('post-input');
+    const text = input.value;
+    if (!text.trim()) return;
+    $('post-submit').disabled = true;
+    try {
+      const d = await request('post.create', { text });
+      const it = { id: d.post.id, kind: 'post', post: d.post, at: d.post.created_at };
+      state.home.items.set(it.id, it);
+      input.value = '';
+      updatePostCount();
+      renderTimeline();
+    } catch (e) {
+      showError(e);
+    } finally {
+      $('post-submit').disabled = false;
+    }
+  }
+
+  function updatePostCount() {
+    $('post-count').textContent = `${[...$('post-input').value].length} / 280`;
+  }
+
+  // ---------- search ----------
+  let searchSeq = 0;
+  let searchTimer = null;
+  function onSearchInput() {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 200);
+  }
+  async function runSearch() {
+    const q = $('search-input').value.trim();
+    const box = $('search-results');
+    const seq = ++searchSeq;
+    if (!q) { box.replaceChildren(); return; }
+    try {
+      const d = await request('user.search', { query: q, limit: 10 });
+      if (seq !== searchSeq) return;
+      box.replaceChildren();
+      if (!d.users.length) box.appendChild(el('li', 'search-results-empty', 'Nobody found'));
+      for (const u of d.users) {
+        const li = el('li');
+        li.dataset.username = u.username;
+        const b = el('button');
+        b.type = 'button';
+        const av = el('div', 'avatar');
+        paintAvatar(av, u.username, u.display_name);
+        const info = el('div', 'info');
+        info.appendChild(el('div', 'name', u.display_name));
+        info.appendChild(el('div', 'preview', '@' + u.username));
+        b.append(av, info);
+        b.onclick = () => { box.replaceChildren(); $('search-input').value = ''; openProfile(u.username); };
+        li.appendChild(b);
+        box.appendChild(li);
+      }
+    } catch (e) {
+      if (seq === searchSeq) showError(e);
+    }
+  }
+
+  // ---------- events ----------
+  function onEvent(name, data) {
+    if (name === 'message.new') {
+      addMessage(data.message, true);
+      renderConversations();
+    } else if (name === 'profile.updated') {
+      if (data.profile.id === me().id) {
+        applyMyProfile(data.profile);
+        if (state.profile && state.profile.id === data.profile.id) { state.profile = data.profile; renderProfile(); }
+      }
+    } else if (name === 'post.new') {
+      state.home.items.set(data.item.id, data.item);
+      if (state.view === 'home') renderTimeline();
+    } else if (name === 'post.liked' || name === 'post.reposted') {
+      const verb = name === 'post.liked' ? 'liked' : 'reposted';
+      toast(`@${data.by.username} ${verb} your post`);
+      for (const it of state.home.items.values()) {
+        if (it.post.id !== data.post_id) continue;
+        if (name === 'post.liked') it.post.likes = data.likes; else it.post.reposts = data.reposts;
+      }
+      if (state.view === 'home') renderTimeline();
+    } else if (name === 'follow.new') {
+      toast(`@${data.follower.username} started following you`);
+      if (state.view === 'profile' && state.profile && state.profile.id === me().id) openProfile(me().username, true);
+    }
+  }
+
+  // ---------- auth screen ----------
+  let authMode = 'login';
+  function setAuthMode(mode) {
+    authMode = mode;
+    $('tab-login').classList.toggle('active', mode === 'login');
+    $('tab-register').classList.toggle('active', mode === 'register');
+    $('auth-display-label').hidden = mode !== 'register';
+    $('auth-submit').textContent = mode === 'login' ? 'Log in' : 'Create account';
+    $('auth-password').autocomplete = mode === 'login' ? 'current-password' : 'new-password';
+    $('auth-error').textContent = '';
+  }
+
+  // Register and login use a short-lived socket of their own; the app socket
+  // then authenticates with the new access token like any reconnect.
+  function authOverFreshSocket(type, fields) {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(wsUrl());
+      const timer = setTimeout(() => { ws.close(); reject(new RequestError('timeout', 'no reply')); }, REQUEST_TIMEOUT_MS);
+      ws.onopen = () => ws.send(JSON.stringify({ type, id: 1, ...fields }));
+      ws.onmessage = (ev) => {
+        const f = JSON.parse(ev.data);
+        if (f.id !== 1) return;
+        clearTimeout(timer);
+        ws.close(1000);
+        if (f.type === 'ok') resolve(f.data); else reject(new RequestError(f.code, f.message));
+      };
+      ws.onclose = () => { clearTimeout(timer); reject(new RequestError('disconnected', 'could not reach the server')); };
+    });
+  }
+
+  async function submitAuth(ev) {
+    ev.preventDefault();
+    const username = $('auth-username').value.trim();
+    const password = $('auth-password').value;
+    const fields = { username, password };
+    if (authMode === 'register' && $('auth-display').value.trim()) fields.display_name = $('auth-display').value.trim();
+    $('auth-submit').disabled = true;
+    $('auth-error').textContent = '';
+    try {
+      const d = await authOverFreshSocket(authMode === 'login' ? 'auth.login' : 'auth.register', fields);
+      startSession(sessionFromAuthReply(d));
+      $('auth-password').value = '';
+    } catch (e) {
+      let text = errorText(e);
+      if (e.code === 'unauthorized' && authMode === 'login') text = 'Wrong username or password.';
+      if (e.code === 'rate_limited' && authMode === 'login') text = 'Too many failed logins. Wait a bit and try again.';
+      $('auth-error').textContent = text;
+    } finally {
+      $('auth-submit').disabled = false;
+    }
+  }
+
+  function startSession(s) {
+    state.session = s;
+    saveSession(s);
+    state.convs = new Map();
+    state.outbox = [];
+    state.openPeer = null;
+    state.profile = null;
+    state.home = { items: new Map(), nextBefore: null, loaded: false, loading: false };
+    $('auth').hidden = true;
+    $('app').hidden = false;
+    renderMe();
+    show('home'); // loaded once the socket is authenticated (afterAuth)
+    connect();
+  }
+
+  function endSession(message) {
+    state.session = null;
+    saveSession(null);
+    clearTimeout(state.refreshTimer);
+    clearTimeout(state.reconnectTimer);
+    const ws = state.ws;
+    state.ws = null;
+    state.authed = false;
+    failPending();
+    if (ws) ws.close(1000);
+    $('toasts').replaceChildren();
+    $('app').hidden = true;
+    $('auth').hidden = false;
+    setAuthMode('login');
+    if (message) $('auth-error').textContent = message;
+  }
+
+  async function logout() {
+    try { await request('auth.logout'); } catch { /* the session ends locally anyway */ }
+    endSession('');
+  }
+
+  // ---------- wiring ----------
+  function init() {
+    $('tab-login').onclick = () => setAuthMode('login');
+    $('tab-register').onclick = () => setAuthMode('register');
+    $('auth-form').onsubmit = submitAuth;
+    $('btn-logout').onclick = logout;
+    $('btn-my-profile').onclick = () => openProfile(me().username);
+    $('btn-home').onclick = openHome;
+    $('post-form').onsubmit = submitPost;
+    $('post-input').oninput = updatePostCount;
+    $('timeline-more').onclick = () => loadHome(true);
+    $('btn-follow').onclick = toggleFollow;
+    $('btn-message').onclick = () => openChat(state.profile.username, state.profile);
+    $('btn-chat-profile').onclick = () => { const c = state.convs.get(state.openPeer); if (c) openProfile(c.username); };
+    $('profile-edit').onsubmit = saveProfile;
+    $('edit-color-pick').oninput = () => { $('edit-color').value = $('edit-color-pick').value; };
+    $('search-input').oninput = onSearchInput;
+    $('messages-scroll').onscroll = () => {
+      const c = state.convs.get(state.openPeer);
+      if (c && $('messages-scroll').scrollTop < 40) loadOlder(c);
+    };
+    const input = $('composer-input');
+    $('composer').onsubmit = (ev) => {
+      ev.preventDefault();
+      const text = input.value;
+      if (!text.trim() || !state.openPeer) return;
+      sendMessage(conv(state.openPeer).username, text);
+      input.value = '';
+    };
+    input.onkeydown = (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); $('composer').requestSubmit(); }
+    };
+    window.addEventListener('focus', () => {
+      const c = state.convs.get(state.openPeer);
+      if (c && c.unread) { c.unread = 0; renderConversations(); }
+    });
+    window.addEventListener('online', () => { if (state.session && !state.ws) connect(); });
+    // Another tab rotated the tokens: use them rather than the now-replaced ones.
+    window.addEventListener('storage', (ev) => {
+      if (ev.key !== SESSION_KEY) return;
+      const s = loadSession();
+      if (!s) { if (state.session) endSession('You logged out in another tab.'); return; }
+      if (state.session && s.user.id === state.session.user.id) state.session = s;
+    });
+
+    if (state.session) startSession(state.session);
+    else { $('auth').hidden = false; setAuthMode('login'); }
+  }
+
+  // Exposed for debugging and tests only: connection state, never tokens.
+  window.hubbub = { status: () => ({ connected: !!state.ws, authed: state.authed, outbox: state.outbox.length }) };
+  init();
+})();
