@@ -57,6 +57,12 @@ pub enum Request {
     AccountPassword(AccountPassword),
     #[serde(rename = "account.delete")]
     AccountDelete(AccountDelete),
+    #[serde(rename = "presence.query")]
+    PresenceQuery(PresenceUsers),
+    #[serde(rename = "presence.watch")]
+    PresenceWatch(PresenceUsers),
+    #[serde(rename = "presence.unwatch")]
+    PresenceUnwatch(PresenceUsers),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -81,6 +87,9 @@ pub const REQUEST_KINDS: &[&str] = &[
     "follow.following",
     "account.password",
     "account.delete",
+    "presence.query",
+    "presence.watch",
+    "presence.unwatch",
     "ping",
 ];
 
@@ -111,9 +120,28 @@ pub struct AuthLogin {
     pub password: String,
 }
 
+/// `auth.token`: an access token, and optionally the last inbox position
+/// the client saw, to get what it missed.
 #[derive(Debug, Deserialize)]
 pub struct AuthToken {
     pub token: String,
+    #[serde(default)]
+    pub resume: Option<Pos>,
+}
+
+/// A position in the user's inbox: every event carries one as `pos`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pos {
+    /// Changes when the server lost the inbox's history; offsets restart.
+    pub epoch: String,
+    /// Contiguous within an epoch.
+    pub offset: u64,
+}
+
+/// `presence.query`, `presence.watch`, `presence.unwatch`: whom.
+#[derive(Debug, Deserialize)]
+pub struct PresenceUsers {
+    pub usernames: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -316,6 +344,29 @@ pub struct AuthReply {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AuthTokenReply {
     pub user: UserView,
+    /// Present when the request had `resume`: true when every missed event
+    /// follows this reply, false when the client must `message.sync`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recovered: Option<bool>,
+    /// The socket's inbox position now (absent if the broker is unreachable).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pos: Option<Pos>,
+}
+
+/// One user's presence.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PresenceView {
+    pub username: String,
+    pub online: bool,
+    /// RFC 3339, UTC: when the user was last seen online; null if never.
+    pub last_seen: Option<String>,
+}
+
+/// Reply data of `presence.query` and `presence.watch`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PresenceReply {
+    /// In the order asked; unknown usernames are left out.
+    pub users: Vec<PresenceView>,
 }
 
 /// Reply data of `message.send`; also the data of the `message.new` event.
@@ -418,4 +469,8 @@ pub mod events {
     pub const PROFILE_UPDATED: &str = "profile.updated";
     /// Someone started following me.
     pub const FOLLOW_NEW: &str = "follow.new";
+    /// I may have missed inbox events: call `message.sync`.
+    pub const SYNC_NEEDED: &str = "sync.needed";
+    /// A watched user came online or went offline.
+    pub const PRESENCE_CHANGED: &str = "presence.changed";
 }

@@ -73,6 +73,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
         tracing::warn!("some connections did not finish within the shutdown grace period");
     }
+    app.shutdown().await;
     app.store.close().await;
     tracing::info!("shutdown complete");
     Ok(())

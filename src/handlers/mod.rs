@@ -19,6 +19,7 @@ mod lookup;
 mod message_history;
 mod message_send;
 mod message_sync;
+mod presence;
 mod profile_get;
 mod profile_update;
 mod user_search;
@@ -35,8 +36,9 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::app::App;
 use crate::auth::Issued;
 use crate::error::{Error, Result};
-use crate::hub::{ConnControl, ConnHandle, ConnId};
-use crate::model::{SessionId, User};
+use crate::broker::Position;
+use crate::hub::{Attached, ConnControl, ConnHandle, ConnId};
+use crate::model::{SessionId, User, UserId};
 use crate::protocol::{AuthReply, EventFrame, Request};
 
 pub use views::{message_view, user_view};
@@ -58,28 +60,46 @@ pub struct ConnState {
     pub auth: Option<SocketAuth>,
     pub tx: mpsc::Sender<Utf8Bytes>,
     pub control: Arc<ConnControl>,
+    /// Users whose presence this socket watches (bounded).
+    pub watching: Vec<UserId>,
 }
 
 impl ConnState {
+    /// A fresh, unauthenticated socket's state.
+    pub fn new(id: ConnId, peer: SocketAddr, tx: mpsc::Sender<Utf8Bytes>, control: Arc<ConnControl>) -> ConnState {
+        ConnState { id, peer, auth: None, tx, control, watching: Vec::new() }
+    }
+
     /// The authenticated user, or `unauthorized`.
     pub fn user(&self) -> Result<&SocketAuth> {
         self.auth.as_ref().ok_or_else(|| Error::Unauthorized("authenticate first".into()))
     }
 
     /// Makes this socket `user`'s in `session`, leaving any previous owner.
-    pub async fn become_user(&mut self, app: &App, user: User, session: SessionId) -> Result<()> {
+    /// With `resume`, the inbox events after that position are queued for
+    /// the socket when the broker still has them all.
+    pub async fn become_user(
+        &mut self,
+        app: &App,
+        user: User,
+        session: SessionId,
+        resume: Option<Position>,
+    ) -> Result<Attached> {
         self.forget_user(app).await;
-        let handle =
-            ConnHandle { id: self.id, session: session.clone(), tx: self.tx.clone(), control: self.control.clone() };
-        app.hub.attach(user.id, handle).await?;
+        let handle = ConnHandle::new(self.id, session.clone(), self.tx.clone(), self.control.clone());
+        let attached = app.hub.attach(&user, handle, resume).await?;
         self.auth = Some(SocketAuth { user, session });
-        Ok(())
+        Ok(attached)
     }
 
-    /// Returns this socket to the unauthenticated state.
+    /// Returns this socket to the unauthenticated state (and stops its
+    /// presence watches).
     pub async fn forget_user(&mut self, app: &App) {
+        for u in std::mem::take(&mut self.watching) {
+            app.hub.unwatch(u, self.id).await;
+        }
         if let Some(a) = self.auth.take() {
-            app.hub.detach(a.user.id, self.id).await;
+            app.hub.detach(&a.user, self.id).await;
         }
     }
 }
@@ -108,6 +128,9 @@ pub async fn dispatch(app: &App, conn: &mut ConnState, req: Request) -> Result<R
         Request::FollowFollowing(r) => follow_following::handle(app, conn, r).await,
         Request::AccountPassword(r) => account_password::handle(app, conn, r).await,
         Request::AccountDelete(r) => account_delete::handle(app, conn, r).await,
+        Request::PresenceQuery(r) => presence::query(app, conn, r).await,
+        Request::PresenceWatch(r) => presence::watch(app, conn, r).await,
+        Request::PresenceUnwatch(r) => presence::unwatch(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }
@@ -127,7 +150,7 @@ pub fn event_frame<T: Serialize>(event: &str, data: &T) -> Result<Utf8Bytes> {
 /// If the socket cannot be attached (too many sockets), a session created
 /// for this request is revoked again: its tokens never reach the client.
 async fn issued_reply(app: &App, conn: &mut ConnState, issued: Issued, fresh_session: bool) -> Result<Reply> {
-    if let Err(e) = conn.become_user(app, issued.user.clone(), issued.session.clone()).await {
+    if let Err(e) = conn.become_user(app, issued.user.clone(), issued.session.clone(), None).await {
         if fresh_session {
             if let Err(revoke) = app.auth.logout(&issued.session).await {
                 tracing::warn!(error = %revoke, "could not revoke an undelivered session");
