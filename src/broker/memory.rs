@@ -93,12 +93,16 @@ impl Broker for MemoryBroker {
         let pos = Position { epoch: r.epoch.clone(), offset: r.top };
         // Delivered under the lock so the sink sees offsets in order; the
         // sink never blocks and never calls back into the broker.
-        self.sink.deliver(channel, Some(pos.clone()), payload);
+        if self.sink.wants(channel) {
+            self.sink.deliver(channel, Some(pos.clone()), payload);
+        }
         Ok(pos)
     }
 
     async fn publish_volatile(&self, channel: &str, payload: Bytes) -> Result<(), BrokerError> {
-        self.sink.deliver(channel, None, payload);
+        if self.sink.wants(channel) {
+            self.sink.deliver(channel, None, payload);
+        }
         Ok(())
     }
 
@@ -117,7 +121,7 @@ impl Broker for MemoryBroker {
     }
 
     async fn subscribe(&self, _channel: &str) -> Result<(), BrokerError> {
-        // The sink drops payloads for channels it does not want, so tracking
+        // Publishes ask the sink whether it wants the channel, so tracking
         // subscriptions here would only duplicate the hub's registry.
         Ok(())
     }
