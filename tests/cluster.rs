@@ -167,6 +167,35 @@ async fn killing_redis_loses_no_acknowledged_message() {
 }
 
 #[tokio::test]
+async fn killed_pub_sub_links_lose_nothing_and_deliver_nothing_twice() {
+    let Some(cl) = Cluster::start().await else { return };
+    let mut ida = Client::register(&cl.nodes[0], "ida").await;
+    let mut joe = Client::register(&cl.nodes[1], "joe").await;
+    let mut sent = Vec::new();
+    for round in 0..4 {
+        // Every node's pub/sub connection is cut; each reconnects, resubscribes
+        // and fills whatever it missed from the stream (Redis kept its data).
+        let killed = common::cluster::redis_command(cl.redis.port, "CLIENT KILL TYPE pubsub").await;
+        assert!(killed.starts_with(':'), "{killed}");
+        for i in 0..5 {
+            sent.push(joe.send_dm("ida", &format!("round {round} msg {i}")).await["id"].clone());
+        }
+    }
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let e = ida.next_event().await;
+        assert_ne!(e["event"], "sync.needed", "the stream still had everything");
+        if e["event"] == "message.new" {
+            got.push(e);
+        }
+    }
+    assert_eq!(got.iter().map(|e| e["data"]["message"]["id"].clone()).collect::<Vec<_>>(), sent);
+    let offs: Vec<u64> = got.iter().map(|e| e["pos"]["offset"].as_u64().unwrap()).collect();
+    assert!(offs.windows(2).all(|w| w[1] == w[0] + 1), "{offs:?}");
+    ida.assert_no_events().await;
+}
+
+#[tokio::test]
 async fn a_second_node_with_the_same_worker_id_refuses_to_start() {
     let Some(redis) = common::cluster::Redis::start().await else { return };
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -78,6 +78,19 @@ impl Redis {
     }
 }
 
+/// Sends one inline command to Redis; returns the first reply line.
+pub async fn redis_command(port: u16, command: &str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut s = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(("127.0.0.1", port)))
+        .await
+        .expect("connect to redis in time")
+        .expect("connect to redis");
+    s.write_all(format!("{command}\r\n").as_bytes()).await.expect("write");
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, BufReader::new(s).read_line(&mut line)).await.expect("reply in time").expect("read");
+    line.trim_end().to_owned()
+}
+
 async fn ping(port: u16) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(Ok(mut s)) =
