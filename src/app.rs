@@ -2,6 +2,7 @@
 //! built once at start and handed to every connection, plus the node's
 //! background tasks (hub workers, the worker-id lease) and their shutdown.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
-use crate::broker::{self, Broker};
+use crate::broker::{self, Broker, random_hex};
 use crate::config::Config;
 use crate::error::{BrokerError, Error};
 use crate::hub::{Hub, HubOptions};
@@ -32,6 +33,9 @@ pub struct App {
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// The file holding the data directory's id.
+const DATA_ID_FILE: &str = "data-dir-id";
+
 /// The name of the lease on a snowflake worker id.
 fn worker_lease(id: u16) -> String {
     format!("worker:{id}")
@@ -51,6 +55,7 @@ impl App {
             presence_ttl: Duration::from_secs(config.presence_ttl.max(1)),
         };
         let hub = Arc::new(Hub::new(options, |sink| broker::open(&config, sink)).await?);
+        check_shared_data(&config, &hub).await?;
         let lease_ttl = Duration::from_secs(config.presence_ttl.max(3));
         let lease = worker_lease(config.worker_id);
         if !hub.broker().lease(&lease, hub.node_id(), lease_ttl).await? {
@@ -84,6 +89,40 @@ impl App {
         }
         broker.close().await;
     }
+}
+
+/// The id of this data directory, created on first use (atomically, so
+/// nodes starting together on one directory agree on it).
+fn data_dir_id(dir: &Path) -> Result<String, Error> {
+    let path = dir.join(DATA_ID_FILE);
+    let io = |e: std::io::Error| Error::Internal(format!("{}: {e}", path.display()));
+    if !path.exists() {
+        let tmp = dir.join(format!(".{DATA_ID_FILE}.{}", random_hex(8)));
+        std::fs::write(&tmp, random_hex(16)).map_err(io)?;
+        // hard_link fails if another node created the file first; theirs wins.
+        let _ = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(std::fs::read_to_string(&path).map_err(io)?.trim().to_owned())
+}
+
+/// The SQLite store lives in one data directory: every node of a cluster
+/// must use the same one, or their data would silently split. The first
+/// node claims the broker for its data directory's id; a node with another
+/// data directory refuses to start.
+async fn check_shared_data(config: &Config, hub: &Hub) -> Result<(), Error> {
+    let id = data_dir_id(&config.data_dir)?;
+    let forever = Duration::from_secs(10 * 365 * 24 * 3600);
+    if hub.broker().lease("data-dir", &id, forever).await? {
+        return Ok(());
+    }
+    hub.broker().close().await;
+    Err(BrokerError::LeaseHeld(format!(
+        "the Redis broker already serves nodes that use another data directory; with SQLite every node must \
+         share one data directory ({} here), or their data would silently split",
+        config.data_dir.display()
+    ))
+    .into())
 }
 
 /// Renews the worker-id lease every third of its lifetime. Losing it to

@@ -338,6 +338,9 @@ pub struct AuthReply {
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: u64,
+    /// The socket's inbox position now (absent if the broker is unreachable).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pos: Option<Pos>,
 }
 
 /// Reply data of `auth.token`.

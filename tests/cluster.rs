@@ -219,6 +219,24 @@ async fn a_second_node_with_the_same_worker_id_refuses_to_start() {
 }
 
 #[tokio::test]
+async fn a_node_on_another_data_directory_refuses_to_split_the_data() {
+    let Some(redis) = common::cluster::Redis::start().await else { return };
+    let (one, two) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let _first = Node::start(one.path(), &redis.url(), 1).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = node_command(two.path(), &redis.url(), 2, port);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let out = tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || cmd.output()))
+        .await
+        .expect("the node exits in time")
+        .expect("join")
+        .expect("run");
+    assert!(!out.status.success());
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("share one data directory"), "output: {text}");
+}
+
+#[tokio::test]
 async fn presence_is_seen_across_nodes() {
     let Some(cl) = Cluster::start().await else { return };
     let (a, b, c) = (&cl.nodes[0], &cl.nodes[1], &cl.nodes[2]);

@@ -1,11 +1,11 @@
 //! `auth.token`: authenticate the socket with an access token, optionally
 //! resuming from the last inbox position the client saw.
 
-use super::{ConnState, Reply, reply, user_view};
+use super::{ConnState, Reply, pos_view, reply, user_view};
 use crate::app::App;
 use crate::broker::Position;
 use crate::error::Result;
-use crate::protocol::{AuthToken, AuthTokenReply, Pos};
+use crate::protocol::{AuthToken, AuthTokenReply};
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: AuthToken) -> Result<Reply> {
     let (user, session) = app.auth.verify_token(&r.token).await?;
@@ -16,6 +16,6 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: AuthToken) -> Result<Rep
     reply(&AuthTokenReply {
         user: view,
         recovered: resuming.then_some(attached.recovered),
-        pos: attached.position.map(|p| Pos { epoch: p.epoch, offset: p.offset }),
+        pos: attached.position.map(pos_view),
     })
 }

@@ -131,7 +131,8 @@ impl Hub {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Registers a socket as `user`'s. Refuses past the per-user limit.
+    /// Registers a socket as `user`'s (replacing its earlier handle if it
+    /// was already attached). Refuses past the per-user limit.
     /// With `resume`, queues the inbox events after that position for the
     /// socket if the broker still has all of them (`recovered`). A broker
     /// failure does not refuse the socket: it is attached unrecovered and
@@ -142,14 +143,20 @@ impl Hub {
         handle.hold_from(resume);
         let first = {
             let mut entry = self.local.users.entry(user.id).or_default();
-            if entry.len() >= self.options.max_per_user {
-                return Err(Error::LimitExceeded(format!(
-                    "at most {} open sockets per user",
-                    self.options.max_per_user
-                )));
+            if let Some(same) = entry.iter_mut().find(|c| c.id == handle.id) {
+                // Re-authentication of an attached socket: replace in place.
+                *same = handle.clone();
+                false
+            } else if entry.len() >= self.options.max_per_user {
+                let max = self.options.max_per_user;
+                drop(entry);
+                // An entry created just now for this attempt must not linger.
+                self.local.users.remove_if(&user.id, |_, v| v.is_empty());
+                return Err(Error::LimitExceeded(format!("at most {max} open sockets per user")));
+            } else {
+                entry.push(handle.clone());
+                entry.len() == 1
             }
-            entry.push(handle.clone());
-            entry.len() == 1
         };
         let channel = inbox_channel(user.id);
         if first {
