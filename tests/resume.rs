@@ -171,3 +171,21 @@ async fn lost_deliveries_are_filled_from_history_in_order_exactly_once() {
         let _ = t.await;
     }
 }
+
+#[tokio::test]
+async fn refreshing_on_a_socket_keeps_its_inbox_place_and_presence() {
+    let s = TestServer::start().await;
+    let mut hal = Client::register(&s, "hal").await;
+    let mut ivo = Client::register(&s, "ivo").await;
+    ivo.ok("presence.watch", json!({"usernames": ["hal"]})).await;
+    ivo.send_dm("hal", "one").await;
+    assert_eq!(messages(&mut hal, 1).await[0]["pos"]["offset"], 1);
+    let refresh = hal.refresh_token.clone();
+    let data = hal.ok("auth.refresh", json!({ "refresh_token": refresh })).await;
+    assert_eq!(data["pos"]["offset"], 1, "{data}");
+    ivo.send_dm("hal", "two").await;
+    assert_eq!(messages(&mut hal, 1).await[0]["pos"]["offset"], 2);
+    // Hal never went offline.
+    ivo.assert_no_events().await;
+    s.stop().await;
+}
