@@ -127,7 +127,13 @@ async fn check_shared_data(config: &Config, hub: &Hub) -> Result<(), Error> {
 
 /// Renews the worker-id lease every third of its lifetime. Losing it to
 /// another node is logged loudly: ids may collide until one of them stops.
-async fn renew_lease(broker: Arc<dyn Broker>, name: String, node: String, ttl: Duration, mut stop: watch::Receiver<bool>) {
+async fn renew_lease(
+    broker: Arc<dyn Broker>,
+    name: String,
+    node: String,
+    ttl: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(ttl / 3) => {}

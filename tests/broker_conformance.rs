@@ -227,10 +227,13 @@ async fn many_channels_each_reach_their_subscribers((a, _sa, b, sb): Pair) {
         assert_eq!(a.publish(c, Bytes::from(c.clone())).await.unwrap().offset, 1);
     }
     let got = sb.wait_for(channels.len()).await;
-    let seen: HashSet<String> = got.iter().map(|(c, _, p)| {
-        assert_eq!(p, &Bytes::from(c.clone()));
-        c.clone()
-    }).collect();
+    let seen: HashSet<String> = got
+        .iter()
+        .map(|(c, _, p)| {
+            assert_eq!(p, &Bytes::from(c.clone()));
+            c.clone()
+        })
+        .collect();
     assert_eq!(seen, channels.into_iter().collect());
 }
 

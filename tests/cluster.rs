@@ -68,7 +68,8 @@ async fn a_user_on_two_nodes_gets_every_message_sent_via_a_third() {
 
     for sock in [&mut alice_a, &mut alice_b] {
         let got = messages(sock, 30).await;
-        let got_ids: HashSet<String> = got.iter().map(|e| e["data"]["message"]["id"].as_str().unwrap().into()).collect();
+        let got_ids: HashSet<String> =
+            got.iter().map(|e| e["data"]["message"]["id"].as_str().unwrap().into()).collect();
         assert_eq!(got_ids, all.iter().cloned().collect::<HashSet<_>>());
         // Positions are contiguous in one epoch.
         let epoch = &got[0]["pos"]["epoch"];

@@ -116,7 +116,9 @@ impl Broker for MemoryBroker {
             .take(limit)
             .map(|(o, p)| Entry { offset: *o, payload: p.clone() })
             .collect();
-        let complete = after >= r.top || (entries.first().map(|e| e.offset) == Some(after + 1) && entries.last().map(|e| e.offset) == Some(r.top));
+        let complete = after >= r.top
+            || (entries.first().map(|e| e.offset) == Some(after + 1)
+                && entries.last().map(|e| e.offset) == Some(r.top));
         Ok(History { top: Position { epoch: r.epoch.clone(), offset: r.top }, entries, complete })
     }
 

@@ -35,8 +35,8 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::app::App;
 use crate::auth::Issued;
-use crate::error::{Error, Result};
 use crate::broker::Position;
+use crate::error::{Error, Result};
 use crate::hub::{Attached, ConnControl, ConnHandle, ConnId};
 use crate::model::{SessionId, User, UserId};
 use crate::protocol::{AuthReply, EventFrame, Pos, Request};

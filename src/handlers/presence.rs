@@ -31,11 +31,13 @@ async fn resolve(app: &App, r: &PresenceUsers) -> Result<Vec<UserPresence>> {
     Ok(out)
 }
 
+/// `presence.query`: the presence of each known user.
 pub async fn query(app: &App, _conn: &mut ConnState, r: PresenceUsers) -> Result<Reply> {
     let users = resolve(app, &r).await?;
     reply(&PresenceReply { users: app.hub.presence(&users).await? })
 }
 
+/// `presence.watch`: watch users (bounded per socket); replies with their presence.
 pub async fn watch(app: &App, conn: &mut ConnState, r: PresenceUsers) -> Result<Reply> {
     let users = resolve(app, &r).await?;
     let new = users.iter().filter(|u| !conn.watching.contains(&u.id)).count();
@@ -52,6 +54,7 @@ pub async fn watch(app: &App, conn: &mut ConnState, r: PresenceUsers) -> Result<
     reply(&PresenceReply { users: app.hub.presence(&users).await? })
 }
 
+/// `presence.unwatch`: stop watching users.
 pub async fn unwatch(app: &App, conn: &mut ConnState, r: PresenceUsers) -> Result<Reply> {
     let users = resolve(app, &r).await?;
     for u in &users {

@@ -79,10 +79,8 @@ pub fn with_pos(frame: &Utf8Bytes, pos: &Position) -> Utf8Bytes {
 /// The `sync.needed` event: the client may have missed inbox events and
 /// should call `message.sync`; `pos`, when known, is where to continue from.
 pub fn sync_needed(reason: &str, pos: Option<&Position>) -> Utf8Bytes {
-    let frame = format!(
-        "{{\"type\":\"event\",\"event\":\"{}\",\"data\":{{\"reason\":\"{reason}\"}}}}",
-        events::SYNC_NEEDED
-    );
+    let frame =
+        format!("{{\"type\":\"event\",\"event\":\"{}\",\"data\":{{\"reason\":\"{reason}\"}}}}", events::SYNC_NEEDED);
     let frame = Utf8Bytes::from(frame);
     match pos {
         Some(p) => with_pos(&frame, p),

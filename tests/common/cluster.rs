@@ -204,11 +204,12 @@ impl Cluster {
         let redis = Redis::start().await?;
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let mut nodes = Vec::new();
-        // One after the other: the first creates the database and the JWT key.
-        for worker in 1..=3 {
-            nodes.push(Node::start(&dir, &redis.url(), worker).await);
-        }
+        // All at once, as a deployment would: they race to create the
+        // database and the JWT key, and must agree.
+        let url = redis.url();
+        let (a, b, c) =
+            tokio::join!(Node::start(&dir, &url, 1), Node::start(&dir, &url, 2), Node::start(&dir, &url, 3));
+        let nodes = vec![a, b, c];
         Some(Cluster { nodes, redis, dir, _tmp: tmp })
     }
 }

@@ -69,7 +69,11 @@ fn presence_keys(key: &str) -> (String, String) {
 impl RedisBroker {
     /// Connects to every URL (failing if any is unreachable) and starts one
     /// pub/sub link per instance.
-    pub async fn connect(urls: &[String], sink: Arc<dyn BrokerSink>, options: BrokerOptions) -> Result<Self, BrokerError> {
+    pub async fn connect(
+        urls: &[String],
+        sink: Arc<dyn BrokerSink>,
+        options: BrokerOptions,
+    ) -> Result<Self, BrokerError> {
         let (stop, stop_rx) = watch::channel(false);
         let mut instances = Vec::with_capacity(urls.len());
         let mut tasks = Vec::with_capacity(urls.len());
@@ -164,7 +168,7 @@ fn entry(v: &Value) -> Option<Entry> {
     Some(Entry { offset, payload })
 }
 
-fn parse_history(v: &Value, after: u64, limit: usize) -> Option<History> {
+fn parse_history(v: &Value, after: u64) -> Option<History> {
     let Value::Array(parts) = v else { return None };
     let epoch = text(parts.first()?)?;
     let top = int(parts.get(1)?)?;
@@ -174,7 +178,6 @@ fn parse_history(v: &Value, after: u64, limit: usize) -> Option<History> {
     };
     let complete = after >= top
         || (entries.first().map(|e| e.offset) == Some(after + 1) && entries.last().map(|e| e.offset) == Some(top));
-    let _ = limit;
     Some(History { top: Position { epoch, offset: top }, entries, complete })
 }
 
@@ -209,7 +212,7 @@ impl Broker for RedisBroker {
         let mut inv = self.scripts.history.key(stream_key(channel));
         inv.key(meta_key(channel)).arg(after).arg(limit).arg(random_hex(6)).arg(self.options.history_ttl.as_secs());
         let v: Value = self.timed(inv.invoke_async(&mut conn)).await?;
-        parse_history(&v, after, limit).ok_or_else(|| unavailable("unexpected history reply"))
+        parse_history(&v, after).ok_or_else(|| unavailable("unexpected history reply"))
     }
 
     async fn subscribe(&self, channel: &str) -> Result<(), BrokerError> {

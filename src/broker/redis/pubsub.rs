@@ -125,8 +125,10 @@ impl Link {
                 Err(_) => return Served::Lost("resubscribe timed out".into()),
             }
         }
-        if was_up {
-            tracing::info!(channels = desired.len(), "redis pub/sub link back; resubscribed");
+        // Channels wanted before this link was up may have missed messages
+        // (after an outage, or a first connect that came late).
+        if was_up || !desired.is_empty() {
+            tracing::info!(channels = desired.len(), "redis pub/sub link up; resubscribed");
             self.sink.resync();
         }
         loop {
@@ -196,7 +198,7 @@ impl Link {
             };
         }
         for r in batch {
-            let _ = r.done.send(result.as_ref().map(|_| ()).map_err(|e| unavailable(e)));
+            let _ = r.done.send(result.as_ref().map(|_| ()).map_err(unavailable));
         }
         result
     }
