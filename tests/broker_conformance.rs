@@ -18,6 +18,7 @@ use common::cluster::Redis;
 /// Records deliveries for the channels it wants.
 #[derive(Default)]
 struct Sink {
+    resyncs: std::sync::atomic::AtomicUsize,
     wanted: Mutex<HashSet<String>>,
     got: Mutex<Vec<(String, Option<Position>, Bytes)>>,
     arrived: Notify,
@@ -31,7 +32,10 @@ impl BrokerSink for Sink {
     fn wants(&self, channel: &str) -> bool {
         self.wanted.lock().unwrap().contains(channel)
     }
-    fn resync(&self) {}
+    fn resync(&self) {
+        self.resyncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.arrived.notify_waiters();
+    }
 }
 
 impl Sink {
@@ -245,3 +249,50 @@ conformance!(
     leases_are_exclusive_until_released,
     presence_is_online_while_any_node_holds_it,
 );
+
+/// Redis only: a cut pub/sub connection is re-established, every wanted
+/// channel resubscribed, and the sink told it may have missed messages.
+#[tokio::test]
+async fn redis_link_loss_resubscribes_and_reports_resync() {
+    let Some(redis) = Redis::start().await else { return };
+    let (a, _sa, b, sb) = redis_pair(&[redis.url()]).await;
+    sb.want("ib:77", true);
+    b.subscribe("ib:77").await.unwrap();
+    let killed = common::cluster::redis_command(redis.port, "CLIENT KILL TYPE pubsub").await;
+    assert!(killed.starts_with(':'), "{killed}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sb.resyncs.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no resync reported");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Delivery works again without anyone subscribing anew.
+    let p = a.publish("ib:77", Bytes::from("after")).await.unwrap();
+    let got = sb.wait_for(1).await;
+    assert_eq!(got.last().map(|(_, pos, _)| pos.clone()), Some(Some(p)));
+    a.close().await;
+    b.close().await;
+}
+
+/// Redis only: with Redis gone, calls fail within the timeout instead of hanging.
+#[tokio::test]
+async fn redis_calls_fail_fast_when_redis_is_gone() {
+    let Some(mut redis) = Redis::start().await else { return };
+    let (a, _sa, _b, _sb) = redis_pair(&[redis.url()]).await;
+    redis.kill();
+    let r = tokio::time::timeout(WAIT, a.publish("ib:78", Bytes::from("x"))).await.expect("bounded by the timeout");
+    assert!(r.is_err());
+    let r = tokio::time::timeout(WAIT, a.history("ib:78", 0, 10)).await.expect("bounded by the timeout");
+    assert!(r.is_err());
+    redis.restart().await;
+    // The command connection reconnects by itself.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(p) = a.publish("ib:78", Bytes::from("y")).await {
+            assert_eq!(p.offset, 1, "Redis restarted empty: a new epoch starts at 1");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never reconnected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.close().await;
+}
