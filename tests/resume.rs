@@ -54,6 +54,12 @@ async fn events_carry_positions_and_resume_replays_exactly_what_was_missed() {
     assert_eq!(data["recovered"], true);
     again.assert_no_events().await;
 
+    // A position this inbox never reached is not trusted: the client syncs.
+    let epoch = data["pos"]["epoch"].clone();
+    let (_future, data) = Client::resume(&s, &token, json!({"epoch": epoch, "offset": 999})).await;
+    assert_eq!(data["recovered"], false);
+    assert_eq!(data["pos"]["offset"], 5);
+
     // Without resume there is no `recovered`, only the position.
     let (_plain, data) = Client::resume(&s, &token, Value::Null).await;
     assert!(data.get("recovered").is_none());

@@ -197,7 +197,8 @@ impl ConnHandle {
         let held = c.held.take().unwrap_or_default();
         let mut out = Released::default();
         match history {
-            Ok(h) if c.epoch.as_deref() == Some(h.top.epoch.as_str()) && h.complete => {
+            // A position past the top (never handed out) cannot be trusted.
+            Ok(h) if c.epoch.as_deref() == Some(h.top.epoch.as_str()) && h.complete && c.last <= h.top.offset => {
                 for e in &h.entries {
                     if e.offset > c.last {
                         if let Some(f) = self.frame_for(e, &h.top.epoch) {
