@@ -275,3 +275,24 @@ async fn presence_is_seen_across_nodes() {
     let (code, _) = jack.err("presence.query", json!({ "usernames": many })).await;
     assert_eq!(code, "limit_exceeded");
 }
+
+#[tokio::test]
+async fn a_crashed_nodes_users_go_offline_when_their_records_expire() {
+    let Some(mut cl) = Cluster::start().await else { return };
+    let mut lea = Client::register(&cl.nodes[0], "lea").await;
+    let _max = Client::register(&cl.nodes[2], "max").await;
+    let r = lea.ok("presence.query", json!({"usernames": ["max"]})).await;
+    assert_eq!(r["users"][0]["online"], true);
+    // SIGKILL: the node cannot say goodbye; its presence records expire
+    // (--presence-ttl 3 in the harness).
+    drop(cl.nodes.pop());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = lea.ok("presence.query", json!({"usernames": ["max"]})).await;
+        if r["users"][0]["online"] == false {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "max stayed online after his node died");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
