@@ -34,7 +34,12 @@ impl Redis {
         let found = Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_ok();
         if !found {
             assert!(!in_ci(), "redis-server is not installed, and CI=true: .ci/run must install it");
-            eprintln!("\n!!!! SKIPPING: redis-server is not installed; install it to run the many-node tests !!!!\n");
+            // Straight to stderr, past the test harness's output capture.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!! SKIPPING: redis-server is not installed; install it to run the many-node tests !!!!\n"
+            );
             return None;
         }
         let mut r = Redis { port: free_port(), child: None, dir: tempfile::tempdir().expect("tempdir") };
