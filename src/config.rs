@@ -149,6 +149,28 @@ pub struct Config {
     /// Most users one user may follow.
     #[arg(long, env = "HUBBUB_MAX_FOLLOWING", default_value_t = 5000)]
     pub max_following: u64,
+    /// Redis URLs (`redis://host:port`, comma-separated) for running many
+    /// nodes. Empty: the in-process broker (one node). Several: channels and
+    /// keys are spread over them by a consistent hash.
+    #[arg(long, env = "HUBBUB_REDIS", value_delimiter = ',')]
+    pub redis: Vec<String>,
+
+    /// Events kept per user inbox for resume (a Redis stream or an in-memory ring).
+    #[arg(long, env = "HUBBUB_HISTORY_SIZE", default_value_t = 256)]
+    pub history_size: usize,
+
+    /// Seconds an inbox's history lives after its last event.
+    #[arg(long, env = "HUBBUB_HISTORY_TTL", default_value_t = 24 * 3600)]
+    pub history_ttl: u64,
+
+    /// Milliseconds any single broker (Redis) call may take.
+    #[arg(long, env = "HUBBUB_BROKER_TIMEOUT_MS", default_value_t = 2000)]
+    pub broker_timeout_ms: u64,
+
+    /// Seconds a node's presence record lives without a refresh (refreshed
+    /// every third of it); also the worker-id lease's lifetime.
+    #[arg(long, env = "HUBBUB_PRESENCE_TTL", default_value_t = 30)]
+    pub presence_ttl: u64,
 
     /// Seconds to wait for sockets and storage to finish at shutdown.
     #[arg(long, env = "HUBBUB_SHUTDOWN_GRACE", default_value_t = 10)]

@@ -44,7 +44,7 @@ pub async fn serve(
 ) {
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(app.config.outbound_queue.max(1));
     let control = Arc::new(ConnControl::default());
-    let mut conn = ConnState { id: app.hub.next_conn_id(), peer, auth: None, tx, control: control.clone() };
+    let mut conn = ConnState::new(app.hub.next_conn_id(), peer, tx, control.clone());
     let (mut sink, mut stream) = ws.split();
     let write_timeout = Duration::from_secs(app.config.write_timeout);
     let auth_window = Duration::from_secs(app.config.auth_timeout);
@@ -54,7 +54,7 @@ pub async fn serve(
     let abuse_limit = (app.config.rate_burst as u32).saturating_mul(4).max(100);
 
     if let Some(a) = pre_auth {
-        if let Err(e) = conn.become_user(&app, a.user, a.session).await {
+        if let Err(e) = conn.become_user(&app, a.user, a.session, None).await {
             let frame = error_frame(&None, &e);
             let _ = timeout(write_timeout, sink.send(Message::Text(frame))).await;
         }

@@ -21,8 +21,12 @@ pub enum StoreError {
 /// Errors from a broker backend.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
+    /// The broker did not answer in time, refused, or is unreachable.
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// A lease (e.g. a snowflake worker id) is held by another node.
+    #[error("{0}")]
+    LeaseHeld(String),
 }
 
 /// Every failure a request can end in.

@@ -16,8 +16,10 @@
 //! - [`connection`]: one socket's life: limits, parsing, replies, queued events.
 //! - [`handlers`]: one file per request kind; where store and hub meet.
 //! - [`auth`]: passwords (bcrypt), access tokens (EdDSA JWT), refresh tokens, login throttling.
-//! - [`hub`]: this node's sharded registry of live sockets; reaches users via the broker.
-//! - [`broker`]: moves bytes between nodes ([`broker::open`] picks the backend).
+//! - [`hub`]: this node's sharded registry of live sockets; reaches users via the broker,
+//!   stamps inbox positions, fills gaps, tracks presence.
+//! - [`broker`]: moves bytes between nodes, keeps short per-channel history, presence records
+//!   and leases ([`broker::open`] picks the in-process or the Redis backend).
 //! - [`store`]: durable data behind the [`store::Store`] trait ([`store::open`] picks the backend).
 //! - [`fanout`]: background fan-out of posts to followers (events, home-timeline copies).
 //! - [`timeline`]: home-timeline rules (visibility, merging copied and read-time items).

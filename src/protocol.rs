@@ -75,6 +75,12 @@ pub enum Request {
     TimelineHome(TimelineHome),
     #[serde(rename = "timeline.user")]
     TimelineUser(TimelineUser),
+    #[serde(rename = "presence.query")]
+    PresenceQuery(PresenceUsers),
+    #[serde(rename = "presence.watch")]
+    PresenceWatch(PresenceUsers),
+    #[serde(rename = "presence.unwatch")]
+    PresenceUnwatch(PresenceUsers),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -108,6 +114,9 @@ pub const REQUEST_KINDS: &[&str] = &[
     "post.unrepost",
     "timeline.home",
     "timeline.user",
+    "presence.query",
+    "presence.watch",
+    "presence.unwatch",
     "ping",
 ];
 
@@ -138,9 +147,28 @@ pub struct AuthLogin {
     pub password: String,
 }
 
+/// `auth.token`: an access token, and optionally the last inbox position
+/// the client saw, to get what it missed.
 #[derive(Debug, Deserialize)]
 pub struct AuthToken {
     pub token: String,
+    #[serde(default)]
+    pub resume: Option<Pos>,
+}
+
+/// A position in the user's inbox: every event carries one as `pos`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pos {
+    /// Changes when the server lost the inbox's history; offsets restart.
+    pub epoch: String,
+    /// Contiguous within an epoch.
+    pub offset: u64,
+}
+
+/// `presence.query`, `presence.watch`, `presence.unwatch`: whom.
+#[derive(Debug, Deserialize)]
+pub struct PresenceUsers {
+    pub usernames: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -365,12 +393,38 @@ pub struct AuthReply {
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: u64,
+    /// The socket's inbox position now (absent if the broker is unreachable).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pos: Option<Pos>,
 }
 
 /// Reply data of `auth.token`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AuthTokenReply {
     pub user: UserView,
+    /// Present when the request had `resume`: true when every missed event
+    /// follows this reply, false when the client must `message.sync`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recovered: Option<bool>,
+    /// The socket's inbox position now (absent if the broker is unreachable).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pos: Option<Pos>,
+}
+
+/// One user's presence.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PresenceView {
+    pub username: String,
+    pub online: bool,
+    /// RFC 3339, UTC: when the user was last seen online; null if never.
+    pub last_seen: Option<String>,
+}
+
+/// Reply data of `presence.query` and `presence.watch`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PresenceReply {
+    /// In the order asked; unknown usernames are left out.
+    pub users: Vec<PresenceView>,
 }
 
 /// Reply data of `message.send`; also the data of the `message.new` event.
@@ -544,4 +598,8 @@ pub mod events {
     pub const POST_LIKED: &str = "post.liked";
     /// Someone reposted my post.
     pub const POST_REPOSTED: &str = "post.reposted";
+    /// I may have missed inbox events: call `message.sync`.
+    pub const SYNC_NEEDED: &str = "sync.needed";
+    /// A watched user came online or went offline.
+    pub const PRESENCE_CHANGED: &str = "presence.changed";
 }

@@ -78,6 +78,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     if let Some(t) = fanout_task {
         let _ = t.await;
     }
+    app.shutdown().await;
     app.store.close().await;
     tracing::info!("shutdown complete");
     Ok(())

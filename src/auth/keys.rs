@@ -80,9 +80,21 @@ fn generate_into(path: &Path) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("creating {}: {e}", dir.display())))?;
     }
-    write_private(path, pem.as_bytes())
-        .map_err(|e| Error::Internal(format!("writing JWT key {}: {e}", path.display())))?;
-    tracing::info!(path = %path.display(), "generated a new JWT signing key");
+    // Written whole to a private temporary file, then linked into place:
+    // nodes starting together on one data directory never read half a key,
+    // and if another node linked its key first, that one is used.
+    let mut suffix = [0u8; 8];
+    let _ = getrandom::fill(&mut suffix);
+    let tmp = path.with_extension(format!("tmp-{}", u64::from_le_bytes(suffix)));
+    write_private(&tmp, pem.as_bytes())
+        .map_err(|e| Error::Internal(format!("writing JWT key {}: {e}", tmp.display())))?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => tracing::info!(path = %path.display(), "generated a new JWT signing key"),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::Internal(format!("writing JWT key {}: {e}", path.display()))),
+    }
     Ok(())
 }
 

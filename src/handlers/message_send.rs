@@ -38,8 +38,9 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<R
 
     if stored.created {
         let frame = event_frame(events::MESSAGE_NEW, &envelope)?;
-        // Stored already: a broker failure delays delivery (the client
-        // syncs), it never loses the message, so the sender still gets its ack.
+        // Stored already: a broker failure delays delivery (the hub's outbox
+        // publishes it again once the broker is back; clients resume or
+        // sync), it never loses the message, so the sender still gets its ack.
         if let Err(e) = app.hub.send_to_user(to.id, &frame, None).await {
             tracing::warn!(error = %e, "message stored but not published to the recipient");
         }

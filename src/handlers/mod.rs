@@ -27,6 +27,7 @@ mod post_repost;
 mod post_unlike;
 mod post_unrepost;
 mod post_views;
+mod presence;
 mod profile_get;
 mod profile_update;
 mod timeline_home;
@@ -44,10 +45,11 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::app::App;
 use crate::auth::Issued;
+use crate::broker::Position;
 use crate::error::{Error, Result};
-use crate::hub::{ConnControl, ConnHandle, ConnId};
-use crate::model::{SessionId, User};
-use crate::protocol::{AuthReply, EventFrame, Request};
+use crate::hub::{Attached, ConnControl, ConnHandle, ConnId};
+use crate::model::{SessionId, User, UserId};
+use crate::protocol::{AuthReply, EventFrame, Pos, Request};
 
 pub use views::{message_view, user_view};
 
@@ -68,28 +70,61 @@ pub struct ConnState {
     pub auth: Option<SocketAuth>,
     pub tx: mpsc::Sender<Utf8Bytes>,
     pub control: Arc<ConnControl>,
+    /// Users whose presence this socket watches (bounded).
+    pub watching: Vec<UserId>,
+    /// The hub's handle of this socket while authenticated.
+    handle: Option<ConnHandle>,
 }
 
 impl ConnState {
+    /// A fresh, unauthenticated socket's state.
+    pub fn new(id: ConnId, peer: SocketAddr, tx: mpsc::Sender<Utf8Bytes>, control: Arc<ConnControl>) -> ConnState {
+        ConnState { id, peer, auth: None, tx, control, watching: Vec::new(), handle: None }
+    }
+
     /// The authenticated user, or `unauthorized`.
     pub fn user(&self) -> Result<&SocketAuth> {
         self.auth.as_ref().ok_or_else(|| Error::Unauthorized("authenticate first".into()))
     }
 
     /// Makes this socket `user`'s in `session`, leaving any previous owner.
-    pub async fn become_user(&mut self, app: &App, user: User, session: SessionId) -> Result<()> {
-        self.forget_user(app).await;
-        let handle =
-            ConnHandle { id: self.id, session: session.clone(), tx: self.tx.clone(), control: self.control.clone() };
-        app.hub.attach(user.id, handle).await?;
+    /// With `resume`, the inbox events after that position are queued for
+    /// the socket when the broker still has them all. A socket that was
+    /// already this user's (a refresh) resumes from where it stood.
+    pub async fn become_user(
+        &mut self,
+        app: &App,
+        user: User,
+        session: SessionId,
+        resume: Option<Position>,
+    ) -> Result<Attached> {
+        let same_user = self.auth.as_ref().is_some_and(|a| a.user.id == user.id);
+        let here = self.handle.as_ref().and_then(|h| match h.position() {
+            (Some(epoch), offset) => Some(Position { epoch, offset }),
+            (None, _) => None,
+        });
+        let resume = resume.or(if same_user { here } else { None });
+        if !same_user {
+            // The same user's socket is replaced in place by the hub (no
+            // unsubscribe, no presence flap); anyone else's is detached first.
+            self.forget_user(app).await;
+        }
+        let handle = ConnHandle::new(self.id, session.clone(), self.tx.clone(), self.control.clone());
+        let attached = app.hub.attach(&user, handle.clone(), resume).await?;
         self.auth = Some(SocketAuth { user, session });
-        Ok(())
+        self.handle = Some(handle);
+        Ok(attached)
     }
 
-    /// Returns this socket to the unauthenticated state.
+    /// Returns this socket to the unauthenticated state (and stops its
+    /// presence watches).
     pub async fn forget_user(&mut self, app: &App) {
+        for u in std::mem::take(&mut self.watching) {
+            app.hub.unwatch(u, self.id).await;
+        }
+        self.handle = None;
         if let Some(a) = self.auth.take() {
-            app.hub.detach(a.user.id, self.id).await;
+            app.hub.detach(&a.user, self.id).await;
         }
     }
 }
@@ -127,8 +162,16 @@ pub async fn dispatch(app: &App, conn: &mut ConnState, req: Request) -> Result<R
         Request::PostUnrepost(r) => post_unrepost::handle(app, conn, r).await,
         Request::TimelineHome(r) => timeline_home::handle(app, conn, r).await,
         Request::TimelineUser(r) => timeline_user::handle(app, conn, r).await,
+        Request::PresenceQuery(r) => presence::query(app, conn, r).await,
+        Request::PresenceWatch(r) => presence::watch(app, conn, r).await,
+        Request::PresenceUnwatch(r) => presence::unwatch(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
+}
+
+/// The wire form of an inbox position.
+pub fn pos_view(p: Position) -> Pos {
+    Pos { epoch: p.epoch, offset: p.offset }
 }
 
 /// Serializes reply data.
@@ -146,18 +189,22 @@ pub fn event_frame<T: Serialize>(event: &str, data: &T) -> Result<Utf8Bytes> {
 /// If the socket cannot be attached (too many sockets), a session created
 /// for this request is revoked again: its tokens never reach the client.
 async fn issued_reply(app: &App, conn: &mut ConnState, issued: Issued, fresh_session: bool) -> Result<Reply> {
-    if let Err(e) = conn.become_user(app, issued.user.clone(), issued.session.clone()).await {
-        if fresh_session {
-            if let Err(revoke) = app.auth.logout(&issued.session).await {
-                tracing::warn!(error = %revoke, "could not revoke an undelivered session");
+    let attached = match conn.become_user(app, issued.user.clone(), issued.session.clone(), None).await {
+        Ok(a) => a,
+        Err(e) => {
+            if fresh_session {
+                if let Err(revoke) = app.auth.logout(&issued.session).await {
+                    tracing::warn!(error = %revoke, "could not revoke an undelivered session");
+                }
             }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     reply(&AuthReply {
         user: user_view(&issued.user),
         access_token: issued.access_token,
         refresh_token: issued.refresh_token,
         expires_in: issued.expires_in,
+        pos: attached.position.map(pos_view),
     })
 }

@@ -2,6 +2,8 @@
 //! it over real WebSockets. Every wait has a timeout.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -119,6 +121,18 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
     Ok((status, body))
 }
 
+/// Anything a client can connect to.
+pub trait Target {
+    /// `ws://…/ws`.
+    fn ws_url(&self) -> String;
+}
+
+impl Target for TestServer {
+    fn ws_url(&self) -> String {
+        TestServer::ws_url(self)
+    }
+}
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A WebSocket client that matches replies to requests by id and keeps
@@ -163,12 +177,12 @@ impl Client {
     }
 
     /// Opens an unauthenticated socket.
-    pub async fn connect(server: &TestServer) -> Client {
-        Self::connect_url(&server.ws_url()).await
+    pub async fn connect(server: &impl Target) -> Client {
+        Self::connect_url(&Target::ws_url(server)).await
     }
 
     /// Registers `username` (password `password123`) on a new socket.
-    pub async fn register(server: &TestServer, username: &str) -> Client {
+    pub async fn register(server: &impl Target, username: &str) -> Client {
         let mut c = Self::connect(server).await;
         let data = c.ok("auth.register", json!({"username": username, "password": "password123"})).await;
         c.adopt(&data);
@@ -176,7 +190,7 @@ impl Client {
     }
 
     /// Logs `username` in on a new socket.
-    pub async fn login(server: &TestServer, username: &str) -> Client {
+    pub async fn login(server: &impl Target, username: &str) -> Client {
         let mut c = Self::connect(server).await;
         let data = c.ok("auth.login", json!({"username": username, "password": "password123"})).await;
         c.adopt(&data);
@@ -184,7 +198,7 @@ impl Client {
     }
 
     /// Opens a socket authenticated with `token` via `auth.token`.
-    pub async fn with_token(server: &TestServer, token: &str) -> Client {
+    pub async fn with_token(server: &impl Target, token: &str) -> Client {
         let mut c = Self::connect(server).await;
         let data = c.ok("auth.token", json!({ "token": token })).await;
         c.username = data["user"]["username"].as_str().unwrap_or_default().to_owned();
@@ -296,6 +310,53 @@ impl Client {
                 Some(Ok(_)) => continue,
             }
         }
+    }
+
+    /// The next event frame, whole (from the kept ones first).
+    pub async fn next_event(&mut self) -> Value {
+        if let Some(e) = self.events.pop_front() {
+            return e;
+        }
+        loop {
+            let f = self.recv_frame().await;
+            if f["type"] == "event" {
+                return f;
+            }
+        }
+    }
+
+    /// Opens a socket with `auth.token` and `resume` (a `pos` value or
+    /// null); returns the client and the reply data.
+    pub async fn resume(server: &impl Target, token: &str, resume: Value) -> (Client, Value) {
+        let mut c = Self::connect(server).await;
+        let mut req = json!({ "token": token });
+        if !resume.is_null() {
+            req["resume"] = resume;
+        }
+        let data = c.ok("auth.token", req).await;
+        c.username = data["user"]["username"].as_str().unwrap_or_default().to_owned();
+        c.user_id = data["user"]["id"].as_str().unwrap_or_default().to_owned();
+        c.access_token = token.to_owned();
+        (c, data)
+    }
+
+    /// Every message to or from me after `since`, through `message.sync`.
+    pub async fn sync_all(&mut self, since: &str) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        let mut since = since.to_owned();
+        for _ in 0..1000 {
+            let page = self.ok("message.sync", json!({"since": since, "limit": 100})).await;
+            for m in page["messages"].as_array().expect("messages") {
+                if !out.iter().any(|o| o["id"] == m["id"]) {
+                    out.push(m.clone());
+                }
+            }
+            since = page["next"].as_str().expect("next").to_owned();
+            if page["more"] == false {
+                break;
+            }
+        }
+        out
     }
 
     /// Sends a message and returns the stored message.

@@ -63,9 +63,22 @@ impl Engine {
         }
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
-            let mut conn = open_connection(&p)?;
-            schema::migrate(&mut conn).map_err(map_err)?;
-            Ok(conn)
+            // Nodes starting together on one file race to switch it to WAL
+            // and migrate it; SQLite answers some of those races with "locked"
+            // at once instead of waiting on busy_timeout, so retry a while.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let opened = open_connection(&p).and_then(|mut conn| {
+                    schema::migrate(&mut conn).map_err(map_err)?;
+                    Ok(conn)
+                });
+                match opened {
+                    Err(StoreError::Unavailable(_)) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(25));
+                    }
+                    other => return other,
+                }
+            }
         })
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))??;

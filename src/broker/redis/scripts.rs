@@ -1,0 +1,86 @@
+//! The Lua scripts the Redis broker runs. Each runs atomically on one Redis
+//! instance; every key a script touches is passed in `KEYS` and hashes to the
+//! same instance (they share the channel or key name).
+
+/// Appends to a channel's capped stream and publishes, in one step, so
+/// offsets are contiguous. KEYS: stream, meta. ARGV: pub/sub channel,
+/// payload, max length, TTL seconds, epoch to use if the channel has none.
+/// Returns `{epoch, offset}`. The published message is `"<epoch> <offset>\n"`
+/// followed by the payload.
+pub const PUBLISH: &str = r"
+local epoch = redis.call('hget', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('hset', KEYS[2], 'e', epoch, 'o', 0)
+  redis.call('del', KEYS[1])
+end
+local off = redis.call('hincrby', KEYS[2], 'o', 1)
+redis.call('xadd', KEYS[1], 'MAXLEN', ARGV[3], off .. '-1', 'd', ARGV[2])
+redis.call('expire', KEYS[1], ARGV[4])
+redis.call('expire', KEYS[2], ARGV[4])
+redis.call('publish', ARGV[1], epoch .. ' ' .. off .. '\n' .. ARGV[2])
+return {epoch, off}
+";
+
+/// Reads a channel's position and the entries after an offset. KEYS:
+/// stream, meta. ARGV: after, limit, epoch to use if the channel has none,
+/// TTL seconds. Returns `{epoch, top, entries}` (entries as XRANGE gives them).
+pub const HISTORY: &str = r"
+local epoch = redis.call('hget', KEYS[2], 'e')
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('hset', KEYS[2], 'e', epoch, 'o', 0)
+  redis.call('del', KEYS[1])
+  redis.call('expire', KEYS[2], ARGV[4])
+end
+local top = tonumber(redis.call('hget', KEYS[2], 'o') or '0')
+local entries = {}
+if tonumber(ARGV[2]) > 0 and top > tonumber(ARGV[1]) then
+  entries = redis.call('xrange', KEYS[1], '(' .. ARGV[1] .. '-1', '+', 'COUNT', ARGV[2])
+end
+return {epoch, top, entries}
+";
+
+/// Takes or renews a lease. KEYS: lease. ARGV: holder, TTL ms. Returns 1
+/// when the holder has the lease now, else 0.
+pub const LEASE: &str = r"
+local cur = redis.call('get', KEYS[1])
+if not cur then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if cur == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// Gives a lease up if the holder has it. KEYS: lease. ARGV: holder.
+pub const RELEASE: &str = r"
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[1])
+end
+return 1
+";
+
+/// Adds a node's presence record. KEYS: node set, last seen. ARGV: node,
+/// now ms, expiry ms, last-seen TTL seconds, set TTL ms. Returns how many
+/// other nodes had the key online before.
+pub const PRESENCE_JOIN: &str = r"
+redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[2])
+local before = redis.call('zcard', KEYS[1])
+redis.call('zadd', KEYS[1], ARGV[3], ARGV[1])
+redis.call('pexpire', KEYS[1], ARGV[5])
+redis.call('set', KEYS[2], ARGV[2], 'EX', ARGV[4])
+return before
+";
+
+/// Removes a node's presence record. KEYS: node set, last seen. ARGV: node,
+/// now ms, last-seen TTL seconds. Returns how many nodes still have it online.
+pub const PRESENCE_LEAVE: &str = r"
+redis.call('zrem', KEYS[1], ARGV[1])
+redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[2])
+redis.call('set', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return redis.call('zcard', KEYS[1])
+";
