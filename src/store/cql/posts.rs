@@ -1,0 +1,1 @@
+//! Posts, likes, reposts and timelines on CQL (not built yet).
