@@ -584,8 +584,6 @@ backend_tests!(
     deleting_a_user_removes_their_posts_and_marks,
 );
 
-// Every case but the posts ones: those methods are not built on ScyllaDB yet
-// (they answer `StoreError::Backend("not implemented on ScyllaDB yet: ...")`).
 backend_tests!(
     scylla: users,
     sessions,
@@ -597,4 +595,7 @@ backend_tests!(
     user_sessions,
     delete_user,
     close_refuses_later_calls,
+    posts_likes_reposts,
+    timelines_and_fanout,
+    deleting_a_user_removes_their_posts_and_marks,
 );

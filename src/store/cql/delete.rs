@@ -2,7 +2,8 @@
 //! everything that is the user's. Not atomic (CQL has no multi-partition
 //! transaction): each step is idempotent and the username is released
 //! last, so a retry after a failure finishes the job. Cost: O(sessions +
-//! follows + messages sent + buckets + conversations + search prefixes).
+//! follows + messages sent + buckets + conversations + search prefixes +
+//! likes + reposts + posts + home copies).
 
 use super::ScyllaStore;
 use super::keys::{bucket_of, search_prefixes, tombstone_timestamp};
@@ -18,6 +19,7 @@ impl ScyllaStore {
         self.delete_sessions(id).await?;
         self.delete_follows(id).await?;
         self.delete_messages(id).await?;
+        self.delete_user_posts(id).await?;
         let Some(row) = row else { return Ok(false) };
         let (Some(username), display) = (row.username.clone(), row.display_name.clone().unwrap_or_default()) else {
             return Ok(false);

@@ -73,6 +73,16 @@ pub fn conversation_page<T>(mut rows: Vec<(i64, T)>, before: Option<i64>, limit:
     rows.into_iter().take(limit).map(|(_, t)| t).collect()
 }
 
+/// Merges per-actor lists (each newest first) into one page: newest first,
+/// each id once, at most `limit`.
+pub fn merge_newest_first<T: Clone>(lists: Vec<Vec<T>>, id: impl Fn(&T) -> i64, limit: usize) -> Vec<T> {
+    let mut all: Vec<T> = lists.into_iter().flatten().collect();
+    all.sort_by_key(|t| std::cmp::Reverse(id(t)));
+    all.dedup_by_key(|t| id(t));
+    all.truncate(limit);
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +143,13 @@ mod tests {
         let now = crate::model::now_ms();
         let ids = crate::snowflake::Generator::new(1023);
         assert!(tombstone_timestamp(now) > ids.next_id());
+    }
+
+    #[test]
+    fn merged_lists_are_newest_first_without_duplicates() {
+        let merged = merge_newest_first(vec![vec![9, 4, 1], vec![8, 4], vec![]], |x| *x, 4);
+        assert_eq!(merged, [9, 8, 4, 1]);
+        assert_eq!(merge_newest_first(vec![vec![3, 2], vec![5]], |x| *x, 2), [5, 3]);
     }
 
     #[test]

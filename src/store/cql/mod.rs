@@ -33,6 +33,7 @@ use async_trait::async_trait;
 
 use self::exec::Db;
 pub use self::options::ScyllaOptions;
+use self::posts::Timeline;
 use self::social::Side;
 use self::statements::Statements;
 use super::{Inserted, Store};
@@ -79,11 +80,6 @@ impl ScyllaStore {
     fn live(&self) -> Result<(), StoreError> {
         if self.closed.load(Ordering::Acquire) { Err(StoreError::Unavailable("store closed".into())) } else { Ok(()) }
     }
-}
-
-/// The typed error of a method this backend does not have yet.
-fn not_implemented(method: &str) -> StoreError {
-    StoreError::Backend(format!("not implemented on ScyllaDB yet: {method}"))
 }
 
 #[async_trait]
@@ -220,79 +216,79 @@ impl Store for ScyllaStore {
 
     async fn create_post(
         &self,
-        _id: PostId,
-        _author: UserId,
-        _text: &str,
-        _fanout: FanoutState,
+        id: PostId,
+        author: UserId,
+        text: &str,
+        fanout: FanoutState,
     ) -> Result<bool, StoreError> {
         self.live()?;
-        Err(not_implemented("create_post"))
+        self.create_post_cql(id, author, text, fanout).await
     }
 
-    async fn posts(&self, _ids: &[PostId]) -> Result<Vec<Post>, StoreError> {
+    async fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>, StoreError> {
         self.live()?;
-        Err(not_implemented("posts"))
+        self.posts_cql(ids).await
     }
 
-    async fn delete_post(&self, _id: PostId) -> Result<bool, StoreError> {
+    async fn delete_post(&self, id: PostId) -> Result<bool, StoreError> {
         self.live()?;
-        Err(not_implemented("delete_post"))
+        self.delete_post_cql(id).await
     }
 
-    async fn set_like(&self, _post: PostId, _user: UserId, _like: bool) -> Result<Option<Toggle>, StoreError> {
+    async fn set_like(&self, post: PostId, user: UserId, like: bool) -> Result<Option<Toggle>, StoreError> {
         self.live()?;
-        Err(not_implemented("set_like"))
+        self.set_like_cql(post, user, like).await
     }
 
     async fn add_repost(
         &self,
-        _post: PostId,
-        _user: UserId,
-        _item: ItemId,
-        _fanout: FanoutState,
+        post: PostId,
+        user: UserId,
+        item: ItemId,
+        fanout: FanoutState,
     ) -> Result<Option<Toggle>, StoreError> {
         self.live()?;
-        Err(not_implemented("add_repost"))
+        self.add_repost_cql(post, user, item, fanout).await
     }
 
-    async fn remove_repost(&self, _post: PostId, _user: UserId) -> Result<Option<Toggle>, StoreError> {
+    async fn remove_repost(&self, post: PostId, user: UserId) -> Result<Option<Toggle>, StoreError> {
         self.live()?;
-        Err(not_implemented("remove_repost"))
+        self.remove_repost_cql(post, user).await
     }
 
-    async fn viewer_marks(&self, _viewer: UserId, _posts: &[PostId]) -> Result<Vec<(PostId, ViewerMarks)>, StoreError> {
+    async fn viewer_marks(&self, viewer: UserId, posts: &[PostId]) -> Result<Vec<(PostId, ViewerMarks)>, StoreError> {
         self.live()?;
-        Err(not_implemented("viewer_marks"))
+        self.viewer_marks_cql(viewer, posts).await
     }
 
     async fn user_items(
         &self,
-        _user: UserId,
-        _before: Option<ItemId>,
-        _limit: usize,
+        user: UserId,
+        before: Option<ItemId>,
+        limit: usize,
     ) -> Result<Vec<TimelineItem>, StoreError> {
         self.live()?;
-        Err(not_implemented("user_items"))
+        self.timeline_cql(Timeline::User, user, before, limit).await
     }
 
     async fn home_items(
         &self,
-        _user: UserId,
-        _before: Option<ItemId>,
-        _limit: usize,
+        user: UserId,
+        before: Option<ItemId>,
+        limit: usize,
     ) -> Result<Vec<TimelineItem>, StoreError> {
         self.live()?;
-        Err(not_implemented("home_items"))
+        self.timeline_cql(Timeline::Home, user, before, limit).await
     }
 
     async fn unfanned_items(
         &self,
-        _user: UserId,
-        _before: Option<ItemId>,
-        _limit: usize,
+        user: UserId,
+        before: Option<ItemId>,
+        limit: usize,
     ) -> Result<Vec<TimelineItem>, StoreError> {
         self.live()?;
-        Err(not_implemented("unfanned_items"))
+        self.unfanned_items_cql(user, before, limit).await
     }
 
     async fn follow_ids(&self, user: UserId) -> Result<Vec<(UserId, FollowId)>, StoreError> {
@@ -300,24 +296,24 @@ impl Store for ScyllaStore {
         self.follow_ids_cql(user).await
     }
 
-    async fn fan_out(&self, _item: &TimelineItem, _users: &[UserId]) -> Result<(), StoreError> {
+    async fn fan_out(&self, item: &TimelineItem, users: &[UserId]) -> Result<(), StoreError> {
         self.live()?;
-        Err(not_implemented("fan_out"))
+        self.fan_out_cql(item, users).await
     }
 
-    async fn set_fanout(&self, _item: ItemId, _state: FanoutState) -> Result<(), StoreError> {
+    async fn set_fanout(&self, item: ItemId, state: FanoutState) -> Result<(), StoreError> {
         self.live()?;
-        Err(not_implemented("set_fanout"))
+        self.set_fanout_cql(item, state).await
     }
 
-    async fn pending_fanout(&self, _limit: usize) -> Result<Vec<TimelineItem>, StoreError> {
+    async fn pending_fanout(&self, limit: usize) -> Result<Vec<TimelineItem>, StoreError> {
         self.live()?;
-        Err(not_implemented("pending_fanout"))
+        self.pending_fanout_cql(limit).await
     }
 
-    async fn trim_home(&self, _before: ItemId) -> Result<u64, StoreError> {
+    async fn trim_home(&self, before: ItemId) -> Result<u64, StoreError> {
         self.live()?;
-        Err(not_implemented("trim_home"))
+        self.trim_home_cql(before).await
     }
 
     async fn close(&self) {

@@ -3,7 +3,57 @@
 
 use scylla::DeserializeRow;
 
-use crate::model::{ConversationId, Message, MessageId, Profile, User, UserCredentials, UserId};
+use crate::model::{
+    ConversationId, FanoutState, ItemId, ItemKind, Message, MessageId, PostId, Profile, TimelineItem, User,
+    UserCredentials, UserId,
+};
+
+/// The stored code of an item kind.
+pub fn kind_code(k: ItemKind) -> i32 {
+    match k {
+        ItemKind::Post => 0,
+        ItemKind::Repost => 1,
+    }
+}
+
+/// The stored code of a fan-out state.
+pub fn fanout_code(f: FanoutState) -> i32 {
+    match f {
+        FanoutState::OnRead => 0,
+        FanoutState::Pending => 1,
+        FanoutState::Done => 2,
+    }
+}
+
+/// A timeline item as every item table stores it.
+#[derive(Clone, Debug, DeserializeRow)]
+pub struct ItemRow {
+    pub item_id: i64,
+    pub kind: i32,
+    pub actor_id: i64,
+    pub post_id: i64,
+    pub post_author: i64,
+}
+
+impl From<ItemRow> for TimelineItem {
+    fn from(r: ItemRow) -> TimelineItem {
+        TimelineItem {
+            id: ItemId(r.item_id),
+            kind: if r.kind == 0 { ItemKind::Post } else { ItemKind::Repost },
+            actor: UserId(r.actor_id),
+            post_id: PostId(r.post_id),
+            post_author: UserId(r.post_author),
+        }
+    }
+}
+
+/// A `posts` row.
+#[derive(Clone, Debug, DeserializeRow)]
+pub struct PostRow {
+    pub post_id: i64,
+    pub author_id: i64,
+    pub body: String,
+}
 
 /// A `users` row. Every column but the key is optional: a row whose
 /// username is missing (a profile update racing an account deletion) is
@@ -178,6 +228,20 @@ mod tests {
         let s = SessionRow { user_id: 1, refresh_hash: vec![1], expires_at: 1_000, revoked: false };
         assert!(s.live_at(999) && !s.live_at(1_000));
         assert!(!SessionRow { revoked: true, ..s }.live_at(0));
+    }
+
+    #[test]
+    fn item_codes_round_trip() {
+        for kind in [ItemKind::Post, ItemKind::Repost] {
+            let r = ItemRow { item_id: 3, kind: kind_code(kind), actor_id: 1, post_id: 2, post_author: 4 };
+            let item = TimelineItem::from(r);
+            assert_eq!(
+                item,
+                TimelineItem { id: ItemId(3), kind, actor: UserId(1), post_id: PostId(2), post_author: UserId(4) }
+            );
+        }
+        let codes: Vec<i32> = [FanoutState::OnRead, FanoutState::Pending, FanoutState::Done].map(fanout_code).to_vec();
+        assert_eq!(codes, [0, 1, 2], "the codes cql/004_posts.cql documents");
     }
 
     #[test]

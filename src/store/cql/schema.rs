@@ -11,6 +11,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("001_accounts.cql", include_str!("../../../cql/001_accounts.cql")),
     ("002_messages.cql", include_str!("../../../cql/002_messages.cql")),
     ("003_follows.cql", include_str!("../../../cql/003_follows.cql")),
+    ("004_posts.cql", include_str!("../../../cql/004_posts.cql")),
 ];
 
 /// The keyspace statement (SimpleStrategy with the configured factor).

@@ -25,6 +25,7 @@ pub enum Kind {
 /// Rows fetched per page of a SELECT.
 pub const PAGE_SIZE: i32 = 500;
 
+const ITEM_COLS: &str = "item_id, kind, actor_id, post_id, post_author";
 const MESSAGE_COLS: &str = "message_id, conversation_id, from_id, from_name, to_id, to_name, body, nonce";
 
 macro_rules! statements {
@@ -124,6 +125,70 @@ statements! {
     FollowersPage: Read =>
         "SELECT follow_id, follower_id FROM followers_by_time WHERE user_id = ? AND follow_id < ?";
     FollowersCount: Read => "SELECT COUNT(*) FROM followers_by_time WHERE user_id = ?";
+    // ---- posts, likes, reposts
+    PostInsert: Write => "INSERT INTO posts (post_id, author_id, body) VALUES (?, ?, ?)";
+    PostGet: Read => "SELECT post_id, author_id, body FROM posts WHERE post_id = ?";
+    PostDelete: Write => "DELETE FROM posts WHERE post_id = ?";
+    LikeClaim: Lwt => "INSERT INTO likes (post_id, user_id) VALUES (?, ?) IF NOT EXISTS";
+    LikeRelease: Lwt => "DELETE FROM likes WHERE post_id = ? AND user_id = ? IF EXISTS";
+    LikeGet: Read => "SELECT user_id FROM likes WHERE post_id = ? AND user_id = ?";
+    LikesOfPost: Read => "SELECT user_id FROM likes WHERE post_id = ?";
+    LikeCount: Read => "SELECT COUNT(*) FROM likes WHERE post_id = ?";
+    LikeByUserInsert: Write => "INSERT INTO likes_by_user (user_id, post_id) VALUES (?, ?)";
+    LikeByUserDelete: Write => "DELETE FROM likes_by_user WHERE user_id = ? AND post_id = ?";
+    LikesOfUser: Read => "SELECT post_id FROM likes_by_user WHERE user_id = ?";
+    RepostClaim: Lwt => "INSERT INTO reposts (post_id, user_id, item_id) VALUES (?, ?, ?) IF NOT EXISTS";
+    RepostRelease: Lwt => "DELETE FROM reposts WHERE post_id = ? AND user_id = ? IF item_id = ?";
+    RepostGet: Read => "SELECT item_id FROM reposts WHERE post_id = ? AND user_id = ?";
+    RepostsOfPost: Read => "SELECT user_id, item_id FROM reposts WHERE post_id = ?";
+    RepostCount: Read => "SELECT COUNT(*) FROM reposts WHERE post_id = ?";
+    RepostByUserInsert: Write => "INSERT INTO reposts_by_user (user_id, post_id) VALUES (?, ?)";
+    RepostByUserDelete: Write => "DELETE FROM reposts_by_user WHERE user_id = ? AND post_id = ?";
+    RepostsOfUser: Read => "SELECT post_id FROM reposts_by_user WHERE user_id = ?";
+    // ---- timeline items
+    ItemInsert: Write =>
+        "INSERT INTO items (item_id, kind, actor_id, post_id, post_author, fanout) VALUES (?, ?, ?, ?, ?, ?)";
+    ItemGet: Read => format!("SELECT {ITEM_COLS} FROM items WHERE item_id = ?");
+    ItemSetFanout: Write => "UPDATE items SET fanout = ? WHERE item_id = ?";
+    ItemDelete: Write => "DELETE FROM items WHERE item_id = ?";
+    UserItemInsert: Write =>
+        "INSERT INTO user_items (actor_id, bucket, item_id, kind, post_id, post_author) VALUES (?, ?, ?, ?, ?, ?)";
+    UserItemPage: Read => format!(
+        "SELECT {ITEM_COLS} FROM user_items WHERE actor_id = ? AND bucket = ? AND item_id < ? LIMIT ?");
+    UserItemDelete: Write => "DELETE FROM user_items WHERE actor_id = ? AND bucket = ? AND item_id = ?";
+    UserItemBucketInsert: Write => "INSERT INTO user_item_buckets (actor_id, bucket) VALUES (?, ?)";
+    UserItemBuckets: Read => "SELECT bucket FROM user_item_buckets WHERE actor_id = ? AND bucket <= ?";
+    UserItemBucketsDelete: Write => "DELETE FROM user_item_buckets WHERE actor_id = ?";
+    ItemByPostInsert: Write => "INSERT INTO items_by_post (post_id, item_id) VALUES (?, ?)";
+    ItemsOfPost: Read => "SELECT item_id FROM items_by_post WHERE post_id = ?";
+    ItemByPostDelete: Write => "DELETE FROM items_by_post WHERE post_id = ? AND item_id = ?";
+    UnfannedInsert: Write =>
+        "INSERT INTO unfanned (actor_id, item_id, kind, post_id, post_author) VALUES (?, ?, ?, ?, ?)";
+    UnfannedPage: Read => format!("SELECT {ITEM_COLS} FROM unfanned WHERE actor_id = ? AND item_id < ? LIMIT ?");
+    UnfannedDelete: Write => "DELETE FROM unfanned WHERE actor_id = ? AND item_id = ?";
+    PendingInsert: Write =>
+        "INSERT INTO pending_items (shard, item_id, kind, actor_id, post_id, post_author) VALUES (?, ?, ?, ?, ?, ?)";
+    PendingPage: Read => format!("SELECT {ITEM_COLS} FROM pending_items WHERE shard = ? LIMIT ?");
+    PendingDelete: Write => "DELETE FROM pending_items WHERE shard = ? AND item_id = ?";
+    // ---- home timelines
+    HomeInsert: Write =>
+        "INSERT INTO home_items (user_id, bucket, item_id, kind, actor_id, post_id, post_author) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)";
+    HomePage: Read => format!(
+        "SELECT {ITEM_COLS} FROM home_items WHERE user_id = ? AND bucket = ? AND item_id < ? LIMIT ?");
+    HomeDelete: Write => "DELETE FROM home_items WHERE user_id = ? AND bucket = ? AND item_id = ?";
+    HomePartitionDelete: Write => "DELETE FROM home_items WHERE user_id = ? AND bucket = ?";
+    HomeBucketInsert: Write => "INSERT INTO home_buckets (user_id, bucket) VALUES (?, ?)";
+    HomeBuckets: Read => "SELECT bucket FROM home_buckets WHERE user_id = ? AND bucket <= ?";
+    HomeBucketsDelete: Write => "DELETE FROM home_buckets WHERE user_id = ?";
+    HomeByItemInsert: Write => "INSERT INTO home_by_item (item_id, user_id) VALUES (?, ?)";
+    HomeByItem: Read => "SELECT user_id FROM home_by_item WHERE item_id = ?";
+    HomeByItemDelete: Write => "DELETE FROM home_by_item WHERE item_id = ? AND user_id = ?";
+    HomeByBucketInsert: Write => "INSERT INTO home_by_bucket (bucket, item_id, user_id) VALUES (?, ?, ?)";
+    HomeByBucketPage: Read => "SELECT item_id, user_id FROM home_by_bucket WHERE bucket = ? AND item_id < ?";
+    HomeByBucketDelete: Write => "DELETE FROM home_by_bucket WHERE bucket = ? AND item_id = ? AND user_id = ?";
+    HomeBucketListInsert: Write => "INSERT INTO home_bucket_list (shard, bucket) VALUES (?, ?)";
+    HomeBucketList: Read => "SELECT bucket FROM home_bucket_list WHERE shard = ? AND bucket <= ?";
 }
 
 /// Every statement, prepared once, indexed by [`Q`].
