@@ -68,7 +68,7 @@ pub fn merge_step(a: Vec<TimelineItem>, b: Vec<TimelineItem>, batch: usize) -> (
     let last_if_full = |v: &[TimelineItem]| if v.len() >= batch { v.last().map(|i| i.id) } else { None };
     let boundary = last_if_full(&a).max(last_if_full(&b));
     let mut all: Vec<TimelineItem> = a.into_iter().chain(b).filter(|i| boundary.is_none_or(|bd| i.id >= bd)).collect();
-    all.sort_by(|x, y| y.id.cmp(&x.id));
+    all.sort_by_key(|i| std::cmp::Reverse(i.id));
     all.dedup_by_key(|i| i.id);
     (all, boundary)
 }

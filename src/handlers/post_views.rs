@@ -54,9 +54,9 @@ pub async fn item_views(app: &App, viewer: UserId, items: &[TimelineItem]) -> Re
     let marks: HashMap<PostId, ViewerMarks> = app.store.viewer_marks(viewer, &ids).await?.into_iter().collect();
     let mut reposters: HashMap<UserId, Option<UserView>> = HashMap::new();
     for item in items.iter().filter(|i| i.kind == ItemKind::Repost) {
-        if !reposters.contains_key(&item.actor) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = reposters.entry(item.actor) {
             let user = app.store.user_by_id(item.actor).await?;
-            reposters.insert(item.actor, user.as_ref().map(user_view));
+            slot.insert(user.as_ref().map(user_view));
         }
     }
     let mut out = Vec::with_capacity(items.len());
