@@ -2,9 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use scylla::value::MaybeUnset;
-
 use super::ScyllaStore;
+use super::binds;
 use super::exec::Lwt;
 use super::keys::{search_partition, search_prefixes};
 use super::rows::UserRow;
@@ -33,7 +32,7 @@ impl ScyllaStore {
             return Err(StoreError::Conflict("username"));
         }
         let u = &c.user;
-        self.db.write(Q::UserInsert, (u.id.0, &u.username, &u.display_name, &c.password_hash, u.created_at_ms)).await?;
+        self.db.write(Q::UserInsert, binds::user_insert(c)).await?;
         self.index_search(u.id, &key, &BTreeSet::new(), &search_prefixes(&search_terms(&u.username, &u.display_name)))
             .await
     }
@@ -110,11 +109,6 @@ impl ScyllaStore {
     ) -> Result<Option<Profile>, StoreError> {
         let Some(row) = self.user_row(id).await? else { return Ok(None) };
         let Some(current) = row.profile() else { return Ok(None) };
-        let set = |v: &Option<String>| v.clone().map_or(MaybeUnset::Unset, MaybeUnset::Set);
-        // A cleared color or avatar is written as '' (never a null tombstone).
-        let clear = |v: &Option<Option<String>>| {
-            v.as_ref().map_or(MaybeUnset::Unset, |inner| MaybeUnset::Set(inner.clone().unwrap_or_default()))
-        };
         let next = Profile {
             user: User {
                 display_name: u.display_name.clone().unwrap_or(current.user.display_name.clone()),
@@ -124,12 +118,8 @@ impl ScyllaStore {
             color: u.color.clone().unwrap_or(current.color.clone()),
             avatar_url: u.avatar_url.clone().unwrap_or(current.avatar_url.clone()),
         };
-        self.db
-            .write(
-                Q::UserUpdateProfile,
-                (set(&u.display_name), set(&u.bio), clear(&u.color), clear(&u.avatar_url), id.0),
-            )
-            .await?;
+        let [d, b, c, a] = binds::profile_update(u);
+        self.db.write(Q::UserUpdateProfile, (d, b, c, a, id.0)).await?;
         if next.user.display_name != current.user.display_name {
             let key = current.user.username.to_lowercase();
             let old = search_prefixes(&search_terms(&current.user.username, &current.user.display_name));

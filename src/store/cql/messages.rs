@@ -2,9 +2,8 @@
 //! bucket), each participant's sync feed by (user, bucket), the
 //! conversation lists, and nonce claims for idempotent sends.
 
-use scylla::value::MaybeUnset;
-
 use super::ScyllaStore;
+use super::binds;
 use super::exec::Lwt;
 use super::keys::{bucket_of, conversation_page, cql_limit, newest_bucket_below, upper_bound};
 use super::rows::{ConversationRow, MessageRow};
@@ -12,25 +11,6 @@ use super::statements::Q;
 use crate::error::StoreError;
 use crate::model::{ConversationId, ConversationSummary, Message, MessageId, UserId};
 use crate::store::Inserted;
-
-/// The bound values of a message column list (`conversation_id, bucket,
-/// message_id, from_id, from_name, to_id, to_name, body, nonce`).
-pub(super) type MessageValues<'a> = (&'a str, i32, i64, i64, &'a str, i64, &'a str, &'a str, MaybeUnset<&'a str>);
-
-/// The values of [`Q::MessageInsert`] for `m`.
-pub(super) fn message_values(m: &Message) -> MessageValues<'_> {
-    (
-        &m.conversation_id.0,
-        bucket_of(m.id.0),
-        m.id.0,
-        m.from_id.0,
-        &m.from,
-        m.to_id.0,
-        &m.to,
-        &m.text,
-        m.nonce.as_deref().map_or(MaybeUnset::Unset, MaybeUnset::Set),
-    )
-}
 
 impl ScyllaStore {
     /// With a nonce: claims (sender, nonce) with a lightweight transaction
@@ -42,7 +22,7 @@ impl ScyllaStore {
             self.write_message(m).await?;
             return Ok(Inserted { message: m.clone(), created: true });
         };
-        let claim = (m.from_id.0, nonce, &m.conversation_id.0, m.id.0);
+        let claim = binds::nonce_claim(m, nonce);
         if self.db.lwt(Q::NonceClaim, claim).await? == Lwt::Applied {
             self.write_message(m).await?;
             return Ok(Inserted { message: m.clone(), created: true });
@@ -69,16 +49,13 @@ impl ScyllaStore {
     /// bucket, both sync feeds, the sender's list, both conversation lists.
     async fn write_message(&self, m: &Message) -> Result<(), StoreError> {
         let b = bucket_of(m.id.0);
-        let nonce = || m.nonce.as_deref().map_or(MaybeUnset::Unset, MaybeUnset::Set);
-        self.db.write(Q::MessageInsert, message_values(m)).await?;
+        self.db.write(Q::MessageInsert, binds::message_insert(m)).await?;
         self.db.write(Q::ConvBucketInsert, (&m.conversation_id.0, b)).await?;
-        self.db.write(Q::SentInsert, (m.from_id.0, m.id.0, &m.conversation_id.0, m.to_id.0, nonce())).await?;
+        self.db.write(Q::SentInsert, binds::sent_insert(m)).await?;
         for (me, peer) in [(m.from_id, m.to_id), (m.to_id, m.from_id)] {
-            let (c, f, t) = (&m.conversation_id.0, m.from_id.0, m.to_id.0);
             self.db.write(Q::InboxBucketInsert, (me.0, b)).await?;
-            self.db.write(Q::InboxInsert, (me.0, b, m.id.0, c, f, &m.from, t, &m.to, &m.text, nonce())).await?;
-            let conv = (me.0, peer.0, c, m.id.0, f, &m.from, t, &m.to, &m.text, nonce(), m.id.0);
-            self.db.write(Q::ConversationUpsert, conv).await?;
+            self.db.write(Q::InboxInsert, binds::inbox_insert(me, m)).await?;
+            self.db.write(Q::ConversationUpsert, binds::conversation_upsert(me, peer, m)).await?;
         }
         Ok(())
     }
@@ -101,7 +78,7 @@ impl ScyllaStore {
         while out.len() < limit {
             let Some((bucket,)) = buckets.next_row().await? else { break };
             let want = cql_limit(limit - out.len());
-            let page = (&conversation.0, bucket, upper_bound(before), want);
+            let page = binds::bucket_page(&conversation.0, bucket, upper_bound(before), want);
             let rows: Vec<MessageRow> = self.db.rows(Q::MessagePage, page).await?;
             out.extend(rows.into_iter().map(Message::from));
         }
@@ -123,7 +100,7 @@ impl ScyllaStore {
         let mut buckets = self.db.stream::<(i32,)>(Q::InboxBuckets, (user.0, bucket_of(after.0))).await?;
         while out.len() < limit {
             let Some((bucket,)) = buckets.next_row().await? else { break };
-            let page = (user.0, bucket, after.0, cql_limit(limit - out.len()));
+            let page = binds::bucket_page(user.0, bucket, after.0, cql_limit(limit - out.len()));
             let rows: Vec<MessageRow> = self.db.rows(Q::InboxPage, page).await?;
             out.extend(rows.into_iter().map(Message::from));
         }
@@ -152,29 +129,5 @@ impl ScyllaStore {
             out.push(ConversationSummary { conversation_id: last_message.conversation_id.clone(), peer, last_message });
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_values_bind_in_column_order_with_unset_nonce() {
-        let m = Message {
-            id: MessageId(crate::snowflake::floor_for_ms(crate::snowflake::EPOCH_MS + 11 * 24 * 3600 * 1000)),
-            conversation_id: ConversationId("1-2".into()),
-            from_id: UserId(1),
-            from: "a".into(),
-            to_id: UserId(2),
-            to: "b".into(),
-            text: "hi".into(),
-            nonce: None,
-        };
-        let v = message_values(&m);
-        assert_eq!((v.0, v.1, v.2, v.3, v.4, v.5, v.6, v.7), ("1-2", 1, m.id.0, 1, "a", 2, "b", "hi"));
-        assert!(matches!(v.8, MaybeUnset::Unset), "no nonce: unset, never null");
-        let with = Message { nonce: Some("n1".into()), ..m };
-        assert!(matches!(message_values(&with).8, MaybeUnset::Set("n1")));
     }
 }

@@ -11,10 +11,12 @@
 //! - [`statements`]: the (name, kind, CQL) table, prepared once.
 //! - [`exec`]: running statements, paging, LWT outcomes, error mapping.
 //! - [`keys`]: buckets, search prefixes, timestamps (pure).
+//! - [`binds`]: the bound values of the wide statements (order and types tested).
 //! - [`rows`]: `DeserializeRow` structs and their model conversions.
 //! - `accounts`, `sessions`, `messages`, `social`, `delete`, `posts`: the methods.
 
 mod accounts;
+mod binds;
 mod delete;
 mod exec;
 pub mod keys;

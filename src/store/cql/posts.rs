@@ -7,9 +7,10 @@
 //! deletes row by row: O(items + home copies).
 
 use super::ScyllaStore;
+use super::binds;
 use super::exec::Lwt;
 use super::keys::{bucket_of, cql_limit, merge_newest_first, newest_bucket_below, upper_bound};
-use super::rows::{ItemRow, PostRow, fanout_code, kind_code};
+use super::rows::{ItemRow, PostRow, fanout_code};
 use super::statements::Q;
 use crate::error::StoreError;
 use crate::model::{FanoutState, ItemId, ItemKind, Post, PostId, TimelineItem, Toggle, UserId, ViewerMarks};
@@ -36,25 +37,25 @@ impl ScyllaStore {
 
     /// Writes an item to every table that lists it.
     async fn insert_item(&self, it: &TimelineItem, fanout: FanoutState) -> Result<(), StoreError> {
-        let (id, kind, actor, post, author) = (it.id.0, kind_code(it.kind), it.actor.0, it.post_id.0, it.post_author.0);
+        let (id, actor, post) = (it.id.0, it.actor.0, it.post_id.0);
         let b = bucket_of(id);
-        self.db.write(Q::ItemInsert, (id, kind, actor, post, author, fanout_code(fanout))).await?;
+        self.db.write(Q::ItemInsert, binds::item_insert(it, fanout)).await?;
         self.db.write(Q::UserItemBucketInsert, (actor, b)).await?;
-        self.db.write(Q::UserItemInsert, (actor, b, id, kind, post, author)).await?;
+        self.db.write(Q::UserItemInsert, binds::user_item_insert(it)).await?;
         self.db.write(Q::ItemByPostInsert, (post, id)).await?;
         self.index_fanout(it, fanout).await
     }
 
     /// Puts an item in (or takes it out of) the unfanned and pending lists.
     async fn index_fanout(&self, it: &TimelineItem, fanout: FanoutState) -> Result<(), StoreError> {
-        let (id, kind, actor, post, author) = (it.id.0, kind_code(it.kind), it.actor.0, it.post_id.0, it.post_author.0);
+        let (id, actor) = (it.id.0, it.actor.0);
         if fanout == FanoutState::Done {
             self.db.write(Q::UnfannedDelete, (actor, id)).await?;
         } else {
-            self.db.write(Q::UnfannedInsert, (actor, id, kind, post, author)).await?;
+            self.db.write(Q::UnfannedInsert, binds::unfanned_insert(it)).await?;
         }
         if fanout == FanoutState::Pending {
-            self.db.write(Q::PendingInsert, (SHARD, id, kind, actor, post, author)).await
+            self.db.write(Q::PendingInsert, binds::pending_insert(SHARD, it)).await
         } else {
             self.db.write(Q::PendingDelete, (SHARD, id)).await
         }
@@ -242,7 +243,7 @@ impl ScyllaStore {
         let mut buckets = self.db.stream::<(i32,)>(buckets_q, (user.0, newest_bucket_below(before))).await?;
         while out.len() < limit {
             let Some((bucket,)) = buckets.next_row().await? else { break };
-            let page = (user.0, bucket, upper_bound(before), cql_limit(limit - out.len()));
+            let page = binds::bucket_page(user.0, bucket, upper_bound(before), cql_limit(limit - out.len()));
             let rows: Vec<ItemRow> = self.db.rows(page_q, page).await?;
             out.extend(rows.into_iter().map(TimelineItem::from));
         }
@@ -277,13 +278,12 @@ impl ScyllaStore {
         if self.db.one::<ItemRow>(Q::ItemGet, (item.id.0,)).await?.is_none() {
             return Ok(());
         }
-        let (id, kind, actor, post, author) =
-            (item.id.0, kind_code(item.kind), item.actor.0, item.post_id.0, item.post_author.0);
+        let id = item.id.0;
         let b = bucket_of(id);
         self.db.write(Q::HomeBucketListInsert, (SHARD, b)).await?;
         for u in users {
             self.db.write(Q::HomeBucketInsert, (u.0, b)).await?;
-            self.db.write(Q::HomeInsert, (u.0, b, id, kind, actor, post, author)).await?;
+            self.db.write(Q::HomeInsert, binds::home_insert(*u, item)).await?;
             self.db.write(Q::HomeByItemInsert, (id, u.0)).await?;
             self.db.write(Q::HomeByBucketInsert, (b, id, u.0)).await?;
         }

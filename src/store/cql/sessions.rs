@@ -3,6 +3,7 @@
 //! compare-and-set on the current secret.
 
 use super::ScyllaStore;
+use super::binds;
 use super::exec::Lwt;
 use super::rows::SessionRow;
 use super::statements::Q;
@@ -12,7 +13,7 @@ use crate::model::{RotateOutcome, Rotation, Session, SessionId, UserId};
 impl ScyllaStore {
     pub(super) async fn create_session_cql(&self, s: &Session) -> Result<(), StoreError> {
         self.db.write(Q::SessionByUserInsert, (s.user_id.0, &s.id.0)).await?;
-        let outcome = self.db.lwt(Q::SessionInsert, (&s.id.0, s.user_id.0, &s.refresh_hash, s.expires_at_ms)).await?;
+        let outcome = self.db.lwt(Q::SessionInsert, binds::session_insert(s)).await?;
         if outcome == Lwt::Applied {
             return Ok(());
         }
@@ -56,7 +57,7 @@ impl ScyllaStore {
             }
         }
         self.db.write(Q::RefreshUsedInsert, (&id.0, &row.refresh_hash, r.now_ms)).await?;
-        let cas = (&r.new_hash, r.new_expires_ms, &id.0, &row.refresh_hash);
+        let cas = binds::session_rotate(&id.0, &r.new_hash, r.new_expires_ms, &row.refresh_hash);
         let applied = match self.db.lwt(Q::SessionRotate, cas).await? {
             Lwt::Applied => true,
             Lwt::NotApplied => false,
