@@ -17,7 +17,7 @@
 //! - [`auth`]: passwords (bcrypt), access tokens (EdDSA JWT), refresh tokens, login throttling.
 //! - [`hub`]: this node's sharded registry of live sockets; reaches users via the broker.
 //! - [`broker`]: moves bytes between nodes ([`broker::open`] picks the backend).
-//! - [`store`]: durable data behind the [`store::Store`] trait ([`store::open`] picks the backend).
+//! - [`store`]: durable data behind the [`store::Store`] trait ([`store::open`] picks SQLite or ScyllaDB).
 //! - [`fanout`]: background fan-out of posts to followers (events, home-timeline copies).
 //! - [`timeline`]: home-timeline rules (visibility, merging copied and read-time items).
 //! - [`app`]: the shared state built at start.
