@@ -118,8 +118,10 @@ impl ScyllaStore {
             color: u.color.clone().unwrap_or(current.color.clone()),
             avatar_url: u.avatar_url.clone().unwrap_or(current.avatar_url.clone()),
         };
-        let [d, b, c, a] = binds::profile_update(u);
-        self.db.write(Q::UserUpdateProfile, (d, b, c, a, id.0)).await?;
+        if !u.is_empty() {
+            let [d, b, c, a] = binds::profile_update(u);
+            self.db.write(Q::UserUpdateProfile, (d, b, c, a, id.0)).await?;
+        }
         if next.user.display_name != current.user.display_name {
             let key = current.user.username.to_lowercase();
             let old = search_prefixes(&search_terms(&current.user.username, &current.user.display_name));

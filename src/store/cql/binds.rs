@@ -6,7 +6,7 @@
 
 use scylla::value::MaybeUnset;
 
-use super::keys::bucket_of;
+use super::keys::{bucket_of, write_timestamp};
 use super::rows::{fanout_code, kind_code};
 use crate::model::{FanoutState, Message, ProfileUpdate, Session, TimelineItem, UserCredentials, UserId};
 
@@ -72,7 +72,8 @@ pub fn inbox_insert(me: UserId, m: &Message) -> (i64, i32, i64, &str, i64, &str,
 }
 
 /// [`super::statements::Q::ConversationUpsert`] for `me`'s row about
-/// `peer`, written at timestamp = message id (the newest message wins).
+/// `peer`, written at the message id's [`write_timestamp`] (the newest
+/// message wins whatever order the writes arrive in).
 #[allow(clippy::type_complexity)]
 pub fn conversation_upsert(
     me: UserId,
@@ -80,7 +81,8 @@ pub fn conversation_upsert(
     m: &Message,
 ) -> (i64, i64, &str, i64, i64, &str, i64, &str, &str, MaybeUnset<&str>, i64) {
     let c = &m.conversation_id.0;
-    (me.0, peer.0, c, m.id.0, m.from_id.0, &m.from, m.to_id.0, &m.to, &m.text, opt(&m.nonce), m.id.0)
+    let ts = write_timestamp(m.id.0);
+    (me.0, peer.0, c, m.id.0, m.from_id.0, &m.from, m.to_id.0, &m.to, &m.text, opt(&m.nonce), ts)
 }
 
 /// [`super::statements::Q::ItemInsert`].
@@ -215,7 +217,8 @@ mod tests {
         let v = message_insert(&m);
         assert_eq!((v.0, v.1, v.2, v.7), ("1-2", bucket_of(1 << 40), 1 << 40, "hi"));
         assert!(matches!(v.8, MaybeUnset::Unset), "no nonce: unset, never null");
-        assert_eq!(conversation_upsert(UserId(1), UserId(2), &message(None)).10, 1 << 40, "timestamp = message id");
+        let ts = conversation_upsert(UserId(1), UserId(2), &message(None)).10;
+        assert_eq!(ts, write_timestamp(1 << 40), "timestamp from the message id, in microseconds");
         check(Q::MessagePage, bucket_page("1-2", 3, 99, 50));
         check(Q::InboxPage, bucket_page(1i64, 3, 99, 50));
     }

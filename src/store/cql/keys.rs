@@ -36,10 +36,14 @@ pub fn cql_limit(limit: usize) -> i32 {
     i32::try_from(limit).unwrap_or(i32::MAX).max(1)
 }
 
+/// Leads every search partition key: CQL rejects an empty partition key,
+/// and the empty prefix (everyone) needs a partition too.
+const SEARCH_KEY_LEAD: char = '#';
+
 /// The search partition of a lowercase query: its first
-/// [`MAX_PREFIX_CHARS`] characters.
+/// [`MAX_PREFIX_CHARS`] characters, behind [`SEARCH_KEY_LEAD`].
 pub fn search_partition(query_lower: &str) -> String {
-    query_lower.chars().take(MAX_PREFIX_CHARS).collect()
+    std::iter::once(SEARCH_KEY_LEAD).chain(query_lower.chars().take(MAX_PREFIX_CHARS)).collect()
 }
 
 /// Every search partition a user with these terms is written to: each
@@ -47,7 +51,7 @@ pub fn search_partition(query_lower: &str) -> String {
 pub fn search_prefixes(terms: &[String]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for term in terms {
-        let mut prefix = String::new();
+        let mut prefix = String::from(SEARCH_KEY_LEAD);
         out.insert(prefix.clone());
         for c in term.chars().take(MAX_PREFIX_CHARS) {
             prefix.push(c);
@@ -57,11 +61,22 @@ pub fn search_prefixes(terms: &[String]) -> BTreeSet<String> {
     out
 }
 
-/// A write timestamp above every message id minted before `now_ms` plus a
-/// day. Conversation-list rows are written `USING TIMESTAMP <message id>`
-/// (so the newest message wins); deleting them needs a larger timestamp.
+/// The write timestamp (microseconds since the Unix epoch) of a row that
+/// must keep the newest message: the id's millisecond, plus its low 22 bits
+/// (worker, sequence) scaled into the microseconds. Never decreases as ids
+/// grow, and stays near real time (ScyllaDB rejects timestamps more than
+/// 3 days ahead; raw snowflakes would be).
+pub fn write_timestamp(id: i64) -> i64 {
+    const LOW_BITS: i64 = 22;
+    let low = id & ((1 << LOW_BITS) - 1);
+    snowflake::unix_ms(id) * 1000 + ((low * 1000) >> LOW_BITS)
+}
+
+/// The timestamp of a delete that must win over every row written with
+/// [`write_timestamp`] so far: one day past `now_ms` (inside ScyllaDB's
+/// 3-day limit).
 pub fn tombstone_timestamp(now_ms: i64) -> i64 {
-    snowflake::floor_for_ms(now_ms + 24 * 3600 * 1000)
+    (now_ms + 24 * 3600 * 1000) * 1000
 }
 
 /// Orders a conversation list newest first and keeps the page below
@@ -126,23 +141,46 @@ mod tests {
     #[test]
     fn search_prefixes_cover_every_prefix_up_to_the_cap() {
         let p = search_prefixes(&["ann".into(), "an".into()]);
-        assert_eq!(p.into_iter().collect::<Vec<_>>(), ["", "a", "an", "ann"]);
+        assert_eq!(p.into_iter().collect::<Vec<_>>(), ["#", "#a", "#an", "#ann"], "never an empty key");
         let long = "abcdefghijklmnopqrstuvwxyz".to_string();
         let p = search_prefixes(std::slice::from_ref(&long));
         assert_eq!(p.len(), MAX_PREFIX_CHARS + 1);
-        assert!(p.contains("abcdefghijklmnop") && !p.contains("abcdefghijklmnopq"));
+        assert!(p.contains("#abcdefghijklmnop") && !p.contains("#abcdefghijklmnopq"));
         // Characters, not bytes.
         let p = search_prefixes(&["élise".into()]);
-        assert!(p.contains("é") && p.contains("él"));
-        assert_eq!(search_partition("abcdefghijklmnopqrstuvwxyz"), "abcdefghijklmnop");
-        assert_eq!(search_partition("él"), "él");
+        assert!(p.contains("#é") && p.contains("#él"));
+        assert_eq!(search_partition("abcdefghijklmnopqrstuvwxyz"), "#abcdefghijklmnop");
+        assert_eq!(search_partition("él"), "#él");
+        assert_eq!(search_partition(""), "#");
+        // A query reads a partition every matching term was written to.
+        assert!(
+            search_prefixes(&["abcdefghijklmnopqrstuvwxyz".into()]).contains(&search_partition("abcdefghijklmnopqr"))
+        );
     }
 
     #[test]
-    fn tombstones_outrank_every_message_timestamp() {
+    fn write_timestamps_follow_ids_and_stay_near_now() {
+        let ids = crate::snowflake::Generator::new(1023);
+        let mut prev = 0;
+        for _ in 0..5_000 {
+            let ts = write_timestamp(ids.next_id());
+            assert!(ts >= prev, "never decreases");
+            prev = ts;
+        }
+        let now_us = crate::model::now_ms() * 1000;
+        assert!((prev - now_us).abs() < 60_000_000, "microseconds near now: {prev} vs {now_us}");
+        // Ids of different milliseconds always order their timestamps.
+        assert!(write_timestamp(id_at(5) | 0x3f_ffff) < write_timestamp(id_at(6)));
+        assert_eq!(write_timestamp(id_at(5)), (EPOCH_MS + 5) * 1000);
+    }
+
+    #[test]
+    fn tombstones_outrank_every_message_timestamp_within_three_days() {
         let now = crate::model::now_ms();
         let ids = crate::snowflake::Generator::new(1023);
-        assert!(tombstone_timestamp(now) > ids.next_id());
+        let t = tombstone_timestamp(now);
+        assert!(t > write_timestamp(ids.next_id()));
+        assert!(t < (now + 3 * 24 * 3600 * 1000) * 1000, "ScyllaDB's future-timestamp limit");
     }
 
     #[test]
