@@ -6,11 +6,15 @@ use std::time::Duration;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::statement::unprepared::Statement;
 use scylla::statement::{Consistency, SerialConsistency};
 
 use super::schema;
 use crate::config::Config;
 use crate::error::StoreError;
+
+/// Least time one schema statement of `migrate` may take.
+const DDL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the ScyllaDB store needs from the configuration.
 #[derive(Clone, Debug)]
@@ -105,15 +109,24 @@ pub async fn connect(o: &ScyllaOptions, keyspace: Option<&str>) -> Result<Sessio
 /// Creates the keyspace if missing and applies every `cql/` file in order.
 pub async fn migrate(o: &ScyllaOptions) -> Result<(), StoreError> {
     let session = connect(o, None).await?;
-    let ddl = |e: scylla::errors::ExecutionError| StoreError::Backend(format!("migrating: {e}"));
-    session.query_unpaged(schema::create_keyspace(&o.keyspace, o.replication_factor), ()).await.map_err(ddl)?;
+    // Schema changes are slow (each waits for schema agreement): give each
+    // statement at least DDL_TIMEOUT, whatever the request timeout is.
+    let ddl = |cql: String| {
+        let mut st = Statement::new(cql);
+        st.set_request_timeout(Some(o.request_timeout.max(DDL_TIMEOUT)));
+        st
+    };
+    session
+        .query_unpaged(ddl(schema::create_keyspace(&o.keyspace, o.replication_factor)), ())
+        .await
+        .map_err(|e| StoreError::Backend(format!("creating keyspace {}: {e}", o.keyspace)))?;
     session
         .use_keyspace(&o.keyspace, false)
         .await
         .map_err(|e| StoreError::Backend(format!("using keyspace {}: {e}", o.keyspace)))?;
     for (name, file) in schema::FILES {
         for st in schema::statements(file) {
-            session.query_unpaged(st, ()).await.map_err(|e| StoreError::Backend(format!("{name}: {e}")))?;
+            session.query_unpaged(ddl(st), ()).await.map_err(|e| StoreError::Backend(format!("{name}: {e}")))?;
         }
         tracing::info!(file = name, keyspace = %o.keyspace, "applied");
     }
@@ -126,10 +139,9 @@ pub async fn drop_keyspace(session: &Session, keyspace: &str) -> Result<(), Stor
     if !schema::valid_keyspace(keyspace) {
         return Err(StoreError::Backend(format!("bad keyspace {keyspace:?}")));
     }
-    session
-        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    let mut st = Statement::new(format!("DROP KEYSPACE IF EXISTS {keyspace}"));
+    st.set_request_timeout(Some(DDL_TIMEOUT));
+    session.query_unpaged(st, ()).await.map_err(|e| StoreError::Backend(e.to_string()))?;
     Ok(())
 }
 
