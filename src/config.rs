@@ -167,7 +167,8 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_SCYLLA_KEYSPACE", default_value = "hubbub")]
     pub scylla_keyspace: String,
 
-    /// Replication factor of the keyspace migrate creates (SimpleStrategy).
+    /// Replication factor, in every datacenter, of the keyspace migrate
+    /// creates (NetworkTopologyStrategy).
     #[arg(long, env = "HUBBUB_SCYLLA_REPLICATION_FACTOR", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=16))]
     pub scylla_replication_factor: u16,

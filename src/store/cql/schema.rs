@@ -14,12 +14,14 @@ pub const FILES: &[(&str, &str)] = &[
     ("004_posts.cql", include_str!("../../../cql/004_posts.cql")),
 ];
 
-/// The keyspace statement (SimpleStrategy with the configured factor).
+/// The keyspace statement: NetworkTopologyStrategy with the same factor
+/// in every datacenter (the `replication_factor` shorthand, accepted by
+/// ScyllaDB and Cassandra 4+; ScyllaDB 2026.2+ rejects SimpleStrategy).
 /// `keyspace` must already be validated by [`valid_keyspace`].
 pub fn create_keyspace(keyspace: &str, replication_factor: u16) -> String {
     format!(
         "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = \
-         {{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}"
+         {{'class': 'NetworkTopologyStrategy', 'replication_factor': {replication_factor}}}"
     )
 }
 
@@ -119,7 +121,7 @@ mod tests {
         assert!(!valid_keyspace(&"a".repeat(49)));
         assert_eq!(
             create_keyspace("k", 3),
-            "CREATE KEYSPACE IF NOT EXISTS k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
+            "CREATE KEYSPACE IF NOT EXISTS k WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': 3}"
         );
     }
 }
