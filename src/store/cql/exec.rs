@@ -6,7 +6,9 @@ use futures_util::StreamExt;
 use scylla::client::pager::TypedRowStream;
 use scylla::client::session::Session;
 use scylla::deserialize::row::DeserializeRow;
-use scylla::errors::{DbError, ExecutionError, PagerExecutionError, RequestAttemptError};
+use scylla::errors::{
+    DbError, ExecutionError, NextPageError, NextRowError, PagerExecutionError, RequestAttemptError, RequestError,
+};
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::Consistency;
 use scylla::value::{CqlValue, Row};
@@ -41,7 +43,29 @@ pub fn map_err(e: ExecutionError) -> StoreError {
 }
 
 fn pager_err(e: PagerExecutionError) -> StoreError {
-    StoreError::Backend(e.to_string())
+    match e {
+        PagerExecutionError::NextPageError(p) => page_err(p),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+fn page_err(e: NextPageError) -> StoreError {
+    let transient = match &e {
+        NextPageError::RequestFailure(r) => match r {
+            RequestError::EmptyPlan | RequestError::ConnectionPoolError(_) | RequestError::RequestTimeout(_) => true,
+            RequestError::LastAttemptError(a) => attempt_transient(a),
+            _ => false,
+        },
+        _ => false,
+    };
+    if transient { StoreError::Unavailable(e.to_string()) } else { StoreError::Backend(e.to_string()) }
+}
+
+fn row_err(e: NextRowError) -> StoreError {
+    match e {
+        NextRowError::NextPageError(p) => page_err(p),
+        other => StoreError::Backend(other.to_string()),
+    }
 }
 
 /// True when a write may or may not have happened (a timeout).
@@ -56,15 +80,24 @@ pub fn is_uncertain(e: &ExecutionError) -> bool {
 fn is_unavailable(e: &ExecutionError) -> bool {
     match e {
         ExecutionError::EmptyPlan | ExecutionError::ConnectionPoolError(_) => true,
-        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
+        ExecutionError::LastAttemptError(a) => attempt_transient(a),
+        _ => false,
+    }
+}
+
+/// Overload, timeouts, missing replicas, broken connections: worth a retry later.
+fn attempt_transient(e: &RequestAttemptError) -> bool {
+    match e {
+        RequestAttemptError::DbError(db, _) => matches!(
             db,
             DbError::Unavailable { .. }
                 | DbError::Overloaded
                 | DbError::IsBootstrapping
                 | DbError::ReadTimeout { .. }
+                | DbError::WriteTimeout { .. }
                 | DbError::RateLimitReached { .. }
         ),
-        ExecutionError::LastAttemptError(RequestAttemptError::BrokenConnectionError(_)) => true,
+        RequestAttemptError::BrokenConnectionError(_) => true,
         _ => false,
     }
 }
@@ -76,27 +109,27 @@ impl Db {
         Ok(())
     }
 
-    /// The first row of a single-partition, single-row read.
+    /// The first row of a read. Paged like every read: a first page that
+    /// comes back empty (tombstones) does not end it.
     pub async fn one<R>(&self, q: Q, values: impl SerializeRow) -> Result<Option<R>, StoreError>
     where
-        R: for<'f, 'm> DeserializeRow<'f, 'm>,
+        R: for<'f, 'm> DeserializeRow<'f, 'm> + Send + Unpin + 'static,
     {
-        let res = self.session.execute_unpaged(self.st.get(q), values).await.map_err(map_err)?;
-        let rows = res.into_rows_result().map_err(|e| StoreError::Backend(e.to_string()))?;
-        rows.maybe_first_row::<R>().map_err(|e| StoreError::Backend(e.to_string()))
+        self.stream::<R>(q, values).await?.next_row().await
     }
 
     /// Like [`Db::one`] at SERIAL consistency: sees every applied
-    /// lightweight transaction (used to resolve an LWT timeout).
+    /// lightweight transaction (used to resolve an LWT timeout, and before
+    /// a compare-and-set).
     pub async fn one_serial<R>(&self, q: Q, values: impl SerializeRow) -> Result<Option<R>, StoreError>
     where
-        R: for<'f, 'm> DeserializeRow<'f, 'm>,
+        R: for<'f, 'm> DeserializeRow<'f, 'm> + Send + Unpin + 'static,
     {
         let mut st = self.st.get(q).clone();
         st.set_consistency(Consistency::LocalSerial);
-        let res = self.session.execute_unpaged(&st, values).await.map_err(map_err)?;
-        let rows = res.into_rows_result().map_err(|e| StoreError::Backend(e.to_string()))?;
-        rows.maybe_first_row::<R>().map_err(|e| StoreError::Backend(e.to_string()))
+        let pager = self.session.execute_iter(st, values).await.map_err(pager_err)?;
+        let stream = pager.rows_stream::<R>().map_err(|e| StoreError::Backend(e.to_string()))?;
+        RowStream(stream).next_row().await
     }
 
     /// Rows of a read, page after page, stopping after `max` rows that
@@ -119,7 +152,7 @@ impl Db {
         let pager = self.session.execute_iter(self.st.get(q).clone(), values).await.map_err(pager_err)?;
         let mut stream = pager.rows_stream::<R>().map_err(|e| StoreError::Backend(e.to_string()))?;
         while let Some(row) = stream.next().await {
-            let row = row.map_err(|e| StoreError::Backend(e.to_string()))?;
+            let row = row.map_err(row_err)?;
             if keep(&row) {
                 out.push(row);
                 if out.len() >= max {
@@ -170,7 +203,7 @@ where
 {
     /// The next row; `None` once the server has no more pages.
     pub async fn next_row(&mut self) -> Result<Option<R>, StoreError> {
-        self.0.next().await.transpose().map_err(|e| StoreError::Backend(e.to_string()))
+        self.0.next().await.transpose().map_err(row_err)
     }
 }
 
@@ -200,5 +233,13 @@ mod tests {
         let e = ExecutionError::EmptyPlan;
         assert!(!is_uncertain(&e));
         assert!(matches!(map_err(e), StoreError::Unavailable(_)));
+    }
+
+    #[test]
+    fn a_page_that_times_out_is_unavailable_not_a_backend_fault() {
+        let timeout = NextPageError::RequestFailure(RequestError::RequestTimeout(std::time::Duration::from_secs(1)));
+        assert!(matches!(row_err(NextRowError::NextPageError(timeout)), StoreError::Unavailable(_)));
+        let e = NextPageError::RequestFailure(RequestError::EmptyPlan);
+        assert!(matches!(pager_err(PagerExecutionError::NextPageError(e)), StoreError::Unavailable(_)));
     }
 }
