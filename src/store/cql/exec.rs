@@ -13,7 +13,7 @@ use scylla::serialize::row::SerializeRow;
 use scylla::statement::Consistency;
 use scylla::value::{CqlValue, Row};
 
-use super::statements::{Q, Statements};
+use super::statements::{Kind, Q, Statements};
 use crate::error::StoreError;
 
 /// What a lightweight transaction did.
@@ -105,6 +105,7 @@ fn attempt_transient(e: &RequestAttemptError) -> bool {
 impl Db {
     /// Runs a write (or any statement whose rows are not needed).
     pub async fn write(&self, q: Q, values: impl SerializeRow) -> Result<(), StoreError> {
+        debug_assert_eq!(self.st.kind(q), Kind::Write, "{q:?}: LWTs go through Db::lwt, reads through the pager");
         self.session.execute_unpaged(self.st.get(q), values).await.map_err(map_err)?;
         Ok(())
     }
@@ -125,6 +126,7 @@ impl Db {
     where
         R: for<'f, 'm> DeserializeRow<'f, 'm> + Send + Unpin + 'static,
     {
+        debug_assert_eq!(self.st.kind(q), Kind::Read, "{q:?}");
         let mut st = self.st.get(q).clone();
         st.set_consistency(Consistency::LocalSerial);
         let pager = self.session.execute_iter(st, values).await.map_err(pager_err)?;
@@ -132,56 +134,33 @@ impl Db {
         RowStream(stream).next_row().await
     }
 
-    /// Rows of a read, page after page, stopping after `max` rows that
-    /// `keep` accepts (an empty page is not the end: the pager goes on
-    /// until the server says there are no more pages).
-    pub async fn rows_where<R>(
-        &self,
-        q: Q,
-        values: impl SerializeRow,
-        max: usize,
-        mut keep: impl FnMut(&R) -> bool,
-    ) -> Result<Vec<R>, StoreError>
-    where
-        R: for<'f, 'm> DeserializeRow<'f, 'm> + Send + 'static,
-    {
-        let mut out = Vec::new();
-        if max == 0 {
-            return Ok(out);
-        }
-        let pager = self.session.execute_iter(self.st.get(q).clone(), values).await.map_err(pager_err)?;
-        let mut stream = pager.rows_stream::<R>().map_err(|e| StoreError::Backend(e.to_string()))?;
-        while let Some(row) = stream.next().await {
-            let row = row.map_err(row_err)?;
-            if keep(&row) {
-                out.push(row);
-                if out.len() >= max {
-                    break;
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// A lazy stream of a read's rows, fetching page after page on demand.
     pub async fn stream<R>(&self, q: Q, values: impl SerializeRow) -> Result<RowStream<R>, StoreError>
     where
         R: for<'f, 'm> DeserializeRow<'f, 'm> + Send + 'static,
     {
+        debug_assert_eq!(self.st.kind(q), Kind::Read, "{q:?}");
         let pager = self.session.execute_iter(self.st.get(q).clone(), values).await.map_err(pager_err)?;
         Ok(RowStream(pager.rows_stream::<R>().map_err(|e| StoreError::Backend(e.to_string()))?))
     }
 
-    /// Every row of a read, all pages.
+    /// Every row of a read, all pages (an empty page is not the end: the
+    /// pager goes on until the server says there are no more pages).
     pub async fn rows<R>(&self, q: Q, values: impl SerializeRow) -> Result<Vec<R>, StoreError>
     where
-        R: for<'f, 'm> DeserializeRow<'f, 'm> + Send + 'static,
+        R: for<'f, 'm> DeserializeRow<'f, 'm> + Send + Unpin + 'static,
     {
-        self.rows_where(q, values, usize::MAX, |_| true).await
+        let mut stream = self.stream::<R>(q, values).await?;
+        let mut out = Vec::new();
+        while let Some(row) = stream.next_row().await? {
+            out.push(row);
+        }
+        Ok(out)
     }
 
     /// Runs a lightweight transaction once; a timeout is [`Lwt::Unknown`].
     pub async fn lwt(&self, q: Q, values: impl SerializeRow) -> Result<Lwt, StoreError> {
+        debug_assert_eq!(self.st.kind(q), Kind::Lwt, "{q:?}");
         match self.session.execute_unpaged(self.st.get(q), values).await {
             Ok(res) => {
                 let rows = res.into_rows_result().map_err(|e| StoreError::Backend(e.to_string()))?;

@@ -220,6 +220,11 @@ impl Statements {
     pub fn get(&self, q: Q) -> &PreparedStatement {
         &self.prepared[q as usize].1
     }
+
+    /// How `q` may be executed.
+    pub fn kind(&self, q: Q) -> Kind {
+        self.prepared[q as usize].0
+    }
 }
 
 /// The table a statement reads or writes (the word after FROM, INTO or UPDATE).
@@ -319,6 +324,56 @@ mod tests {
             // clauses the clustering order does not already give.
             assert!(!cql.contains("ALLOW FILTERING") && !cql.contains("ORDER BY"), "{q:?}");
         }
+    }
+
+    /// Every call site runs each statement the way its kind says: writes
+    /// through `Db::write`, LWTs through `Db::lwt` (which reads `[applied]`),
+    /// reads through the pager. Checked on the source, without a server.
+    #[test]
+    fn call_sites_match_the_kinds() {
+        let sources = [
+            include_str!("accounts.rs"),
+            include_str!("sessions.rs"),
+            include_str!("messages.rs"),
+            include_str!("social.rs"),
+            include_str!("delete.rs"),
+            include_str!("posts.rs"),
+        ];
+        let kinds: std::collections::HashMap<String, Kind> =
+            table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();
+        let mut used = std::collections::HashSet::new();
+        let mut checked = 0;
+        for src in sources {
+            for (call, want) in [
+                (".write", Kind::Write),
+                (".lwt", Kind::Lwt),
+                (".one", Kind::Read),
+                (".one_serial", Kind::Read),
+                (".rows", Kind::Read),
+                (".stream", Kind::Read),
+            ] {
+                for (at, _) in src.match_indices(call) {
+                    let rest = &src[at + call.len()..];
+                    // `.call(Q::Name` or `.call::<T>(Q::Name`; a variable is checked where it is chosen.
+                    let args = if let Some(r) = rest.strip_prefix("::<") {
+                        r.split_once(">(").map_or("", |(_, a)| a)
+                    } else {
+                        rest.strip_prefix('(').unwrap_or("")
+                    };
+                    let Some(named) = args.strip_prefix("Q::") else { continue };
+                    let name: String = named.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+                    let kind = kinds.get(&name).unwrap_or_else(|| panic!("unknown statement {name}"));
+                    assert_eq!(*kind, want, "{name} called with {call}");
+                    checked += 1;
+                }
+            }
+            for (at, _) in src.match_indices("Q::") {
+                used.extend(Some(src[at + 3..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>()));
+            }
+        }
+        assert!(checked > 100, "the scan found the call sites ({checked})");
+        let unused: Vec<_> = kinds.keys().filter(|k| !used.contains(*k)).collect();
+        assert!(unused.is_empty(), "statements never used: {unused:?}");
     }
 
     #[test]
