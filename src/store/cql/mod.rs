@@ -17,6 +17,8 @@
 
 mod accounts;
 mod binds;
+#[cfg(test)]
+mod decode_tests;
 mod delete;
 mod exec;
 pub mod keys;
