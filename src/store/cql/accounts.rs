@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use super::ScyllaStore;
 use super::binds;
 use super::exec::Lwt;
-use super::keys::{search_partition, search_prefixes};
+use super::keys::{claim_is_orphaned, search_partition, search_prefixes};
 use super::rows::UserRow;
 use super::statements::Q;
 use crate::error::StoreError;
-use crate::model::{Profile, ProfileUpdate, User, UserCredentials, UserId};
+use crate::model::{Profile, ProfileUpdate, User, UserCredentials, UserId, now_ms};
 use crate::store::search_terms;
 
 impl ScyllaStore {
@@ -19,15 +19,19 @@ impl ScyllaStore {
     }
 
     /// Claims the username (LWT), then writes the user and its search rows.
-    /// A retry after a timeout finds its own claim and carries on.
+    /// A retry after a timeout finds its own claim and carries on. A claim
+    /// left by a registration or deletion that died part-way (no user row,
+    /// and minted long ago: see [`claim_is_orphaned`]) is released and the
+    /// name claimed again.
     pub(super) async fn create_user_cql(&self, c: &UserCredentials) -> Result<(), StoreError> {
         let key = c.user.username.to_lowercase();
-        let owner = match self.db.lwt(Q::UsernameClaim, (&key, c.user.id.0)).await? {
-            Lwt::Applied => Some(c.user.id.0),
-            Lwt::NotApplied | Lwt::Unknown => {
-                self.db.one_serial::<(Option<i64>,)>(Q::UsernameGet, (&key,)).await?.and_then(|r| r.0)
+        let mut owner = self.claim_username(&key, c.user.id).await?;
+        if let Some(other) = owner.filter(|o| *o != c.user.id.0 && claim_is_orphaned(*o, now_ms())) {
+            if self.user_row(UserId(other)).await?.is_none() {
+                self.db.lwt(Q::UsernameRelease, (&key, other)).await?;
+                owner = self.claim_username(&key, c.user.id).await?;
             }
-        };
+        }
         if owner != Some(c.user.id.0) {
             return Err(StoreError::Conflict("username"));
         }
@@ -35,6 +39,16 @@ impl ScyllaStore {
         self.db.write(Q::UserInsert, binds::user_insert(c)).await?;
         self.index_search(u.id, &key, &BTreeSet::new(), &search_prefixes(&search_terms(&u.username, &u.display_name)))
             .await
+    }
+
+    /// Tries to claim `key` for `id`; returns who owns it afterwards.
+    async fn claim_username(&self, key: &str, id: UserId) -> Result<Option<i64>, StoreError> {
+        Ok(match self.db.lwt(Q::UsernameClaim, (key, id.0)).await? {
+            Lwt::Applied => Some(id.0),
+            Lwt::NotApplied | Lwt::Unknown => {
+                self.db.one_serial::<(Option<i64>,)>(Q::UsernameGet, (key,)).await?.and_then(|r| r.0)
+            }
+        })
     }
 
     /// Writes the search rows of `new` that are not in `old`, deletes those

@@ -28,8 +28,9 @@ impl ScyllaStore {
         let prefixes = search_prefixes(&search_terms(&username, &display));
         self.index_search(id, &key, &prefixes, &Default::default()).await?;
         self.db.write(Q::UserDelete, (id.0,)).await?;
-        // Released only if it is still ours; a timeout is harmless here:
-        // the condition makes a second attempt a no-op.
+        // Released only if it is still ours. If this never runs (a crash
+        // after the user row is gone), the next registration of the name
+        // finds the claim orphaned and takes it over.
         self.db.lwt(Q::UsernameRelease, (&key, id.0)).await?;
         Ok(true)
     }

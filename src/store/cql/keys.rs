@@ -79,6 +79,18 @@ pub fn tombstone_timestamp(now_ms: i64) -> i64 {
     (now_ms + 24 * 3600 * 1000) * 1000
 }
 
+/// How old a username claim without its user must be before a new
+/// registration may take it over: far longer than any registration takes
+/// between claiming the name and writing the user (a few request timeouts).
+pub const ORPHAN_CLAIM_MS: i64 = 10 * 60 * 1000;
+
+/// True when a claim by `owner` (whose user row is missing) was made long
+/// enough ago that its registration or deletion must have died part-way:
+/// the id says when it was minted.
+pub fn claim_is_orphaned(owner: i64, now_ms: i64) -> bool {
+    now_ms - snowflake::unix_ms(owner) > ORPHAN_CLAIM_MS
+}
+
 /// Orders a conversation list newest first and keeps the page below
 /// `before`: `(last message id, payload)` pairs, at most `limit`.
 pub fn conversation_page<T>(mut rows: Vec<(i64, T)>, before: Option<i64>, limit: usize) -> Vec<T> {
@@ -181,6 +193,14 @@ mod tests {
         let t = tombstone_timestamp(now);
         assert!(t > write_timestamp(ids.next_id()));
         assert!(t < (now + 3 * 24 * 3600 * 1000) * 1000, "ScyllaDB's future-timestamp limit");
+    }
+
+    #[test]
+    fn only_old_claims_without_a_user_are_orphaned() {
+        let now = EPOCH_MS + 100 * ORPHAN_CLAIM_MS;
+        assert!(!claim_is_orphaned(floor_for_ms(now - 1_000), now), "a registration in flight");
+        assert!(!claim_is_orphaned(floor_for_ms(now - ORPHAN_CLAIM_MS), now));
+        assert!(claim_is_orphaned(floor_for_ms(now - ORPHAN_CLAIM_MS - 1), now));
     }
 
     #[test]
