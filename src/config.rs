@@ -24,15 +24,23 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve(Config),
+    /// Apply the storage schema and exit (ScyllaDB: the `cql/` files in
+    /// order; SQLite: its migrations). Safe to run repeatedly.
+    Migrate(Config),
 }
 
 impl Cli {
     /// The serving configuration, whichever way it was given.
     pub fn into_config(self) -> Config {
         match self.command {
-            Some(Command::Serve(c)) => c,
+            Some(Command::Serve(c) | Command::Migrate(c)) => c,
             None => self.config,
         }
+    }
+
+    /// True when the command line asks for `hubbub migrate`.
+    pub fn is_migrate(&self) -> bool {
+        matches!(self.command, Some(Command::Migrate(_)))
     }
 }
 
@@ -171,6 +179,35 @@ pub struct Config {
     /// every third of it); also the worker-id lease's lifetime.
     #[arg(long, env = "HUBBUB_PRESENCE_TTL", default_value_t = 30)]
     pub presence_ttl: u64,
+
+    /// ScyllaDB (or Cassandra 4+) contact points, `host:port[,host:port...]`.
+    /// When given, the ScyllaDB store is used instead of SQLite.
+    #[arg(long = "scylla", env = "HUBBUB_SCYLLA", value_delimiter = ',')]
+    pub scylla_nodes: Vec<String>,
+
+    /// Keyspace of the ScyllaDB store (letters, digits, `_`; created by migrate).
+    #[arg(long, env = "HUBBUB_SCYLLA_KEYSPACE", default_value = "hubbub")]
+    pub scylla_keyspace: String,
+
+    /// Replication factor, in every datacenter, of the keyspace migrate
+    /// creates (NetworkTopologyStrategy).
+    #[arg(long, env = "HUBBUB_SCYLLA_REPLICATION_FACTOR", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub scylla_replication_factor: u16,
+
+    /// Consistency level of ScyllaDB reads and writes: one, two, three,
+    /// quorum, all, local_quorum, each_quorum, local_one.
+    #[arg(long, env = "HUBBUB_SCYLLA_CONSISTENCY", default_value = "local_quorum")]
+    pub scylla_consistency: String,
+
+    /// Milliseconds one ScyllaDB request may take (client-side timeout),
+    /// also the time allowed to connect at start.
+    #[arg(long, env = "HUBBUB_SCYLLA_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
+    pub scylla_request_timeout_ms: u64,
+
+    /// Apply the ScyllaDB schema (`hubbub migrate`) at start-up.
+    #[arg(long, env = "HUBBUB_SCYLLA_MIGRATE")]
+    pub scylla_migrate: bool,
 
     /// Seconds to wait for sockets and storage to finish at shutdown.
     #[arg(long, env = "HUBBUB_SHUTDOWN_GRACE", default_value_t = 10)]

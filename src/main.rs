@@ -1,4 +1,5 @@
-//! The `hubbub` binary: parse flags, set up logging, serve until SIGINT/SIGTERM.
+//! The `hubbub` binary: parse flags, set up logging, then either apply the
+//! storage schema (`hubbub migrate`) or serve until SIGINT/SIGTERM.
 
 use clap::Parser;
 use hubbub::config::Cli;
@@ -11,7 +12,21 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let config = Cli::parse().into_config();
+    let cli = Cli::parse();
+    let migrate = cli.is_migrate();
+    let config = cli.into_config();
+    if migrate {
+        return match hubbub::store::migrate(&config).await {
+            Ok(()) => {
+                tracing::info!("schema up to date");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "migrate failed");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {

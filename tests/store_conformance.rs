@@ -1,6 +1,8 @@
 //! The store conformance suite: every promise of the `Store` trait, checked
-//! against each backend. SQLite always runs; a backend added later plugs in
-//! with one more `backend_tests!` line.
+//! against each backend. SQLite always runs. ScyllaDB runs when
+//! `HUBBUB_TEST_SCYLLA=host:port` names a live node: each test case gets a
+//! fresh keyspace, dropped afterwards; without the variable the ScyllaDB
+//! cases print "skipped" and pass (README: "Testing against a real ScyllaDB").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,18 +13,34 @@ use hubbub::model::{
     SessionId, User, UserCredentials, UserId,
 };
 use hubbub::snowflake::Generator;
-use hubbub::store::{SqliteStore, Store};
+use hubbub::store::{ScyllaOptions, ScyllaStore, SqliteStore, Store};
 
 /// A backend under test plus whatever keeps it alive.
 struct Backend {
     store: Arc<dyn Store>,
     _keep: Option<tempfile::TempDir>,
+    /// A ScyllaDB store whose keyspace is dropped after the case.
+    scylla: Option<Arc<ScyllaStore>>,
 }
 
-async fn sqlite() -> Backend {
+async fn sqlite() -> Option<Backend> {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("t.db"), Duration::from_secs(10)).await.expect("open");
-    Backend { store: Arc::new(store), _keep: Some(dir) }
+    Some(Backend { store: Arc::new(store), _keep: Some(dir), scylla: None })
+}
+
+/// A ScyllaDB store in a fresh keyspace, or `None` when
+/// `HUBBUB_TEST_SCYLLA` is not set.
+async fn scylla() -> Option<Backend> {
+    let nodes = std::env::var("HUBBUB_TEST_SCYLLA").ok().filter(|v| !v.is_empty())?;
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let keyspace = format!("hubbub_test_{}_{}_{n}", std::process::id(), hubbub::model::now_ms() % 1_000_000);
+    let mut options = ScyllaOptions::new(nodes.split(',').map(str::to_string).collect(), keyspace);
+    options.request_timeout = Duration::from_secs(20);
+    ScyllaStore::migrate(&options).await.expect("migrate a fresh keyspace");
+    let store = Arc::new(ScyllaStore::open(&options).await.expect("open"));
+    Some(Backend { store: store.clone(), _keep: None, scylla: Some(store) })
 }
 
 fn user(ids: &Generator, name: &str) -> UserCredentials {
@@ -533,8 +551,17 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let b = super::$backend().await;
-                    super::suite::$case(b.store.clone()).await;
+                    let Some(b) = super::$backend().await else {
+                        eprintln!("skipped: set HUBBUB_TEST_SCYLLA=host:port to run");
+                        return;
+                    };
+                    let outcome = tokio::spawn(super::suite::$case(b.store.clone())).await;
+                    if let Some(s) = &b.scylla {
+                        s.drop_keyspace().await.expect("drop the test keyspace");
+                    }
+                    if let Err(e) = outcome {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
                 }
             )*
         }
@@ -543,6 +570,22 @@ macro_rules! backend_tests {
 
 backend_tests!(
     sqlite: users,
+    sessions,
+    messages,
+    profiles,
+    search,
+    follows,
+    follow_pages,
+    user_sessions,
+    delete_user,
+    close_refuses_later_calls,
+    posts_likes_reposts,
+    timelines_and_fanout,
+    deleting_a_user_removes_their_posts_and_marks,
+);
+
+backend_tests!(
+    scylla: users,
     sessions,
     messages,
     profiles,

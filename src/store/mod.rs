@@ -6,6 +6,7 @@
 //! each backend. Rules (validation, authorization, cursors) live above this
 //! trait, in `handlers` and `auth`; a backend only stores and fetches.
 
+mod cql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::model::{
     UserCredentials, UserId, ViewerMarks,
 };
 
+pub use cql::{ScyllaOptions, ScyllaStore};
 pub use sqlite::SqliteStore;
 
 /// Result of [`Store::insert_message`].
@@ -288,10 +290,32 @@ pub fn search_terms(username: &str, display_name: &str) -> Vec<String> {
     terms
 }
 
-/// Opens the backend the configuration names (SQLite in the data directory).
+/// Opens the backend the configuration names: ScyllaDB when `--scylla`
+/// lists contact points (applying the schema first with
+/// `--scylla-migrate`), else SQLite in the data directory.
 pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    if !config.scylla_nodes.is_empty() {
+        let options = ScyllaOptions::from_config(config)?;
+        if config.scylla_migrate {
+            ScyllaStore::migrate(&options).await?;
+        }
+        return Ok(Arc::new(ScyllaStore::open(&options).await?));
+    }
     let store = SqliteStore::open(&config.data_dir.join("hubbub.db"), config.store_timeout()).await?;
     Ok(Arc::new(store))
+}
+
+/// Brings the configured backend's schema up to date (`hubbub migrate`):
+/// the `cql/` files on ScyllaDB, the built-in migrations on SQLite.
+pub async fn migrate(config: &Config) -> Result<(), StoreError> {
+    if !config.scylla_nodes.is_empty() {
+        return ScyllaStore::migrate(&ScyllaOptions::from_config(config)?).await;
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StoreError::Backend(format!("creating {}: {e}", config.data_dir.display())))?;
+    let store = SqliteStore::open(&config.data_dir.join("hubbub.db"), config.store_timeout()).await?;
+    store.close().await;
+    Ok(())
 }
 
 #[cfg(test)]

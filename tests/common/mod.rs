@@ -30,10 +30,22 @@ pub struct TestServer {
     task: Option<JoinHandle<Result<(), hubbub::error::Error>>>,
 }
 
-/// Test defaults: a cheap bcrypt cost, everything else as shipped.
+/// Test defaults: a cheap bcrypt cost, everything else as shipped. With
+/// `HUBBUB_TEST_SCYLLA=host:port` the server stores in ScyllaDB instead, in
+/// a keyspace named after the data directory (so a restart on the same
+/// directory finds its data), created at start (`--scylla-migrate`).
 pub fn test_config(dir: &Path) -> Config {
     let mut c = Config::with_data_dir(dir);
     c.bcrypt_cost = 4;
+    if let Some(nodes) = std::env::var("HUBBUB_TEST_SCYLLA").ok().filter(|v| !v.is_empty()) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dir.hash(&mut h);
+        c.scylla_nodes = nodes.split(',').map(str::to_string).collect();
+        c.scylla_keyspace = format!("hubbub_sock_{:016x}", h.finish());
+        c.scylla_migrate = true;
+        c.scylla_request_timeout_ms = 20_000;
+    }
     c
 }
 

@@ -1,0 +1,87 @@
+//! Account deletion on CQL: a fan-out of small prepared statements over
+//! everything that is the user's. Not atomic (CQL has no multi-partition
+//! transaction): each step is idempotent and the username is released
+//! last, so a retry after a failure finishes the job. Cost: O(sessions +
+//! follows + messages sent + buckets + conversations + search prefixes +
+//! likes + reposts + posts + home copies).
+
+use super::ScyllaStore;
+use super::keys::{bucket_of, search_prefixes, tombstone_timestamp};
+use super::rows::{ConversationRow, SentRow};
+use super::statements::Q;
+use crate::error::StoreError;
+use crate::model::{SessionId, UserId, now_ms};
+use crate::store::search_terms;
+
+impl ScyllaStore {
+    pub(super) async fn delete_user_cql(&self, id: UserId) -> Result<bool, StoreError> {
+        let row = self.user_row(id).await?;
+        self.delete_sessions(id).await?;
+        self.delete_follows(id).await?;
+        self.delete_messages(id).await?;
+        self.delete_user_posts(id).await?;
+        let Some(row) = row else { return Ok(false) };
+        let (Some(username), display) = (row.username.clone(), row.display_name.clone().unwrap_or_default()) else {
+            return Ok(false);
+        };
+        let key = username.to_lowercase();
+        let prefixes = search_prefixes(&search_terms(&username, &display));
+        self.index_search(id, &key, &prefixes, &Default::default()).await?;
+        self.db.write(Q::UserDelete, (id.0,)).await?;
+        // Released only if it is still ours. If this never runs (a crash
+        // after the user row is gone), the next registration of the name
+        // finds the claim orphaned and takes it over.
+        self.db.lwt(Q::UsernameRelease, (&key, id.0)).await?;
+        Ok(true)
+    }
+
+    async fn delete_sessions(&self, id: UserId) -> Result<(), StoreError> {
+        let sessions: Vec<(String,)> = self.db.rows(Q::SessionsOfUser, (id.0,)).await?;
+        for (sid,) in sessions {
+            // Revoke first: if the delete times out the tokens are dead anyway.
+            self.revoke_session_cql(&SessionId(sid.clone())).await?;
+            self.db.lwt(Q::SessionDelete, (&sid,)).await?;
+            self.db.write(Q::RefreshUsedDelete, (&sid,)).await?;
+        }
+        self.db.write(Q::SessionsOfUserDelete, (id.0,)).await
+    }
+
+    async fn delete_follows(&self, id: UserId) -> Result<(), StoreError> {
+        for (other, _) in self.follow_ids_cql(id).await? {
+            self.remove_follow_cql(id, other).await?;
+        }
+        let followers: Vec<(i64, i64)> = self.db.rows(Q::FollowersPage, (id.0, i64::MAX)).await?;
+        for (_, follower) in followers {
+            self.remove_follow_cql(UserId(follower), id).await?;
+        }
+        Ok(())
+    }
+
+    /// The user's sent messages (with the recipients' sync rows), the
+    /// user's own sync feed, and both sides' conversation-list rows.
+    async fn delete_messages(&self, id: UserId) -> Result<(), StoreError> {
+        let sent: Vec<SentRow> = self.db.rows(Q::SentOfUser, (id.0,)).await?;
+        for m in sent {
+            let b = bucket_of(m.message_id);
+            self.db.write(Q::MessageDelete, (&m.conversation_id, b, m.message_id)).await?;
+            self.db.write(Q::InboxDelete, (m.to_id, b, m.message_id)).await?;
+            if let Some(nonce) = &m.nonce {
+                self.db.lwt(Q::NonceDelete, (id.0, nonce)).await?;
+            }
+        }
+        self.db.write(Q::SentDelete, (id.0,)).await?;
+        let buckets: Vec<(i32,)> = self.db.rows(Q::InboxBuckets, (id.0, i32::MIN)).await?;
+        for (b,) in buckets {
+            self.db.write(Q::InboxBucketDelete, (id.0, b)).await?;
+        }
+        self.db.write(Q::InboxBucketsDelete, (id.0,)).await?;
+        // Conversation rows carry message-id timestamps; the tombstones
+        // must be newer than any of them.
+        let ts = tombstone_timestamp(now_ms());
+        let convs: Vec<ConversationRow> = self.db.rows(Q::ConversationsOfUser, (id.0,)).await?;
+        for c in convs {
+            self.db.write(Q::ConversationDelete, (ts, c.peer_id, id.0)).await?;
+        }
+        self.db.write(Q::ConversationsDelete, (ts, id.0)).await
+    }
+}

@@ -1,0 +1,133 @@
+//! Direct messages on CQL: the conversation's history by (conversation,
+//! bucket), each participant's sync feed by (user, bucket), the
+//! conversation lists, and nonce claims for idempotent sends.
+
+use super::ScyllaStore;
+use super::binds;
+use super::exec::Lwt;
+use super::keys::{bucket_of, conversation_page, cql_limit, newest_bucket_below, upper_bound};
+use super::rows::{ConversationRow, MessageRow};
+use super::statements::Q;
+use crate::error::StoreError;
+use crate::model::{ConversationId, ConversationSummary, Message, MessageId, UserId};
+use crate::store::Inserted;
+
+impl ScyllaStore {
+    /// With a nonce: claims (sender, nonce) with a lightweight transaction
+    /// first. A claim that exists already points at the original message;
+    /// if that message was never written (a crash between claim and write),
+    /// this call writes it under the claimed id.
+    pub(super) async fn insert_message_cql(&self, m: &Message) -> Result<Inserted, StoreError> {
+        let Some(nonce) = &m.nonce else {
+            self.write_message(m).await?;
+            return Ok(Inserted { message: m.clone(), created: true });
+        };
+        let claim = binds::nonce_claim(m, nonce);
+        if self.db.lwt(Q::NonceClaim, claim).await? == Lwt::Applied {
+            self.write_message(m).await?;
+            return Ok(Inserted { message: m.clone(), created: true });
+        }
+        let owner: Option<(String, i64)> = self.db.one_serial(Q::NonceGet, (m.from_id.0, nonce)).await?;
+        let Some((conv, id)) = owner else {
+            return Err(StoreError::Unavailable("message nonce claim not confirmed".into()));
+        };
+        if id == m.id.0 {
+            // Our own claim (the LWT timed out but was applied).
+            self.write_message(m).await?;
+            return Ok(Inserted { message: m.clone(), created: true });
+        }
+        let key = (conv.clone(), bucket_of(id), id);
+        if let Some(original) = self.db.one::<MessageRow>(Q::MessageGet, key).await? {
+            return Ok(Inserted { message: original.into(), created: false });
+        }
+        let adopted = Message { id: MessageId(id), conversation_id: ConversationId(conv), ..m.clone() };
+        self.write_message(&adopted).await?;
+        Ok(Inserted { message: adopted, created: true })
+    }
+
+    /// Every row of one message, each write idempotent: the message, its
+    /// bucket, both sync feeds, the sender's list, both conversation lists.
+    async fn write_message(&self, m: &Message) -> Result<(), StoreError> {
+        let b = bucket_of(m.id.0);
+        self.db.write(Q::MessageInsert, binds::message_insert(m)).await?;
+        self.db.write(Q::ConvBucketInsert, (&m.conversation_id.0, b)).await?;
+        self.db.write(Q::SentInsert, binds::sent_insert(m)).await?;
+        for (me, peer) in [(m.from_id, m.to_id), (m.to_id, m.from_id)] {
+            self.db.write(Q::InboxBucketInsert, (me.0, b)).await?;
+            self.db.write(Q::InboxInsert, binds::inbox_insert(me, m)).await?;
+            self.db.write(Q::ConversationUpsert, binds::conversation_upsert(me, peer, m)).await?;
+        }
+        Ok(())
+    }
+
+    /// Walks the conversation's non-empty buckets newest first, reading
+    /// each below the cursor until the page is full.
+    pub(super) async fn history_cql(
+        &self,
+        conversation: &ConversationId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let before = before.map(|b| b.0);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut buckets =
+            self.db.stream::<(i32,)>(Q::ConvBuckets, (&conversation.0, newest_bucket_below(before))).await?;
+        while out.len() < limit {
+            let Some((bucket,)) = buckets.next_row().await? else { break };
+            let want = cql_limit(limit - out.len());
+            let page = binds::bucket_page(&conversation.0, bucket, upper_bound(before), want);
+            let rows: Vec<MessageRow> = self.db.rows(Q::MessagePage, page).await?;
+            out.extend(rows.into_iter().map(Message::from));
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Walks the user's sync buckets oldest first from the cursor's bucket.
+    pub(super) async fn messages_since_cql(
+        &self,
+        user: UserId,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut buckets = self.db.stream::<(i32,)>(Q::InboxBuckets, (user.0, bucket_of(after.0))).await?;
+        while out.len() < limit {
+            let Some((bucket,)) = buckets.next_row().await? else { break };
+            let page = binds::bucket_page(user.0, bucket, after.0, cql_limit(limit - out.len()));
+            let rows: Vec<MessageRow> = self.db.rows(Q::InboxPage, page).await?;
+            out.extend(rows.into_iter().map(Message::from));
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Reads the user's whole conversation list (one partition, one row per
+    /// peer), orders it in Rust and keeps one page: O(peers) per call.
+    pub(super) async fn conversations_cql(
+        &self,
+        user: UserId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let rows: Vec<ConversationRow> = self.db.rows(Q::ConversationsOfUser, (user.0,)).await?;
+        let keyed = rows.into_iter().map(|r| (r.message_id, r)).collect();
+        let mut out = Vec::new();
+        // Over-read so that peers deleted meanwhile do not shorten the page.
+        for r in conversation_page(keyed, before.map(|b| b.0), usize::MAX) {
+            if out.len() >= limit {
+                break;
+            }
+            let Some(peer) = self.user_by_id_cql(UserId(r.peer_id)).await? else { continue };
+            let last_message = r.message();
+            out.push(ConversationSummary { conversation_id: last_message.conversation_id.clone(), peer, last_message });
+        }
+        Ok(out)
+    }
+}

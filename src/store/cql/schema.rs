@@ -1,0 +1,127 @@
+//! The CQL schema: the numbered files of `cql/`, embedded in the binary and
+//! applied in order by `hubbub migrate` (or at start-up with
+//! `--scylla-migrate`). Every statement is `CREATE ... IF NOT EXISTS`, so
+//! applying them again changes nothing.
+
+#[cfg(test)]
+use std::collections::BTreeMap;
+
+/// The schema files, in the order they are applied.
+pub const FILES: &[(&str, &str)] = &[
+    ("001_accounts.cql", include_str!("../../../cql/001_accounts.cql")),
+    ("002_messages.cql", include_str!("../../../cql/002_messages.cql")),
+    ("003_follows.cql", include_str!("../../../cql/003_follows.cql")),
+    ("004_posts.cql", include_str!("../../../cql/004_posts.cql")),
+];
+
+/// The keyspace statement: NetworkTopologyStrategy with the same factor
+/// in every datacenter (the `replication_factor` shorthand, accepted by
+/// ScyllaDB and Cassandra 4+; ScyllaDB 2026.2+ rejects SimpleStrategy).
+/// `keyspace` must already be validated by [`valid_keyspace`].
+pub fn create_keyspace(keyspace: &str, replication_factor: u16) -> String {
+    format!(
+        "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = \
+         {{'class': 'NetworkTopologyStrategy', 'replication_factor': {replication_factor}}}"
+    )
+}
+
+/// True for a name CQL accepts unquoted as a keyspace: 1-48 letters,
+/// digits and underscores, starting with a letter.
+pub fn valid_keyspace(name: &str) -> bool {
+    (1..=48).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The statements of one schema file: `--` comments dropped, split on `;`.
+pub fn statements(file: &str) -> Vec<String> {
+    let without_comments: String =
+        file.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    without_comments
+        .split(';')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Every table of the schema with its columns and their CQL types, read
+/// from the embedded files (for the statement checks and tests).
+#[cfg(test)]
+pub fn tables() -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (_, file) in FILES {
+        for st in statements(file) {
+            let Some(rest) = st.strip_prefix("CREATE TABLE IF NOT EXISTS ") else { continue };
+            let Some((name, body)) = rest.split_once(" (") else { continue };
+            let body = body.split(") WITH").next().unwrap_or(body);
+            let mut columns = BTreeMap::new();
+            for def in body.split(',') {
+                let mut words = def.split_whitespace();
+                let (Some(col), Some(ty)) = (words.next(), words.next()) else { continue };
+                let ident = |w: &str| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if col != "PRIMARY" && ident(col) && ty.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                    columns.insert(col.to_string(), ty.trim_end_matches(')').to_string());
+                }
+            }
+            out.insert(name.trim().to_string(), columns);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_numbered_in_order_and_match_cql_dir() {
+        for (i, (name, _)) in FILES.iter().enumerate() {
+            assert!(name.starts_with(&format!("{:03}_", i + 1)), "{name}");
+            assert!(name.ends_with(".cql"));
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cql");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".cql"))
+            .collect();
+        on_disk.sort();
+        assert_eq!(on_disk, FILES.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(), "every file is embedded");
+    }
+
+    #[test]
+    fn every_statement_is_idempotent_and_portable() {
+        for (name, file) in FILES {
+            for st in statements(file) {
+                assert!(st.starts_with("CREATE TABLE IF NOT EXISTS "), "{name}: {st}");
+                // Features Cassandra 4 lacks or ScyllaDB treats differently.
+                for banned in ["MATERIALIZED VIEW", "INDEX", "counter", "frozen", "timeuuid"] {
+                    assert!(!st.contains(banned), "{name} uses {banned}: {st}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tables_are_parsed_with_their_columns() {
+        let t = tables();
+        assert_eq!(t["messages"]["bucket"], "int");
+        assert_eq!(t["messages"]["message_id"], "bigint");
+        assert_eq!(t["sessions"]["refresh_hash"], "blob");
+        assert_eq!(t["user_search"].len(), 3);
+        assert!(t.contains_key("followers_by_time"));
+    }
+
+    #[test]
+    fn keyspace_names_are_checked_before_they_reach_cql() {
+        assert!(valid_keyspace("hubbub_test_1"));
+        assert!(!valid_keyspace(""));
+        assert!(!valid_keyspace("1abc"));
+        assert!(!valid_keyspace("a; DROP KEYSPACE x"));
+        assert!(!valid_keyspace(&"a".repeat(49)));
+        assert_eq!(
+            create_keyspace("k", 3),
+            "CREATE KEYSPACE IF NOT EXISTS k WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': 3}"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! Follows on CQL: `following` (written only with lightweight
+//! transactions) decides whether a follow exists; `following_by_time` and
+//! `followers_by_time` page the two lists newest first.
+
+use super::ScyllaStore;
+use super::exec::Lwt;
+use super::statements::Q;
+use crate::error::StoreError;
+use crate::model::{FollowCounts, FollowEntry, FollowId, UserId};
+
+/// Which list a page reads.
+#[derive(Clone, Copy)]
+pub(super) enum Side {
+    Followers,
+    Following,
+}
+
+impl ScyllaStore {
+    /// Claims the pair with `IF NOT EXISTS`; the winner writes both list
+    /// rows. A timed-out claim is read back to see whose id won.
+    pub(super) async fn add_follow_cql(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        id: FollowId,
+    ) -> Result<bool, StoreError> {
+        if self.user_row(follower).await?.is_none() || self.user_row(followee).await?.is_none() {
+            return Ok(false);
+        }
+        let ours = match self.db.lwt(Q::FollowClaim, (follower.0, followee.0, id.0)).await? {
+            Lwt::Applied => true,
+            Lwt::NotApplied => false,
+            Lwt::Unknown => {
+                let row: Option<(i64,)> = self.db.one_serial(Q::FollowGet, (follower.0, followee.0)).await?;
+                row.is_some_and(|(f,)| f == id.0)
+            }
+        };
+        if ours {
+            self.db.write(Q::FollowingInsert, (follower.0, id.0, followee.0)).await?;
+            self.db.write(Q::FollowersInsert, (followee.0, id.0, follower.0)).await?;
+        }
+        Ok(ours)
+    }
+
+    /// Reads the follow's id, releases the claim on exactly that id, then
+    /// deletes both list rows.
+    pub(super) async fn remove_follow_cql(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = self.db.one_serial(Q::FollowGet, (follower.0, followee.0)).await?;
+        let Some((fid,)) = row else { return Ok(false) };
+        let removed = match self.db.lwt(Q::FollowRelease, (follower.0, followee.0, fid)).await? {
+            Lwt::Applied => true,
+            Lwt::NotApplied => false,
+            Lwt::Unknown => self.db.one_serial::<(i64,)>(Q::FollowGet, (follower.0, followee.0)).await?.is_none(),
+        };
+        // The list rows go either way (idempotent cleanup of this follow id).
+        self.db.write(Q::FollowingDelete, (follower.0, fid, followee.0)).await?;
+        self.db.write(Q::FollowersDelete, (followee.0, fid, follower.0)).await?;
+        Ok(removed)
+    }
+
+    /// Exact counts by `COUNT(*)` over the list partitions: O(list length)
+    /// per call, in exchange for never drifting (counters could).
+    pub(super) async fn follow_counts_cql(&self, user: UserId) -> Result<FollowCounts, StoreError> {
+        let count = |q| async move {
+            let n: Option<(i64,)> = self.db.one(q, (user.0,)).await?;
+            Ok::<u64, StoreError>(n.map_or(0, |(n,)| n.max(0) as u64))
+        };
+        Ok(FollowCounts { followers: count(Q::FollowersCount).await?, following: count(Q::FollowingCount).await? })
+    }
+
+    /// One page of a list: rows below the cursor, newest first, each joined
+    /// with the other user (rows whose user is gone are skipped).
+    pub(super) async fn follow_page_cql(
+        &self,
+        side: Side,
+        user: UserId,
+        after: Option<FollowId>,
+        limit: usize,
+    ) -> Result<Vec<FollowEntry>, StoreError> {
+        let q = match side {
+            Side::Followers => Q::FollowersPage,
+            Side::Following => Q::FollowingPage,
+        };
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut rows = self.db.stream::<(i64, i64)>(q, (user.0, after.map_or(i64::MAX, |a| a.0))).await?;
+        while out.len() < limit {
+            let Some((fid, other)) = rows.next_row().await? else { break };
+            if let Some(u) = self.user_by_id_cql(UserId(other)).await? {
+                out.push(FollowEntry { user: u, follow_id: FollowId(fid) });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Everyone `user` follows, with follow ids (all pages).
+    pub(super) async fn follow_ids_cql(&self, user: UserId) -> Result<Vec<(UserId, FollowId)>, StoreError> {
+        let rows: Vec<(i64, i64)> = self.db.rows(Q::FollowingPage, (user.0, i64::MAX)).await?;
+        Ok(rows.into_iter().map(|(fid, u)| (UserId(u), FollowId(fid))).collect())
+    }
+}
