@@ -545,23 +545,43 @@ mod posts_suite {
     }
 }
 
+/// Runs one suite case on a backend, then drops the backend's keyspace (if
+/// any) whether or not the case passed.
+async fn run_case<F, Fut>(backend: Option<Backend>, case: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some(b) = backend else {
+        panic!("set HUBBUB_TEST_SCYLLA=host:port to run the ScyllaDB cases");
+    };
+    let outcome = tokio::spawn(case(b.store.clone())).await;
+    if let Some(s) = &b.scylla {
+        s.drop_keyspace().await.expect("drop the test keyspace");
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
 macro_rules! backend_tests {
-    ($(#[$attr:meta])* $backend:ident: $($case:ident),* $(,)?) => {
+    (ignored $backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {
             $(
                 #[tokio::test]
-                $(#[$attr])*
+                #[ignore = "needs a live ScyllaDB: HUBBUB_TEST_SCYLLA=host:port cargo test --test store_conformance -- --ignored"]
                 async fn $case() {
-                    let Some(b) = super::$backend().await else {
-                        panic!("set HUBBUB_TEST_SCYLLA=host:port to run the ScyllaDB cases");
-                    };
-                    let outcome = tokio::spawn(super::suite::$case(b.store.clone())).await;
-                    if let Some(s) = &b.scylla {
-                        s.drop_keyspace().await.expect("drop the test keyspace");
-                    }
-                    if let Err(e) = outcome {
-                        std::panic::resume_unwind(e.into_panic());
-                    }
+                    super::run_case(super::$backend().await, super::suite::$case).await;
+                }
+            )*
+        }
+    };
+    ($backend:ident: $($case:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::run_case(super::$backend().await, super::suite::$case).await;
                 }
             )*
         }
@@ -587,8 +607,7 @@ backend_tests!(
 // ScyllaDB cannot run on CI machines: these cases are ignored (and counted
 // as ignored, never as passed) unless asked for with `-- --ignored`.
 backend_tests!(
-    #[ignore = "needs a live ScyllaDB: HUBBUB_TEST_SCYLLA=host:port cargo test --test store_conformance -- --ignored"]
-    scylla: users,
+    ignored scylla: users,
     sessions,
     messages,
     profiles,
