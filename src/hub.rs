@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::broker::{Broker, BrokerSink};
 use crate::error::{BrokerError, Error};
+use crate::metrics;
 use crate::model::{SessionId, UserId};
 use crate::protocol::close;
 
@@ -105,10 +106,16 @@ fn encode_close(code: u16, target: &CloseTarget) -> Bytes {
 impl LocalHub {
     fn deliver_frame(&self, user: UserId, except: u64, frame: Utf8Bytes) {
         let Some(conns) = self.users.get(&user) else { return };
+        let m = metrics::global();
         for c in conns.iter().filter(|c| c.id.0 != except) {
-            if let Err(mpsc::error::TrySendError::Full(_)) = c.tx.try_send(frame.clone()) {
-                tracing::debug!(user = %user, conn = c.id.0, "outbound queue full: closing slow consumer");
-                c.control.close(close::SLOW_CONSUMER, "slow consumer: reconnect and sync");
+            match c.tx.try_send(frame.clone()) {
+                Ok(()) => m.events_delivered.inc(),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    m.slow_consumer_closes.inc();
+                    tracing::debug!(user = %user, conn = c.id.0, "outbound queue full: closing slow consumer");
+                    c.control.close(close::SLOW_CONSUMER, "slow consumer: reconnect and sync");
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
     }
@@ -228,7 +235,10 @@ impl Hub {
         frame: &Utf8Bytes,
         except: Option<ConnId>,
     ) -> Result<(), BrokerError> {
-        self.broker.publish(&inbox_channel(user), encode_frame(except, frame)).await
+        let started = std::time::Instant::now();
+        let out = self.broker.publish(&inbox_channel(user), encode_frame(except, frame)).await;
+        metrics::global().broker_publish_seconds.observe(metrics::since(started));
+        out
     }
 
     /// Closes some of `user`'s sockets, on every node, with `code`.

@@ -100,6 +100,10 @@ async fn handle_connection(app: Arc<App>, mut stream: TcpStream, peer: SocketAdd
         "/.well-known/jwks.json" => {
             http::respond(&mut stream, "200 OK", "application/json", app.auth.jwks_json().as_bytes()).await
         }
+        "/metrics" => {
+            let body = crate::metrics::global().render();
+            http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body.as_bytes()).await
+        }
         "/ws" => upgrade(app, stream, peer, head, leftover, stop).await,
         _ => http::respond_text(&mut stream, "404 Not Found", "not found\n").await,
     }

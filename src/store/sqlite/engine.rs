@@ -11,6 +11,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::schema;
 use crate::error::StoreError;
+use crate::metrics;
 
 /// Most write jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -109,11 +110,14 @@ impl Engine {
                 let _ = tx.send(out);
             }) as Completion
         });
+        let started = std::time::Instant::now();
         let work = async {
             self.writer.send(Job::Write(job)).await.map_err(|_| StoreError::Unavailable("store is closed".into()))?;
             rx.await.map_err(|_| StoreError::Unavailable("store is closed".into()))?
         };
-        tokio::time::timeout(self.timeout, work).await.map_err(|_| StoreError::Unavailable("write timed out".into()))?
+        let out = tokio::time::timeout(self.timeout, work).await;
+        metrics::global().store_write_seconds.observe(metrics::since(started));
+        out.map_err(|_| StoreError::Unavailable("write timed out".into()))?
     }
 
     /// Runs `f` on a reader connection on the blocking pool.
@@ -122,6 +126,7 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let started = std::time::Instant::now();
         let work = async {
             let _slot =
                 self.reader_slots.acquire().await.map_err(|_| StoreError::Unavailable("store is closed".into()))?;
@@ -142,7 +147,9 @@ impl Engine {
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))?
         };
-        tokio::time::timeout(self.timeout, work).await.map_err(|_| StoreError::Unavailable("read timed out".into()))?
+        let out = tokio::time::timeout(self.timeout, work).await;
+        metrics::global().store_read_seconds.observe(metrics::since(started));
+        out.map_err(|_| StoreError::Unavailable("read timed out".into()))?
     }
 
     /// Waits until every queued write has committed, then stops the writer.
@@ -207,6 +214,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
 }
 
 fn commit_batch(conn: &Connection, batch: Vec<WriteFn>) {
+    metrics::global().store_batch_jobs.observe(batch.len() as f64);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "sqlite: cannot begin a write transaction");
         for job in batch {
