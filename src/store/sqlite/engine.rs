@@ -1,6 +1,20 @@
 //! The SQLite engine: one writer thread that group-commits batches of write
-//! jobs, and a small pool of reader connections used through
-//! `spawn_blocking`. No SQLite call ever runs on an async worker.
+//! jobs, a checkpointer thread, and a small pool of reader connections used
+//! through `spawn_blocking`. No SQLite call ever runs on an async worker.
+//!
+//! WAL checkpoints run on their own thread and connection: SQLite's automatic
+//! checkpoint would run inside the writer's COMMIT, copying pages and
+//! fsyncing the database file while every waiting write (and its ack) waits
+//! behind it. A profile at 4000 messages/s put 13% of the server's CPU and
+//! the latency tail there. Durability is unchanged: each COMMIT is still
+//! fsynced to the WAL (`synchronous=FULL`) before any caller is answered.
+//!
+//! A checkpoint on another connection can never catch up with a writer that
+//! never pauses, and SQLite restarts the WAL from its beginning only after a
+//! *complete* checkpoint: so the writer also runs a PASSIVE checkpoint every
+//! [`WRITER_CHECKPOINT_COMMITS`] commits, after answering its callers. The
+//! checkpointer has already copied nearly everything, so that one is short,
+//! completes, and keeps the WAL file from growing without bound.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,6 +33,10 @@ const MAX_BATCH: usize = 512;
 const WRITE_QUEUE: usize = 8192;
 /// Reader connections used at once.
 const READERS: usize = 4;
+/// How often the checkpointer copies committed WAL frames into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// Commits between the writer's own (completing) checkpoints.
+const WRITER_CHECKPOINT_COMMITS: u32 = 256;
 
 type Completion = Box<dyn FnOnce(bool) + Send>;
 type WriteFn = Box<dyn FnOnce(&Connection) -> Completion + Send>;
@@ -35,6 +53,8 @@ pub struct Engine {
     readers: Arc<Mutex<Vec<Connection>>>,
     reader_slots: Arc<Semaphore>,
     timeout: Duration,
+    /// Dropping (or sending on) it stops the checkpointer.
+    checkpointer: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
@@ -63,14 +83,21 @@ impl Engine {
                 .map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
         }
         let p = path.clone();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+        let (conn, checkpoint_conn) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let mut conn = open_connection(&p)?;
             schema::migrate(&mut conn).map_err(map_err)?;
-            Ok(conn)
+            // Checkpoints are the checkpointer's job (see the module docs).
+            conn.execute_batch("PRAGMA wal_autocheckpoint=0").map_err(map_err)?;
+            Ok((conn, open_connection(&p)?))
         })
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))??;
 
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("hubbub-sqlite-ckpt".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         std::thread::Builder::new()
             .name("hubbub-sqlite-writer".into())
@@ -82,6 +109,7 @@ impl Engine {
             readers: Arc::new(Mutex::new(Vec::new())),
             reader_slots: Arc::new(Semaphore::new(READERS)),
             timeout,
+            checkpointer: Mutex::new(Some(stop_tx)),
         })
     }
 
@@ -154,6 +182,11 @@ impl Engine {
 
     /// Waits until every queued write has committed, then stops the writer.
     pub async fn close(&self) {
+        // Stop the checkpointer first: the writer's final TRUNCATE checkpoint
+        // must not find it busy.
+        if let Some(stop) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
+            let _ = stop.send(());
+        }
         let (tx, rx) = oneshot::channel();
         if self.writer.send(Job::Close(tx)).await.is_ok() {
             let _ = rx.await;
@@ -184,6 +217,7 @@ fn run_in_savepoint<T>(
 
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     let mut closing: Option<oneshot::Sender<()>> = None;
+    let mut commits: u32 = 0;
     while closing.is_none() {
         let Some(first) = rx.blocking_recv() else { break };
         let mut batch = Vec::with_capacity(16);
@@ -200,6 +234,11 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         }
         if !batch.is_empty() {
             commit_batch(&conn, batch);
+            commits += 1;
+            if commits >= WRITER_CHECKPOINT_COMMITS {
+                commits = 0;
+                passive_checkpoint(&conn);
+            }
         }
     }
     rx.close();
@@ -210,6 +249,26 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     drop(conn);
     if let Some(done) = closing {
         let _ = done.send(());
+    }
+}
+
+/// Every [`CHECKPOINT_EVERY`], copies committed WAL frames into the database
+/// without blocking the writer (PASSIVE), until told to stop.
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        passive_checkpoint(&conn);
+    }
+}
+
+/// Copies committed WAL frames into the database without waiting for anyone.
+fn passive_checkpoint(conn: &Connection) {
+    let res = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    });
+    match res {
+        Ok((busy, log, done)) => tracing::trace!(busy, log, done, "sqlite: checkpoint"),
+        Err(e) => tracing::debug!(error = %e, "sqlite: checkpoint did not run"),
     }
 }
 
