@@ -56,7 +56,7 @@ pub async fn serve(
     let abuse_limit = (app.config.rate_burst as u32).saturating_mul(4).max(100);
 
     if let Some(a) = pre_auth {
-        if let Err(e) = conn.become_user(&app, a.user, a.session).await {
+        if let Err(e) = Box::pin(conn.become_user(&app, a.user, a.session)).await {
             let frame = error_frame(&None, &e);
             let _ = timeout(write_timeout, sink.send(Message::Text(frame))).await;
         }
@@ -93,7 +93,9 @@ pub async fn serve(
                     Message::Text(text) => {
                         refused_in_a_row = 0;
                         let was_authed = conn.auth.is_some();
-                        let frame = handle_text(&app, &mut conn, &text).await;
+                        // Boxed: the request's state exists only while it runs,
+                        // so an idle socket's task stays small.
+                        let frame = Box::pin(handle_text(&app, &mut conn, &text)).await;
                         if was_authed && conn.auth.is_none() {
                             auth_deadline = Instant::now() + auth_window;
                         }

@@ -12,7 +12,7 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let config = Cli::parse().into_config();
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+    let listener = match hubbub::server::bind(config.listen) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(listen = %config.listen, error = %e, "cannot listen");
