@@ -84,6 +84,10 @@ pub struct Metrics {
     pub store_batch_jobs: Histogram,
     /// Time of one broker publish, in seconds.
     pub broker_publish_seconds: Histogram,
+    /// Time of one SQLite COMMIT (the WAL fsync), in seconds.
+    pub store_commit_seconds: Histogram,
+    /// Time of one WAL checkpoint, by the checkpointer or the writer, in seconds.
+    pub store_checkpoint_seconds: Histogram,
 }
 
 /// The process's metrics, registered on first use.
@@ -167,7 +171,9 @@ impl Metrics {
                 "Write jobs per committed transaction.",
                 vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
             ),
-            broker_publish_seconds: histogram(&registry, "broker_publish_seconds", "One broker publish.", lat),
+            broker_publish_seconds: histogram(&registry, "broker_publish_seconds", "One broker publish.", lat.clone()),
+            store_commit_seconds: histogram(&registry, "store_commit_seconds", "One SQLite COMMIT.", lat.clone()),
+            store_checkpoint_seconds: histogram(&registry, "store_checkpoint_seconds", "One WAL checkpoint.", lat),
             registry,
         }
     }

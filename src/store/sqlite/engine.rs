@@ -270,9 +270,11 @@ fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
 
 /// Copies committed WAL frames into the database without waiting for anyone.
 fn passive_checkpoint(conn: &Connection) {
+    let started = std::time::Instant::now();
     let res = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
     });
+    metrics::global().store_checkpoint_seconds.observe(metrics::since(started));
     match res {
         Ok((busy, log, done)) => tracing::trace!(busy, log, done, "sqlite: checkpoint"),
         Err(e) => tracing::debug!(error = %e, "sqlite: checkpoint did not run"),
@@ -290,7 +292,10 @@ fn commit_batch(conn: &Connection, batch: Vec<WriteFn>) {
         return;
     }
     let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
-    let committed = match conn.execute_batch("COMMIT") {
+    let started = std::time::Instant::now();
+    let outcome = conn.execute_batch("COMMIT");
+    metrics::global().store_commit_seconds.observe(metrics::since(started));
+    let committed = match outcome {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(error = %e, "sqlite: commit failed");
