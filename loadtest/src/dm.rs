@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde::Serialize;
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
@@ -217,8 +218,11 @@ async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String) -> SenderO
                 let now = Instant::now();
                 out.max_lag = out.max_lag.max(now.saturating_duration_since(due));
                 let text = stats::stamp(sh.number, index, seq, stats::due_us(seq, sh.rate, offset));
-                let req = json!({"type": "message.send", "id": seq, "to": to, "text": text});
-                if ws.send(Message::text(req.to_string())).await.is_err() {
+                // Both strings are plain ASCII without quotes (a username and a
+                // stamp), so no JSON escaping is needed; this keeps the load
+                // generator's CPU for the server on a shared machine.
+                let req = format!(r#"{{"type":"message.send","id":{seq},"to":"{to}","text":"{text}"}}"#);
+                if ws.send(Message::text(req)).await.is_err() {
                     out.errors.add("sender socket lost");
                     alive = false;
                 }
@@ -247,24 +251,52 @@ fn on_reply(sh: &Phase, frame: Frame, out: &mut SenderOut, due_at: impl Fn(u64) 
             return false;
         }
     };
-    let Ok(v) = serde_json::from_str::<Value>(&text) else {
+    let Ok(v) = serde_json::from_str::<ReplyHead>(&text) else {
         out.errors.add("malformed frame");
         return true;
     };
-    let Some(id) = v.get("id").and_then(Value::as_u64) else { return true };
-    match v.get("type").and_then(Value::as_str) {
-        Some("ok") => {
+    let Some(id) = v.id else { return true };
+    match v.kind.as_ref() {
+        "ok" => {
             out.acked += 1;
             sh.acked.fetch_add(1, Ordering::Relaxed);
             out.ack.record(Instant::now().saturating_duration_since(due_at(id)));
         }
-        Some("error") => {
-            let code = v.get("code").and_then(Value::as_str).unwrap_or("?");
-            out.errors.add(format!("error {code}"));
-        }
+        "error" => out.errors.add(format!("error {}", v.code.as_deref().unwrap_or("?"))),
         _ => {}
     }
     true
+}
+
+/// The fields of a reply the sender needs (the rest is skipped unparsed).
+#[derive(Deserialize)]
+struct ReplyHead<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    id: Option<u64>,
+    #[serde(borrow)]
+    code: Option<Cow<'a, str>>,
+}
+
+/// The fields of a `message.new` event the receiver needs.
+#[derive(Deserialize)]
+struct EventHead<'a> {
+    #[serde(borrow)]
+    event: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Option<EventData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EventData<'a> {
+    #[serde(borrow)]
+    message: Option<EventMessage<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EventMessage<'a> {
+    #[serde(borrow)]
+    text: Cow<'a, str>,
 }
 
 async fn receiver(sh: Arc<Phase>, mut ws: Ws, mut senders_done: watch::Receiver<bool>) -> ReceiverOut {
@@ -301,15 +333,15 @@ async fn receiver(sh: Arc<Phase>, mut ws: Ws, mut senders_done: watch::Receiver<
 }
 
 fn on_event(sh: &Phase, text: &str, out: &mut ReceiverOut) {
-    let Ok(v) = serde_json::from_str::<Value>(text) else {
+    let Ok(v) = serde_json::from_str::<EventHead>(text) else {
         out.errors.add("malformed frame");
         return;
     };
-    if v.get("event").and_then(Value::as_str) != Some("message.new") {
+    if v.event.as_deref() != Some("message.new") {
         return;
     }
-    let body = v.pointer("/data/message/text").and_then(Value::as_str).unwrap_or("");
-    match stats::parse_stamp(body) {
+    let Some(m) = v.data.and_then(|d| d.message) else { return };
+    match stats::parse_stamp(&m.text) {
         Some(s) if s.phase == sh.number => {
             let now = Instant::now();
             out.delivered += 1;
@@ -319,5 +351,47 @@ fn on_event(sh: &Phase, text: &str, out: &mut ReceiverOut) {
         }
         Some(_) => out.errors.add("delivered after its phase"),
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_and_events_parse_without_a_value_tree() {
+        let ok: ReplyHead = serde_json::from_str(r#"{"type":"ok","id":42,"data":{"message":{"text":"x"}}}"#).unwrap();
+        assert_eq!((ok.kind.as_ref(), ok.id, ok.code), ("ok", Some(42), None));
+        let err: ReplyHead =
+            serde_json::from_str(r#"{"type":"error","id":1,"code":"rate_limited","message":"slow \"down\""}"#).unwrap();
+        assert_eq!(err.code.as_deref(), Some("rate_limited"));
+        let text = stats::stamp(1, 2, 3, 4);
+        let ev =
+            format!(r#"{{"type":"event","event":"message.new","data":{{"message":{{"id":"9","text":"{text}"}}}}}}"#);
+        let ev: EventHead = serde_json::from_str(&ev).unwrap();
+        assert_eq!(ev.event.as_deref(), Some("message.new"));
+        let m = ev.data.and_then(|d| d.message).unwrap();
+        assert_eq!(stats::parse_stamp(&m.text).map(|s| s.seq), Some(3));
+    }
+
+    #[test]
+    fn requests_are_valid_json() {
+        let (seq, to, text) = (7u64, "lt_1", stats::stamp(1, 0, 7, 123));
+        let req = format!(r#"{{"type":"message.send","id":{seq},"to":"{to}","text":"{text}"}}"#);
+        let v: serde_json::Value = serde_json::from_str(&req).unwrap();
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["text"], text.as_str());
+    }
+
+    #[test]
+    fn a_phase_is_complete_only_when_everything_arrived() {
+        let mut p = PhaseReport { sent: 10, acked: 10, delivered: 10, ..Default::default() };
+        assert!(p.complete());
+        p.delivered = 9;
+        assert!(!p.complete());
+        p.delivered = 10;
+        p.errors.add("error rate_limited");
+        assert!(!p.complete());
+        assert!(!PhaseReport::default().complete());
     }
 }
