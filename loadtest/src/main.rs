@@ -58,6 +58,10 @@ struct Cli {
     /// Timeout of each connect and each request, in seconds.
     #[arg(long, global = true, default_value_t = 10)]
     timeout: u64,
+    /// Hard limit on the whole run, setup included, in seconds: past it the
+    /// run stops with an error, whatever the server does.
+    #[arg(long, global = true, default_value_t = 1800)]
+    max_seconds: u64,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -148,8 +152,8 @@ fn validate(cli: &Cli) -> Result<(), String> {
     if !prefix_ok {
         return Err("--user-prefix must be 1-20 characters of A-Za-z0-9_".into());
     }
-    if cli.concurrency == 0 || cli.source_ips == 0 || cli.timeout == 0 {
-        return Err("--concurrency, --source-ips and --timeout must be at least 1".into());
+    if cli.concurrency == 0 || cli.source_ips == 0 || cli.timeout == 0 || cli.max_seconds == 0 {
+        return Err("--concurrency, --source-ips, --timeout and --max-seconds must be at least 1".into());
     }
     match &cli.scenario {
         Scenario::Connect { sockets, seconds, sockets_per_user, .. } => {
@@ -287,6 +291,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let json = cli.json;
+    let limit = Duration::from_secs(cli.max_seconds);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -294,7 +299,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(run(cli));
+    let outcome = runtime.block_on(async move {
+        tokio::time::timeout(limit, run(cli))
+            .await
+            .unwrap_or_else(|_| Err(format!("the run exceeded --max-seconds {}", limit.as_secs())))
+    });
     // Sockets still owned by aborted tasks are dropped here, without waiting.
     runtime.shutdown_timeout(Duration::from_secs(2));
     match outcome {
@@ -354,6 +363,7 @@ mod tests {
         assert!(validate(&parse(&["--user-prefix", "bad-name", "connect"])).is_err());
         assert!(validate(&parse(&["--target", "192.168.1.1:80", "connect"])).is_err());
         assert!(validate(&parse(&["--concurrency", "0", "connect"])).is_err());
+        assert!(validate(&parse(&["--max-seconds", "0", "connect"])).is_err());
     }
 
     #[test]
