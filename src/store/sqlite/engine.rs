@@ -68,10 +68,14 @@ pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(map_err)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
-    // temp_store=MEMORY keeps each job's savepoint journal off the disk;
-    // the page cache (per connection) avoids re-reading hot index pages.
+    // page_size (new databases only; it must come before WAL mode): a
+    // message updates about nine index entries on random pages, and the WAL
+    // stores whole pages, so 1 KiB pages write half the bytes of 4 KiB ones
+    // per message (23 -> 11 KB, BENCHMARKS.md). temp_store=MEMORY keeps each
+    // job's savepoint journal off the disk; the page cache (per connection)
+    // avoids re-reading hot index pages.
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;
+        "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;
          PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;",
     )
     .map_err(map_err)?;
