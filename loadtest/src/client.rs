@@ -24,9 +24,11 @@ pub const PASSWORD: &str = "loadtest-password";
 
 /// Where to connect and which local addresses to connect from.
 pub struct Target {
+    /// The server.
     pub addr: SocketAddr,
     sources: Vec<IpAddr>,
     next: AtomicUsize,
+    /// Timeout of each connect and each request.
     pub timeout: Duration,
 }
 

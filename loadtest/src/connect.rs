@@ -33,13 +33,21 @@ pub struct ConnectArgs {
 /// What a `connect` run measured.
 #[derive(Debug, Default, Serialize)]
 pub struct ConnectReport {
+    /// Sockets asked for.
     pub requested: usize,
+    /// Users behind them (registered or logged in once, with a password).
     pub users: usize,
+    /// Time to obtain every user's access token (not part of the measure).
     pub setup_seconds: f64,
+    /// Users whose token could not be obtained, by reason.
     pub setup_failures: Failures,
+    /// Sockets opened with a token and confirmed by a `ping` reply.
     pub connected: u64,
+    /// Sockets that did not open, by reason.
     pub failures: Failures,
+    /// From the first handshake to the last successful one.
     pub connect_seconds: f64,
+    /// `connected / connect_seconds`.
     pub connections_per_sec: f64,
     /// TCP connect + upgrade with token + `ping` round trip, per socket.
     pub handshake: LatencySummary,
@@ -47,8 +55,11 @@ pub struct ConnectReport {
     pub held: u64,
     /// Sockets the server closed during the hold, by reason.
     pub lost_during_hold: Failures,
+    /// Server RSS in bytes once the setup sockets had closed.
     pub rss_before: Option<u64>,
+    /// Server RSS in bytes at the end of the hold.
     pub rss_after: Option<u64>,
+    /// `(rss_after - rss_before) / connected`, in bytes.
     pub rss_per_socket: Option<f64>,
 }
 

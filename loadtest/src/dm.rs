@@ -48,12 +48,17 @@ pub async fn setup(target: &Arc<Target>, prefix: &str, pairs: usize, concurrency
 /// What one phase (a `dm` run or one `ramp` step) measured.
 #[derive(Debug, Default, Serialize)]
 pub struct PhaseReport {
+    /// Pairs that took part.
     pub pairs: usize,
     /// Offered rate over all pairs, messages per second.
     pub offered_rate: f64,
+    /// Seconds of sending.
     pub seconds: f64,
+    /// `message.send` requests written.
     pub sent: u64,
+    /// `ok` replies received (each message durable then).
     pub acked: u64,
+    /// `message.new` events of this phase received by the recipients.
     pub delivered: u64,
     /// Delivered per second, from the phase start to the last delivery.
     pub delivered_per_sec: f64,

@@ -12,7 +12,9 @@ use crate::stats::{Failures, LatencySummary};
 /// One step of a ramp.
 #[derive(Debug, Serialize)]
 pub struct RampStep {
+    /// 100% delivered with no errors, and p99 within the bound.
     pub pass: bool,
+    /// What the step measured.
     pub phase: PhaseReport,
 }
 
@@ -20,22 +22,14 @@ pub struct RampStep {
 #[derive(Debug, Serialize)]
 #[serde(tag = "scenario", rename_all = "snake_case")]
 pub enum Report {
+    /// `connect`.
     Connect(ConnectReport),
-    Dm {
-        setup_failures: Failures,
-        phase: PhaseReport,
-    },
-    Ramp {
-        setup_failures: Failures,
-        p99_bound_ms: f64,
-        highest_passing_rate: Option<f64>,
-        steps: Vec<RampStep>,
-    },
+    /// `dm`: one phase.
+    Dm { setup_failures: Failures, phase: PhaseReport },
+    /// `ramp`: its steps, up to the first failing one.
+    Ramp { setup_failures: Failures, p99_bound_ms: f64, highest_passing_rate: Option<f64>, steps: Vec<RampStep> },
     /// The server's view: how each /metrics series changed during the run.
-    WithServer {
-        client: Box<Report>,
-        server_metrics_delta: BTreeMap<String, f64>,
-    },
+    WithServer { client: Box<Report>, server_metrics_delta: BTreeMap<String, f64> },
 }
 
 impl Report {

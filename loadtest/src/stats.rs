@@ -75,11 +75,17 @@ impl Latency {
 /// Latency percentiles in milliseconds.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
 pub struct LatencySummary {
+    /// Values recorded.
     pub count: u64,
+    /// Median.
     pub p50_ms: f64,
+    /// 90th percentile.
     pub p90_ms: f64,
+    /// 99th percentile.
     pub p99_ms: f64,
+    /// 99.9th percentile.
     pub p999_ms: f64,
+    /// Largest value.
     pub max_ms: f64,
     /// Values above 60 s, recorded as 60 s.
     pub clamped: u64,
@@ -125,9 +131,13 @@ pub fn stamp(phase: u32, sender: usize, seq: u64, scheduled_us: u64) -> String {
 /// A parsed [`stamp`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
+    /// `dm` run or ramp step the message belongs to.
     pub phase: u32,
+    /// Index of the sending pair.
     pub sender: usize,
+    /// The sender's sequence number (also the request id).
     pub seq: u64,
+    /// Scheduled send time, µs after the phase start.
     pub scheduled_us: u64,
 }
 
