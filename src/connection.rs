@@ -21,6 +21,7 @@ use crate::app::App;
 use crate::error::{Error, bad_request};
 use crate::handlers::{self, ConnState, SocketAuth};
 use crate::hub::ConnControl;
+use crate::metrics::{self, FrameIn, FrameOut};
 use crate::protocol::{Envelope, ErrorReply, OkReply, REQUEST_KINDS, Request, close};
 use crate::ratelimit::TokenBucket;
 
@@ -42,6 +43,7 @@ pub async fn serve(
     pre_auth: Option<SocketAuth>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let _gauge = metrics::SocketGauge::open();
     let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(app.config.outbound_queue.max(1));
     let control = Arc::new(ConnControl::default());
     let mut conn = ConnState::new(app.hub.next_conn_id(), peer, tx, control.clone());
@@ -54,7 +56,7 @@ pub async fn serve(
     let abuse_limit = (app.config.rate_burst as u32).saturating_mul(4).max(100);
 
     if let Some(a) = pre_auth {
-        if let Err(e) = conn.become_user(&app, a.user, a.session, None).await {
+        if let Err(e) = Box::pin(conn.become_user(&app, a.user, a.session, None)).await {
             let frame = error_frame(&None, &e);
             let _ = timeout(write_timeout, sink.send(Message::Text(frame))).await;
         }
@@ -77,6 +79,7 @@ pub async fn serve(
                     Message::Close(_) => break End::Gone,
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
                     data if !bucket.try_take() => {
+                        metrics::global().frame_in(FrameIn::RateLimited);
                         refused_in_a_row += 1;
                         if refused_in_a_row > abuse_limit {
                             break End::Close(close::RATE_ABUSE, "too many requests over the rate limit");
@@ -90,7 +93,9 @@ pub async fn serve(
                     Message::Text(text) => {
                         refused_in_a_row = 0;
                         let was_authed = conn.auth.is_some();
-                        let frame = handle_text(&app, &mut conn, &text).await;
+                        // Boxed: the request's state exists only while it runs,
+                        // so an idle socket's task stays small.
+                        let frame = Box::pin(handle_text(&app, &mut conn, &text)).await;
                         if was_authed && conn.auth.is_none() {
                             auth_deadline = Instant::now() + auth_window;
                         }
@@ -98,6 +103,7 @@ pub async fn serve(
                     }
                     _ => {
                         refused_in_a_row = 0;
+                        metrics::global().frame_in(FrameIn::Binary);
                         Some(error_frame(&None, &bad_request("binary frames are not supported; send JSON as text frames")))
                     }
                 };
@@ -136,15 +142,24 @@ where
 {
     let work = async {
         sink.feed(Message::Text(first)).await?;
-        for _ in 1..WRITE_BATCH {
+        let mut n = 1;
+        while n < WRITE_BATCH {
             match rx.try_recv() {
                 Ok(f) => sink.feed(Message::Text(f)).await?,
                 Err(_) => break,
             }
+            n += 1;
         }
-        sink.flush().await
+        sink.flush().await?;
+        Ok::<u64, WsError>(n as u64)
     };
-    matches!(timeout(limit, work).await, Ok(Ok(())))
+    match timeout(limit, work).await {
+        Ok(Ok(n)) => {
+            metrics::global().frames_out(FrameOut::Event, n);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The request id of a frame, if it has a valid one (for replies that do
@@ -155,28 +170,44 @@ fn request_id(text: &str) -> Option<serde_json::Value> {
 
 /// Parses and runs one text frame; returns the reply frame.
 async fn handle_text(app: &App, conn: &mut ConnState, text: &str) -> Utf8Bytes {
+    let m = metrics::global();
     let env = match serde_json::from_str::<Envelope>(text) {
         Ok(env) => env,
-        Err(e) => return error_frame(&None, &bad_request(format!("invalid JSON: {e}"))),
+        Err(e) => {
+            m.frame_in(FrameIn::Invalid);
+            return error_frame(&None, &bad_request(format!("invalid JSON: {e}")));
+        }
     };
     if let Some(id) = &env.id {
         if !(id.is_string() || id.is_number()) {
+            m.frame_in(FrameIn::Invalid);
             return error_frame(&None, &bad_request("`id` must be a string or a number"));
         }
     }
     let kind = match &env.kind {
-        None => return error_frame(&env.id, &bad_request("missing `type`")),
         Some(serde_json::Value::String(k)) => k.as_str(),
-        Some(_) => return error_frame(&env.id, &bad_request("`type` must be a string")),
+        None => {
+            m.frame_in(FrameIn::Invalid);
+            return error_frame(&env.id, &bad_request("missing `type`"));
+        }
+        Some(_) => {
+            m.frame_in(FrameIn::Invalid);
+            return error_frame(&env.id, &bad_request("`type` must be a string"));
+        }
     };
-    if !REQUEST_KINDS.contains(&kind) {
+    let Some(kind_index) = REQUEST_KINDS.iter().position(|k| *k == kind) else {
+        m.frame_in(FrameIn::Invalid);
         return error_frame(&env.id, &Error::UnknownType(kind.chars().take(64).collect()));
-    }
+    };
+    m.frame_in(FrameIn::Request(kind_index));
+    let started = std::time::Instant::now();
     let req = match serde_json::from_str::<Request>(text) {
         Ok(r) => r,
         Err(e) => return error_frame(&env.id, &bad_request(format!("invalid `{kind}` request: {e}"))),
     };
-    match handlers::dispatch(app, conn, req).await {
+    let result = handlers::dispatch(app, conn, req).await;
+    m.request_seconds.observe(metrics::since(started));
+    match result {
         Ok(data) => ok_frame(&env.id, &data),
         Err(e) => {
             if e.is_server_side() {
@@ -188,12 +219,16 @@ async fn handle_text(app: &App, conn: &mut ConnState, text: &str) -> Utf8Bytes {
 }
 
 fn ok_frame(id: &Option<serde_json::Value>, data: &serde_json::value::RawValue) -> Utf8Bytes {
+    metrics::global().frames_out(FrameOut::Ok, 1);
     let reply = OkReply { kind: "ok", id, data };
     Utf8Bytes::from(serde_json::to_string(&reply).unwrap_or_else(|_| "{\"type\":\"ok\"}".into()))
 }
 
 /// Serializes an `error` reply for `e`, echoing the request id.
 pub fn error_frame(id: &Option<serde_json::Value>, e: &Error) -> Utf8Bytes {
+    let m = metrics::global();
+    m.frames_out(FrameOut::Error, 1);
+    m.error(e.code());
     let reply = ErrorReply { kind: "error".into(), id: id.clone(), code: e.code(), message: e.client_message() };
     Utf8Bytes::from(serde_json::to_string(&reply).unwrap_or_else(|_| "{\"type\":\"error\"}".into()))
 }

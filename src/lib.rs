@@ -28,6 +28,7 @@
 //! - [`model`]: domain types and newtype ids.
 //! - [`validate`]: field rules.
 //! - [`ratelimit`]: token buckets.
+//! - [`metrics`]: Prometheus counters and histograms, rendered at `GET /metrics`.
 //! - [`snowflake`]: 64-bit time-ordered ids.
 //! - [`error`]: typed errors and their one mapping to protocol codes.
 //! - [`config`]: flags and `HUBBUB_*` variables.
@@ -42,6 +43,7 @@ pub mod fanout;
 pub mod handlers;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod ratelimit;

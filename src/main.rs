@@ -27,7 +27,7 @@ async fn main() -> std::process::ExitCode {
             }
         };
     }
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+    let listener = match hubbub::server::bind(config.listen) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(listen = %config.listen, error = %e, "cannot listen");

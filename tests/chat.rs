@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Client, TestServer};
+use common::{Client, TestServer, http_get};
 use serde_json::json;
 
 #[tokio::test]
@@ -194,4 +194,28 @@ async fn a_restart_keeps_every_acknowledged_message_and_closes_sockets_with_reco
     let _again = Client::with_token(&s, &olga.access_token).await;
     s.stop().await;
     drop(tmp);
+}
+
+#[tokio::test]
+async fn metrics_endpoint_counts_requests_and_events() {
+    let s = TestServer::start().await;
+    let mut alice = Client::register(&s, "metrics_alice").await;
+    let mut bob = Client::register(&s, "metrics_bob").await;
+    alice.send_dm("metrics_bob", "hello").await;
+    bob.event("message.new").await;
+    let (status, body) = http_get(s.addr, "/metrics", &[]).await.unwrap();
+    assert_eq!(status, 200);
+    // Metrics are process-wide and tests share the process: check presence
+    // and lower bounds only.
+    let value = |series: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {series} in {body}"))
+    };
+    assert!(value("hubbub_frames_in_total{kind=\"message.send\"}") >= 1.0);
+    assert!(value("hubbub_events_delivered_total") >= 1.0);
+    assert!(value("hubbub_sockets_open") >= 2.0);
+    assert!(value("hubbub_store_write_seconds_count") >= 1.0);
+    assert!(body.contains("hubbub_broker_publish_seconds_bucket"));
+    s.stop().await;
 }

@@ -1,13 +1,33 @@
 //! `hubbub-loadtest`: the load generator for hubbub.
 //!
-//! This first version only defines and validates the command line; the
-//! scenarios themselves are tracked by the "Load tester" issue and refuse to
-//! run until they exist, rather than printing made-up figures.
+//! Scenarios: `connect` (many idle token-authenticated sockets: connect rate
+//! and server memory per socket), `dm` (open-loop direct messages between
+//! pairs: throughput and end-to-end latency), `ramp` (the highest DM rate
+//! that keeps 100% delivery and a p99 bound) and `fanout` (posts to online
+//! followers; refuses while the server has no posts).
+//!
+//! Every run stops by itself: each phase has a duration and a drain
+//! deadline, and every network wait has a timeout. Targets outside the
+//! loopback range are refused unless `--allow-remote` is given.
+
+mod client;
+mod connect;
+mod dm;
+mod fanout;
+mod report;
+mod setup;
+mod stats;
+mod sys;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+use crate::client::Target;
+use crate::report::Report;
 
 #[derive(Debug, Parser)]
 #[command(name = "hubbub-loadtest", version, about = "Load generator for hubbub")]
@@ -18,30 +38,99 @@ struct Cli {
     /// Allow a target outside the loopback range.
     #[arg(long, global = true)]
     allow_remote: bool,
-    /// Print results as JSON.
+    /// Print results as JSON on stdout.
     #[arg(long, global = true)]
     json: bool,
+    /// Fetch the server's /metrics before and after, and print what changed.
+    #[arg(long, global = true)]
+    metrics: bool,
+    /// Prefix of the load-test usernames (`<prefix>_<n>`); use a fresh one
+    /// per run against a long-lived server.
+    #[arg(long, global = true, default_value = "lt")]
+    user_prefix: String,
+    /// Handshakes (and setup logins) in flight at once.
+    #[arg(long, global = true, default_value_t = 256)]
+    concurrency: usize,
+    /// Source addresses 127.0.0.1..=127.0.0.N to spread sockets over
+    /// (each gives about 28k ephemeral ports).
+    #[arg(long, global = true, default_value_t = 16)]
+    source_ips: u8,
+    /// Timeout of each connect and each request, in seconds.
+    #[arg(long, global = true, default_value_t = 10)]
+    timeout: u64,
+    /// Hard limit on the whole run, setup included, in seconds: past it the
+    /// run stops with an error, whatever the server does.
+    #[arg(long, global = true, default_value_t = 1800)]
+    max_seconds: u64,
     #[command(subcommand)]
     scenario: Scenario,
 }
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
-    /// Open N sockets and hold them.
+    /// Open N token-authenticated sockets and hold them idle.
     Connect {
+        /// Sockets to open.
         #[arg(long, default_value_t = 1000)]
         sockets: usize,
-        #[arg(long, default_value_t = 30)]
+        /// Seconds to hold them once open.
+        #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Sockets per user (at most the server's --max-sockets-per-user).
+        #[arg(long, default_value_t = 1)]
+        sockets_per_user: usize,
+        /// The server's process id, to read its RSS before and after.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Longest the connect phase may take, in seconds.
+        #[arg(long, default_value_t = 300)]
+        connect_deadline: u64,
     },
-    /// P sender/receiver pairs sending R messages/s each.
+    /// P sender/receiver pairs, each sender at R messages/s (open loop).
     Dm {
+        /// Sender/receiver pairs.
         #[arg(long, default_value_t = 100)]
         pairs: usize,
+        /// Messages per second per sender.
         #[arg(long, default_value_t = 10.0)]
         rate: f64,
-        #[arg(long, default_value_t = 30)]
-        seconds: u64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Seconds to wait for outstanding replies and deliveries after sending.
+        #[arg(long, default_value_t = 10)]
+        drain: u64,
+    },
+    /// Raise the total DM rate step by step until delivery drops below 100%
+    /// or p99 exceeds the bound; report the highest passing rate.
+    Ramp {
+        /// Sender/receiver pairs.
+        #[arg(long, default_value_t = 200)]
+        pairs: usize,
+        /// First total rate, messages/s.
+        #[arg(long, default_value_t = 2000.0)]
+        start: f64,
+        /// Added to the total rate at each step, messages/s.
+        #[arg(long, default_value_t = 2000.0)]
+        step: f64,
+        /// Highest total rate tried, messages/s.
+        #[arg(long, default_value_t = 40000.0)]
+        max: f64,
+        /// Seconds per step.
+        #[arg(long, default_value_t = 10.0)]
+        step_seconds: f64,
+        /// p99 end-to-end latency bound, milliseconds.
+        #[arg(long, default_value_t = 50.0)]
+        p99_ms: f64,
+        /// Seconds to drain each step.
+        #[arg(long, default_value_t = 5)]
+        drain: u64,
+    },
+    /// One author with F online followers posts (needs posts on the server).
+    Fanout {
+        /// Online followers.
+        #[arg(long, default_value_t = 1000)]
+        followers: usize,
     },
 }
 
@@ -54,30 +143,233 @@ fn check_target(target: SocketAddr, allow_remote: bool) -> Result<(), String> {
     }
 }
 
+/// Checks the numbers make sense before anything connects.
+fn validate(cli: &Cli) -> Result<(), String> {
+    check_target(cli.target, cli.allow_remote)?;
+    let prefix_ok = !cli.user_prefix.is_empty()
+        && cli.user_prefix.len() <= 20
+        && cli.user_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !prefix_ok {
+        return Err("--user-prefix must be 1-20 characters of A-Za-z0-9_".into());
+    }
+    if cli.concurrency == 0 || cli.source_ips == 0 || cli.timeout == 0 || cli.max_seconds == 0 {
+        return Err("--concurrency, --source-ips, --timeout and --max-seconds must be at least 1".into());
+    }
+    match &cli.scenario {
+        Scenario::Connect { sockets, seconds, sockets_per_user, .. } => {
+            if *sockets == 0 || *sockets > 1_000_000 {
+                return Err("--sockets must be 1-1000000".into());
+            }
+            if *sockets_per_user == 0 || *sockets_per_user > 1000 {
+                return Err("--sockets-per-user must be 1-1000".into());
+            }
+            if *seconds > 3600 {
+                return Err("--seconds must be at most 3600".into());
+            }
+        }
+        Scenario::Dm { pairs, rate, seconds, .. } => {
+            positive_pairs(*pairs)?;
+            if !(rate.is_finite() && *rate > 0.0 && *rate <= 100_000.0) {
+                return Err("--rate must be in (0, 100000] messages/s per sender".into());
+            }
+            if !(seconds.is_finite() && *seconds > 0.0 && *seconds <= 3600.0) {
+                return Err("--seconds must be in (0, 3600]".into());
+            }
+        }
+        Scenario::Ramp { pairs, start, step, max, step_seconds, p99_ms, .. } => {
+            positive_pairs(*pairs)?;
+            let all = [*start, *step, *max, *step_seconds, *p99_ms];
+            if all.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+                return Err("--start, --step, --max, --step-seconds and --p99-ms must be positive".into());
+            }
+            if start > max {
+                return Err("--start must not exceed --max".into());
+            }
+            if (max - start) / step > 200.0 {
+                return Err("more than 200 ramp steps: raise --step".into());
+            }
+        }
+        Scenario::Fanout { followers } => {
+            if *followers == 0 || *followers > 1_000_000 {
+                return Err("--followers must be 1-1000000".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn positive_pairs(pairs: usize) -> Result<(), String> {
+    if pairs == 0 || pairs > 100_000 { Err("--pairs must be 1-100000".into()) } else { Ok(()) }
+}
+
+/// The total rates a ramp tries, in order.
+fn ramp_rates(start: f64, step: f64, max: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut r = start;
+    while r <= max + 1e-9 && out.len() <= 200 {
+        out.push(r);
+        r += step;
+    }
+    out
+}
+
+async fn run(cli: Cli) -> Result<Report, String> {
+    let fd_limit = sys::raise_fd_limit(1 << 20);
+    let target = Arc::new(Target::new(cli.target, cli.source_ips, Duration::from_secs(cli.timeout)));
+    let before = if cli.metrics { Some(sys::fetch_metrics(cli.target).await?) } else { None };
+    let prefix = cli.user_prefix.as_str();
+    let mut report = match cli.scenario {
+        Scenario::Connect { sockets, seconds, sockets_per_user, server_pid, connect_deadline } => {
+            if (sockets as u64) + 64 > fd_limit {
+                return Err(format!("{sockets} sockets need more file descriptors than the limit of {fd_limit}"));
+            }
+            let args = connect::ConnectArgs {
+                sockets,
+                seconds,
+                sockets_per_user,
+                concurrency: cli.concurrency,
+                server_pid,
+                connect_deadline: Duration::from_secs(connect_deadline),
+            };
+            Report::Connect(connect::run(target, prefix, &args).await)
+        }
+        Scenario::Dm { pairs, rate, seconds, drain } => {
+            let (ready, setup_failures) = dm::setup(&target, prefix, pairs, cli.concurrency).await;
+            if ready.is_empty() {
+                return Err(format!("no pair could be set up: {:?}", setup_failures.0));
+            }
+            let (_, phase) = dm::phase(ready, 1, rate, seconds, Duration::from_secs(drain)).await;
+            Report::Dm { setup_failures, phase }
+        }
+        Scenario::Ramp { pairs, start, step, max, step_seconds, p99_ms, drain } => {
+            let (mut ready, setup_failures) = dm::setup(&target, prefix, pairs, cli.concurrency).await;
+            let mut steps = Vec::new();
+            let mut best = None;
+            for (i, total) in ramp_rates(start, step, max).into_iter().enumerate() {
+                if ready.is_empty() {
+                    break;
+                }
+                let per_pair = total / ready.len() as f64;
+                let (left, phase) =
+                    dm::phase(ready, i as u32 + 1, per_pair, step_seconds, Duration::from_secs(drain)).await;
+                ready = left;
+                let pass = phase.complete() && phase.end_to_end.p99_ms <= p99_ms;
+                eprintln!(
+                    "step {}: {:.0} msgs/s offered, {} delivered of {}, p99 {:.2} ms: {}",
+                    i + 1,
+                    phase.offered_rate,
+                    phase.delivered,
+                    phase.sent,
+                    phase.end_to_end.p99_ms,
+                    if pass { "pass" } else { "FAIL" }
+                );
+                steps.push(report::RampStep { pass, phase });
+                if !pass {
+                    break;
+                }
+                best = Some(total);
+            }
+            Report::Ramp { setup_failures, p99_bound_ms: p99_ms, highest_passing_rate: best, steps }
+        }
+        Scenario::Fanout { followers } => match fanout::run(target, prefix, followers, cli.concurrency).await {
+            Ok(()) => return Err("fanout finished without a result".into()),
+            Err(fanout::Refused::NoPosts) => return Err(fanout::NO_POSTS.into()),
+            Err(fanout::Refused::Failed(why)) => return Err(why),
+        },
+    };
+    if let Some(before) = before {
+        let after = sys::fetch_metrics(cli.target).await?;
+        report.set_server_metrics(sys::metrics_delta(&before, &after));
+    }
+    Ok(report)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = check_target(cli.target, cli.allow_remote) {
+    if let Err(e) = validate(&cli) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    eprintln!("error: scenario {:?} is not implemented yet (see the load tester issue)", cli.scenario);
-    ExitCode::from(2)
+    let json = cli.json;
+    let limit = Duration::from_secs(cli.max_seconds);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        tokio::time::timeout(limit, run(cli))
+            .await
+            .unwrap_or_else(|_| Err(format!("the run exceeded --max-seconds {}", limit.as_secs())))
+    });
+    // Sockets still owned by aborted tasks are dropped here, without waiting.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match outcome {
+        Ok(report) => {
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_table());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(args: &[&str]) -> Cli {
+        let mut all = vec!["hubbub-loadtest"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap()
+    }
+
     #[test]
     fn only_loopback_without_allow_remote() {
         assert!(check_target("127.0.0.1:8080".parse().unwrap(), false).is_ok());
+        assert!(check_target("[::1]:8080".parse().unwrap(), false).is_ok());
         assert!(check_target("10.0.0.1:8080".parse().unwrap(), false).is_err());
         assert!(check_target("10.0.0.1:8080".parse().unwrap(), true).is_ok());
     }
 
     #[test]
-    fn flags_parse() {
-        let cli = Cli::try_parse_from(["hubbub-loadtest", "dm", "--pairs", "5"]).unwrap();
-        assert!(matches!(cli.scenario, Scenario::Dm { pairs: 5, .. }));
+    fn flags_parse_with_defaults() {
+        let cli = parse(&["dm", "--pairs", "5"]);
+        assert!(matches!(cli.scenario, Scenario::Dm { pairs: 5, seconds: 30.0, .. }));
+        assert!(validate(&cli).is_ok());
+        assert!(validate(&parse(&["connect"])).is_ok());
+        assert!(validate(&parse(&["ramp"])).is_ok());
+        assert!(validate(&parse(&["fanout", "--followers", "10"])).is_ok());
+    }
+
+    #[test]
+    fn nonsense_is_refused_before_connecting() {
+        assert!(validate(&parse(&["dm", "--pairs", "0"])).is_err());
+        assert!(validate(&parse(&["dm", "--rate", "0"])).is_err());
+        assert!(validate(&parse(&["dm", "--rate", "NaN"])).is_err());
+        assert!(validate(&parse(&["dm", "--seconds=-1"])).is_err());
+        assert!(validate(&parse(&["connect", "--sockets", "0"])).is_err());
+        assert!(validate(&parse(&["connect", "--sockets-per-user", "0"])).is_err());
+        assert!(validate(&parse(&["ramp", "--start", "10", "--max", "5"])).is_err());
+        assert!(validate(&parse(&["ramp", "--step", "1", "--max", "100000"])).is_err());
+        assert!(validate(&parse(&["--user-prefix", "bad-name", "connect"])).is_err());
+        assert!(validate(&parse(&["--target", "192.168.1.1:80", "connect"])).is_err());
+        assert!(validate(&parse(&["--concurrency", "0", "connect"])).is_err());
+        assert!(validate(&parse(&["--max-seconds", "0", "connect"])).is_err());
+    }
+
+    #[test]
+    fn ramp_steps_are_bounded_and_inclusive() {
+        assert_eq!(ramp_rates(1000.0, 1000.0, 3000.0), vec![1000.0, 2000.0, 3000.0]);
+        assert_eq!(ramp_rates(5.0, 10.0, 5.0), vec![5.0]);
+        assert!(ramp_rates(1.0, 1e-9, 1e9).len() <= 201);
     }
 }

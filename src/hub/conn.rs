@@ -100,9 +100,15 @@ impl ConnHandle {
 
     /// Queues a frame; a full queue closes the socket as a slow consumer.
     pub fn push(&self, frame: Utf8Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(frame) {
-            tracing::debug!(conn = self.id.0, "outbound queue full: closing slow consumer");
-            self.control.close(close::SLOW_CONSUMER, "slow consumer: reconnect and resume");
+        let m = crate::metrics::global();
+        match self.tx.try_send(frame) {
+            Ok(()) => m.events_delivered.inc(),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                m.slow_consumer_closes.inc();
+                tracing::debug!(conn = self.id.0, "outbound queue full: closing slow consumer");
+                self.control.close(close::SLOW_CONSUMER, "slow consumer: reconnect and resume");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
 
@@ -142,6 +148,7 @@ impl ConnHandle {
         let mut c = self.cursor();
         if let Some(h) = c.held.as_mut() {
             if h.len() >= hold_limit {
+                crate::metrics::global().slow_consumer_closes.inc();
                 self.control.close(close::SLOW_CONSUMER, "slow consumer: reconnect and resume");
             } else {
                 h.push((pos.clone(), frame));

@@ -116,6 +116,7 @@ impl LocalHub {
         let Some(ws) = self.watchers.get(&user) else { return };
         for w in ws.iter() {
             if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = w.tx.try_send(frame.clone()) {
+                crate::metrics::global().slow_consumer_closes.inc();
                 w.control.close(crate::protocol::close::SLOW_CONSUMER, "slow consumer: reconnect and resume");
             }
         }

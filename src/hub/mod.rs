@@ -196,7 +196,10 @@ impl Hub {
     /// outbox worker, which publishes it once the broker is back.
     async fn publish_inbox(&self, user: UserId, payload: Bytes) -> Result<Position, BrokerError> {
         let channel = inbox_channel(user);
-        match self.broker.publish(&channel, payload.clone()).await {
+        let started = std::time::Instant::now();
+        let published = self.broker.publish(&channel, payload.clone()).await;
+        crate::metrics::global().broker_publish_seconds.observe(crate::metrics::since(started));
+        match published {
             Ok(p) => Ok(p),
             Err(e) => {
                 if self.outbox.try_send((channel, payload)).is_err() {

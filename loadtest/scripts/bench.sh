@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs one benchmark figure RUNS times (default 3), each against a fresh
+# server, and prints one line per run with the 1-minute load average taken
+# just before it. JSON results are kept in $OUT (default /tmp/hubbub-bench).
+# Usage: loadtest/scripts/bench.sh NAME -- LOADTEST ARGS...
+#   e.g. loadtest/scripts/bench.sh connect-10k -- connect --sockets 10000 --seconds 10
+# `--server-pid` is added for `connect`. Bounded: every loadtest run stops by itself,
+# and each is also killed after 15 minutes.
+set -euo pipefail
+name=${1:?name}; shift; [ "${1:-}" = "--" ] && shift
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${OUT:-/tmp/hubbub-bench}; runs=${RUNS:-3}; port=${PORT:-9300}
+mkdir -p "$out"
+for i in $(seq "$runs"); do
+  dir="$out/$name-$i.data"
+  pid=$("$root/loadtest/scripts/server.sh" "$dir" "$port")
+  extra=()
+  [ "$1" = "connect" ] && extra=(--server-pid "$pid")
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
+  timeout 900 "$root/target/release/hubbub-loadtest" --target "127.0.0.1:$port" --json --metrics "$@" "${extra[@]}" \
+    >"$out/$name-$i.json" 2>"$out/$name-$i.err" || echo "run $i failed: $(tail -1 "$out/$name-$i.err")"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  summary=$(jq -c '.client | if .scenario == "connect" then
+      {connected, cps: (.connections_per_sec|floor), rss_per_socket: (.rss_per_socket|floor), fail: (.failures|add // 0), p99_ms: .handshake.p99_ms}
+    elif .scenario == "dm" then
+      {sent: .phase.sent, delivered: .phase.delivered, per_s: (.phase.delivered_per_sec|floor), p50: .phase.end_to_end.p50_ms,
+       p90: .phase.end_to_end.p90_ms, p99: .phase.end_to_end.p99_ms, p999: .phase.end_to_end.p999_ms, max: .phase.end_to_end.max_ms,
+       ack_p99: .phase.ack.p99_ms, errors: (.phase.errors|add // 0)}
+    else {highest: .highest_passing_rate, steps: [.steps[] | {r: .phase.offered_rate, p99: .phase.end_to_end.p99_ms, ok: .pass}]} end' \
+    "$out/$name-$i.json" 2>/dev/null || echo '{}')
+  echo "$name run $i load [$load] $summary"
+  rm -rf "$dir"
+  sleep 2
+done

@@ -1,0 +1,178 @@
+//! Results: a human table on stdout, or JSON with `--json`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::connect::ConnectReport;
+use crate::dm::PhaseReport;
+use crate::stats::{Failures, LatencySummary};
+
+/// One step of a ramp.
+#[derive(Debug, Serialize)]
+pub struct RampStep {
+    /// 100% delivered with no errors, and p99 within the bound.
+    pub pass: bool,
+    /// What the step measured.
+    pub phase: PhaseReport,
+}
+
+/// The result of one scenario.
+#[derive(Debug, Serialize)]
+#[serde(tag = "scenario", rename_all = "snake_case")]
+pub enum Report {
+    /// `connect`.
+    Connect(ConnectReport),
+    /// `dm`: one phase.
+    Dm { setup_failures: Failures, phase: PhaseReport },
+    /// `ramp`: its steps, up to the first failing one.
+    Ramp { setup_failures: Failures, p99_bound_ms: f64, highest_passing_rate: Option<f64>, steps: Vec<RampStep> },
+    /// The server's view: how each /metrics series changed during the run.
+    WithServer { client: Box<Report>, server_metrics_delta: BTreeMap<String, f64> },
+}
+
+impl Report {
+    /// Attaches the server's metrics delta.
+    pub fn set_server_metrics(&mut self, delta: BTreeMap<String, f64>) {
+        let client =
+            std::mem::replace(self, Report::Dm { setup_failures: Failures::default(), phase: PhaseReport::default() });
+        *self = Report::WithServer { client: Box::new(client), server_metrics_delta: delta };
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The human summary.
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        match self {
+            Report::Connect(r) => connect_table(&mut s, r),
+            Report::Dm { setup_failures, phase } => {
+                failures(&mut s, "setup failures", setup_failures);
+                phase_table(&mut s, phase);
+            }
+            Report::Ramp { setup_failures, p99_bound_ms, highest_passing_rate, steps } => {
+                failures(&mut s, "setup failures", setup_failures);
+                let _ = writeln!(
+                    s,
+                    "{:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}  result",
+                    "offered/s", "sent", "delivered", "errors", "p50 ms", "p99 ms", "max ms"
+                );
+                for st in steps {
+                    let p = &st.phase;
+                    let _ = writeln!(
+                        s,
+                        "{:>10.0} {:>10} {:>10} {:>10} {:>9.2} {:>9.2} {:>9.2}  {}",
+                        p.offered_rate,
+                        p.sent,
+                        p.delivered,
+                        p.errors.total(),
+                        p.end_to_end.p50_ms,
+                        p.end_to_end.p99_ms,
+                        p.end_to_end.max_ms,
+                        if st.pass { "pass" } else { "FAIL" }
+                    );
+                }
+                match highest_passing_rate {
+                    Some(r) => {
+                        let _ = writeln!(
+                            s,
+                            "highest passing rate: {r:.0} msgs/s (100% delivered, p99 <= {p99_bound_ms} ms)"
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(s, "no step passed (100% delivered, p99 <= {p99_bound_ms} ms)");
+                    }
+                }
+                if let Some(last) = steps.iter().rev().find(|st| !st.pass) {
+                    failures(&mut s, "errors in the failing step", &last.phase.errors);
+                }
+            }
+            Report::WithServer { client, server_metrics_delta } => {
+                s.push_str(&client.to_table());
+                let _ = writeln!(s, "\nserver /metrics, change during the run:");
+                for (k, v) in server_metrics_delta {
+                    let _ = writeln!(s, "  {k:<60} {v:>14.3}");
+                }
+            }
+        }
+        s
+    }
+}
+
+fn row(s: &mut String, k: &str, v: impl std::fmt::Display) {
+    let _ = writeln!(s, "{k:<28} {v}");
+}
+
+fn failures(s: &mut String, title: &str, f: &Failures) {
+    if f.total() == 0 {
+        return;
+    }
+    let _ = writeln!(s, "{title}:");
+    for (k, v) in &f.0 {
+        let _ = writeln!(s, "  {k:<50} {v}");
+    }
+}
+
+fn latency(s: &mut String, title: &str, l: &LatencySummary) {
+    let _ = writeln!(
+        s,
+        "{title:<28} p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms  (n={})",
+        l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms, l.count
+    );
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+}
+
+fn connect_table(s: &mut String, r: &ConnectReport) {
+    row(s, "sockets requested", r.requested);
+    row(s, "users (setup)", format!("{} in {:.1} s", r.users, r.setup_seconds));
+    failures(s, "setup failures", &r.setup_failures);
+    row(s, "connected", r.connected);
+    row(s, "connect phase", format!("{:.2} s", r.connect_seconds));
+    row(s, "connections/s", format!("{:.0}", r.connections_per_sec));
+    latency(s, "handshake (+ping)", &r.handshake);
+    failures(s, "connect failures", &r.failures);
+    row(s, "held to the end", r.held);
+    failures(s, "lost during hold", &r.lost_during_hold);
+    if let (Some(b), Some(a)) = (r.rss_before, r.rss_after) {
+        row(s, "server RSS before/after", format!("{} / {}", mib(b), mib(a)));
+    }
+    if let Some(p) = r.rss_per_socket {
+        row(s, "server RSS per socket", format!("{:.0} bytes ({:.2} KiB)", p, p / 1024.0));
+    }
+}
+
+fn phase_table(s: &mut String, p: &PhaseReport) {
+    row(s, "pairs", p.pairs);
+    row(s, "offered", format!("{:.0} msgs/s for {:.1} s", p.offered_rate, p.seconds));
+    row(s, "sent / acked / delivered", format!("{} / {} / {}", p.sent, p.acked, p.delivered));
+    row(s, "delivered msgs/s", format!("{:.0}", p.delivered_per_sec));
+    latency(s, "ack (scheduled->ok)", &p.ack);
+    latency(s, "end-to-end (sched->event)", &p.end_to_end);
+    row(s, "max sender lag", format!("{:.2} ms", p.max_send_lag_ms));
+    failures(s, "errors", &p.errors);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_render_both_ways() {
+        let mut r =
+            Report::Dm { setup_failures: Failures::default(), phase: PhaseReport { sent: 3, ..Default::default() } };
+        r.set_server_metrics(BTreeMap::from([("hubbub_sockets_open".to_string(), 2.0)]));
+        let table = r.to_table();
+        assert!(table.contains("sent / acked / delivered"));
+        assert!(table.contains("hubbub_sockets_open"));
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["scenario"], "with_server");
+        assert_eq!(json["client"]["phase"]["sent"], 3);
+    }
+}
