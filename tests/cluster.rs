@@ -16,16 +16,6 @@ fn ids(msgs: &[Value]) -> Vec<String> {
 }
 
 /// The next `n` `message.new` events, with their positions.
-async fn messages(c: &mut Client, n: usize) -> Vec<Value> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        let e = c.next_event().await;
-        if e["event"] == "message.new" {
-            out.push(e);
-        }
-    }
-    out
-}
 
 #[tokio::test]
 async fn a_user_on_two_nodes_gets_every_message_sent_via_a_third() {
@@ -67,7 +57,7 @@ async fn a_user_on_two_nodes_gets_every_message_sent_via_a_third() {
     assert_eq!(all.iter().collect::<HashSet<_>>().len(), 30, "ids never collide across nodes");
 
     for sock in [&mut alice_a, &mut alice_b] {
-        let got = messages(sock, 30).await;
+        let got = common::message_events(sock, 30).await;
         let got_ids: HashSet<String> =
             got.iter().map(|e| e["data"]["message"]["id"].as_str().unwrap().into()).collect();
         assert_eq!(got_ids, all.iter().cloned().collect::<HashSet<_>>());
@@ -91,7 +81,7 @@ async fn resume_after_a_disconnect_returns_exactly_the_missed_events() {
     let mut erin = Client::register(a, "erin").await;
     let mut frank = Client::register(c, "frank").await;
     frank.send_dm("erin", "before").await;
-    let seen = messages(&mut erin, 1).await.remove(0);
+    let seen = common::message_events(&mut erin, 1).await.remove(0);
     let pos = seen["pos"].clone();
     let token = erin.access_token.clone();
     drop(erin);
@@ -103,14 +93,14 @@ async fn resume_after_a_disconnect_returns_exactly_the_missed_events() {
     // Reconnect to another node, resuming from the last position seen.
     let (mut erin, data) = Client::resume(b, &token, pos.clone()).await;
     assert_eq!(data["recovered"], true, "{data}");
-    let got = messages(&mut erin, 5).await;
+    let got = common::message_events(&mut erin, 5).await;
     assert_eq!(got.iter().map(|e| e["data"]["message"]["id"].clone()).collect::<Vec<_>>(), missed);
     erin.assert_no_events().await;
     assert_eq!(data["pos"]["offset"], got[4]["pos"]["offset"]);
 
     // Live events continue after the recovered ones.
     let next = frank.send_dm("erin", "live again").await;
-    let live = messages(&mut erin, 1).await.remove(0);
+    let live = common::message_events(&mut erin, 1).await.remove(0);
     assert_eq!(live["data"]["message"]["id"], next["id"]);
 
     // A position from another epoch cannot be recovered: the client syncs.
@@ -125,7 +115,7 @@ async fn killing_redis_loses_no_acknowledged_message() {
     let mut gina = Client::register(&cl.nodes[0], "gina").await;
     let mut hank = Client::register(&cl.nodes[2], "hank").await;
     let first = hank.send_dm("gina", "before the outage").await;
-    messages(&mut gina, 1).await;
+    common::message_events(&mut gina, 1).await;
 
     cl.redis.kill();
     let mut acked = Vec::new();

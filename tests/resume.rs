@@ -16,24 +16,13 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-async fn messages(c: &mut Client, n: usize) -> Vec<Value> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        let e = c.next_event().await;
-        if e["event"] == "message.new" {
-            out.push(e);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn events_carry_positions_and_resume_replays_exactly_what_was_missed() {
     let s = TestServer::start_with(|c| c.rate_burst = 1000.0).await;
     let mut ann = Client::register(&s, "ann").await;
     let mut ben = Client::register(&s, "ben").await;
     ben.send_dm("ann", "one").await;
-    let first = messages(&mut ann, 1).await.remove(0);
+    let first = common::message_events(&mut ann, 1).await.remove(0);
     assert_eq!(first["pos"]["offset"], 1);
     let token = ann.access_token.clone();
     drop(ann);
@@ -44,7 +33,7 @@ async fn events_carry_positions_and_resume_replays_exactly_what_was_missed() {
     let (mut ann, data) = Client::resume(&s, &token, first["pos"].clone()).await;
     assert_eq!(data["recovered"], true, "{data}");
     assert_eq!(data["pos"]["offset"], 5);
-    let got = messages(&mut ann, 4).await;
+    let got = common::message_events(&mut ann, 4).await;
     assert_eq!(got.iter().map(|e| e["data"]["message"]["id"].clone()).collect::<Vec<_>>(), missed);
     assert_eq!(got.iter().map(|e| e["pos"]["offset"].as_u64().unwrap()).collect::<Vec<_>>(), vec![2, 3, 4, 5]);
     ann.assert_no_events().await;
@@ -78,7 +67,7 @@ async fn resume_that_cannot_be_served_says_so_and_sync_fills_in() {
     let mut cat = Client::register(&s, "cat").await;
     let mut dan = Client::register(&s, "dan").await;
     let before = dan.send_dm("cat", "seen").await;
-    let first = messages(&mut cat, 1).await.remove(0);
+    let first = common::message_events(&mut cat, 1).await.remove(0);
     let token = cat.access_token.clone();
     drop(cat);
     for i in 0..6 {
@@ -185,12 +174,12 @@ async fn refreshing_on_a_socket_keeps_its_inbox_place_and_presence() {
     let mut ivo = Client::register(&s, "ivo").await;
     ivo.ok("presence.watch", json!({"usernames": ["hal"]})).await;
     ivo.send_dm("hal", "one").await;
-    assert_eq!(messages(&mut hal, 1).await[0]["pos"]["offset"], 1);
+    assert_eq!(common::message_events(&mut hal, 1).await[0]["pos"]["offset"], 1);
     let refresh = hal.refresh_token.clone();
     let data = hal.ok("auth.refresh", json!({ "refresh_token": refresh })).await;
     assert_eq!(data["pos"]["offset"], 1, "{data}");
     ivo.send_dm("hal", "two").await;
-    assert_eq!(messages(&mut hal, 1).await[0]["pos"]["offset"], 2);
+    assert_eq!(common::message_events(&mut hal, 1).await[0]["pos"]["offset"], 2);
     // Hal never went offline.
     ivo.assert_no_events().await;
     s.stop().await;

@@ -588,26 +588,18 @@ macro_rules! backend_tests {
     };
 }
 
-backend_tests!(
-    sqlite: users,
-    sessions,
-    messages,
-    profiles,
-    search,
-    follows,
-    follow_pages,
-    user_sessions,
-    delete_user,
-    close_refuses_later_calls,
-    posts_likes_reposts,
-    timelines_and_fanout,
-    deleting_a_user_removes_their_posts_and_marks,
-);
+/// The suite's cases, run on every backend. ScyllaDB cannot run on CI
+/// machines: its cases are ignored (counted as ignored, never as passed)
+/// unless asked for with `-- --ignored`.
+macro_rules! every_backend {
+    ($($case:ident),* $(,)?) => {
+        backend_tests!(sqlite: $($case),*);
+        backend_tests!(ignored scylla: $($case),*);
+    };
+}
 
-// ScyllaDB cannot run on CI machines: these cases are ignored (and counted
-// as ignored, never as passed) unless asked for with `-- --ignored`.
-backend_tests!(
-    ignored scylla: users,
+every_backend!(
+    users,
     sessions,
     messages,
     profiles,

@@ -377,6 +377,18 @@ impl Client {
     }
 }
 
+/// The next `n` `message.new` events of `c` (whole frames, other events skipped).
+pub async fn message_events(c: &mut Client, n: usize) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let e = c.next_event().await;
+        if e["event"] == "message.new" {
+            out.push(e);
+        }
+    }
+    out
+}
+
 /// Opens a socket with extra upgrade headers; returns the HTTP status on refusal.
 pub async fn connect_with_headers(url: &str, headers: &[(&str, &str)]) -> Result<Client, u16> {
     let mut req = url.into_client_request().expect("request");
