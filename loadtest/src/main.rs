@@ -3,8 +3,8 @@
 //! Scenarios: `connect` (many idle token-authenticated sockets: connect rate
 //! and server memory per socket), `dm` (open-loop direct messages between
 //! pairs: throughput and end-to-end latency), `ramp` (the highest DM rate
-//! that keeps 100% delivery and a p99 bound) and `fanout` (posts to online
-//! followers; refuses while the server has no posts).
+//! that keeps 100% delivery and a p99 bound) and `fanout` (one post to many
+//! online followers: time to each follower's `post.new` and to the last).
 //!
 //! Every run stops by itself: each phase has a duration and a drain
 //! deadline, and every network wait has a timeout. Targets outside the
