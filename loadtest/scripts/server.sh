@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a fresh release hubbub for a load run, in the background, and prints
 # its pid. Usage: loadtest/scripts/server.sh DATA_DIR [PORT] [extra hubbub flags]
-# The data directory is wiped first; HUBBUB_BIN overrides the binary (A/B runs).
+# The data directory is wiped first unless KEEP_DATA=1 (a second node on the same
+# directory); HUBBUB_BIN overrides the binary (A/B runs).
 # Flags for load runs (see BENCHMARKS.md):
 #   --bcrypt-cost 4              setup registers thousands of users; the measured
 #                                paths (token reconnect, message.send) do no bcrypt
@@ -11,13 +12,13 @@
 set -euo pipefail
 dir=${1:?data dir}; port=${2:-9100}; shift $(( $# >= 2 ? 2 : 1 ))
 root=$(cd "$(dirname "$0")/../.." && pwd)
-rm -rf "$dir"; mkdir -p "$dir"
+[ "${KEEP_DATA:-}" = 1 ] || rm -rf "$dir"; mkdir -p "$dir"
 HUBBUB_LOG=${HUBBUB_LOG:-warn} nohup "${HUBBUB_BIN:-$root/target/release/hubbub}" --data-dir "$dir" --listen "127.0.0.1:$port" \
   --bcrypt-cost 4 --rate-per-sec 100000 --rate-burst 100000 \
-  --login-failures-per-user 1000000 --login-failures-per-addr 1000000 "$@" >"$dir.log" 2>&1 &
+  --login-failures-per-user 1000000 --login-failures-per-addr 1000000 "$@" >"$dir.$port.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do
   if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then echo "$pid"; exit 0; fi
   sleep 0.1
 done
-echo "server did not start; see $dir.log" >&2; exit 1
+echo "server did not start; see $dir.$port.log" >&2; exit 1

@@ -30,19 +30,50 @@ pub struct Pair {
     to: String,
 }
 
-/// Registers (or logs in) 2 × `pairs` users and opens their sockets.
+/// Registers (or logs in) 2 × `pairs` users and opens their sockets:
+/// senders (even users) on `target`, receivers (odd users) on `target_b`
+/// when given (another node of the same cluster), else on `target` too.
 /// Returns the pairs whose both sockets opened, and the failures.
-pub async fn setup(target: &Arc<Target>, prefix: &str, pairs: usize, concurrency: usize) -> (Vec<Pair>, Failures) {
+pub async fn setup(
+    target: &Arc<Target>,
+    target_b: Option<&Arc<Target>>,
+    prefix: &str,
+    pairs: usize,
+    concurrency: usize,
+) -> (Vec<Pair>, Failures) {
     let (tokens, mut failures) = setup::tokens(target, prefix, 2 * pairs, concurrency).await;
-    let (mut socks, f) = setup::sockets(target, &tokens, concurrency).await;
-    failures.merge(&f);
+    let (mut socks, mut rsocks) = match target_b {
+        None => {
+            let (socks, f) = setup::sockets(target, &tokens, concurrency).await;
+            failures.merge(&f);
+            split_pairs(socks)
+        }
+        Some(b) => {
+            let (send_tokens, recv_tokens) = split_pairs(tokens);
+            let (s, f) = setup::sockets(target, &send_tokens, concurrency).await;
+            failures.merge(&f);
+            let (r, f) = setup::sockets(b, &recv_tokens, concurrency).await;
+            failures.merge(&f);
+            (s, r)
+        }
+    };
     let mut out = Vec::with_capacity(pairs);
     for p in 0..pairs {
-        if let (Some(sender), Some(receiver)) = (socks[2 * p].take(), socks[2 * p + 1].take()) {
+        if let (Some(sender), Some(receiver)) = (socks[p].take(), rsocks[p].take()) {
             out.push(Pair { sender, receiver, to: client::username(prefix, 2 * p + 1) });
         }
     }
     (out, failures)
+}
+
+/// Splits `[s0, r0, s1, r1, ...]` into `([s0, s1, ...], [r0, r1, ...])`.
+fn split_pairs<T>(all: Vec<T>) -> (Vec<T>, Vec<T>) {
+    let mut even = Vec::with_capacity(all.len() / 2);
+    let mut odd = Vec::with_capacity(all.len() / 2);
+    for (i, x) in all.into_iter().enumerate() {
+        if i % 2 == 0 { even.push(x) } else { odd.push(x) }
+    }
+    (even, odd)
 }
 
 /// What one phase (a `dm` run or one `ramp` step) measured.
@@ -386,6 +417,14 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&req).unwrap();
         assert_eq!(v["id"], 7);
         assert_eq!(v["text"], text.as_str());
+    }
+
+    #[test]
+    fn pairs_split_into_senders_and_receivers() {
+        let (s, r) = split_pairs(vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!((s, r), (vec![0, 2, 4], vec![1, 3, 5]));
+        let (s, r) = split_pairs(Vec::<u8>::new());
+        assert!(s.is_empty() && r.is_empty());
     }
 
     #[test]

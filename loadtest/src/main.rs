@@ -3,8 +3,8 @@
 //! Scenarios: `connect` (many idle token-authenticated sockets: connect rate
 //! and server memory per socket), `dm` (open-loop direct messages between
 //! pairs: throughput and end-to-end latency), `ramp` (the highest DM rate
-//! that keeps 100% delivery and a p99 bound) and `fanout` (posts to online
-//! followers; refuses while the server has no posts).
+//! that keeps 100% delivery and a p99 bound) and `fanout` (one post to many
+//! online followers: time to each follower's `post.new` and to the last).
 //!
 //! Every run stops by itself: each phase has a duration and a drain
 //! deadline, and every network wait has a timeout. Targets outside the
@@ -35,6 +35,10 @@ struct Cli {
     /// The server to load (host:port).
     #[arg(long, global = true, default_value = "127.0.0.1:8080")]
     target: SocketAddr,
+    /// A second server (another node of the same cluster) for `dm` and
+    /// `ramp`: senders connect to --target, receivers to --target-b.
+    #[arg(long, global = true)]
+    target_b: Option<SocketAddr>,
     /// Allow a target outside the loopback range.
     #[arg(long, global = true)]
     allow_remote: bool,
@@ -126,11 +130,21 @@ enum Scenario {
         #[arg(long, default_value_t = 5)]
         drain: u64,
     },
-    /// One author with F online followers posts (needs posts on the server).
+    /// One author with F online followers posts; time to each follower's
+    /// `post.new` and to the last one's.
     Fanout {
         /// Online followers.
         #[arg(long, default_value_t = 1000)]
         followers: usize,
+        /// Posts to make, one at a time.
+        #[arg(long, default_value_t = 5)]
+        posts: usize,
+        /// Seconds between posts.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+        /// Seconds to wait for deliveries after the last post.
+        #[arg(long, default_value_t = 10)]
+        drain: u64,
     },
 }
 
@@ -146,6 +160,12 @@ fn check_target(target: SocketAddr, allow_remote: bool) -> Result<(), String> {
 /// Checks the numbers make sense before anything connects.
 fn validate(cli: &Cli) -> Result<(), String> {
     check_target(cli.target, cli.allow_remote)?;
+    if let Some(b) = cli.target_b {
+        check_target(b, cli.allow_remote)?;
+        if !matches!(cli.scenario, Scenario::Dm { .. } | Scenario::Ramp { .. }) {
+            return Err("--target-b applies to dm and ramp only".into());
+        }
+    }
     let prefix_ok = !cli.user_prefix.is_empty()
         && cli.user_prefix.len() <= 20
         && cli.user_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -189,9 +209,15 @@ fn validate(cli: &Cli) -> Result<(), String> {
                 return Err("more than 200 ramp steps: raise --step".into());
             }
         }
-        Scenario::Fanout { followers } => {
+        Scenario::Fanout { followers, posts, interval, .. } => {
             if *followers == 0 || *followers > 1_000_000 {
                 return Err("--followers must be 1-1000000".into());
+            }
+            if *posts == 0 || *posts > 1000 {
+                return Err("--posts must be 1-1000".into());
+            }
+            if !(interval.is_finite() && *interval > 0.0 && *interval <= 600.0) {
+                return Err("--interval must be in (0, 600] seconds".into());
             }
         }
     }
@@ -216,7 +242,12 @@ fn ramp_rates(start: f64, step: f64, max: f64) -> Vec<f64> {
 async fn run(cli: Cli) -> Result<Report, String> {
     let fd_limit = sys::raise_fd_limit(1 << 20);
     let target = Arc::new(Target::new(cli.target, cli.source_ips, Duration::from_secs(cli.timeout)));
+    let target_b = cli.target_b.map(|b| Arc::new(Target::new(b, cli.source_ips, Duration::from_secs(cli.timeout))));
     let before = if cli.metrics { Some(sys::fetch_metrics(cli.target).await?) } else { None };
+    let before_b = match cli.target_b {
+        Some(b) if cli.metrics => Some(sys::fetch_metrics(b).await?),
+        _ => None,
+    };
     let prefix = cli.user_prefix.as_str();
     let mut report = match cli.scenario {
         Scenario::Connect { sockets, seconds, sockets_per_user, server_pid, connect_deadline } => {
@@ -234,7 +265,7 @@ async fn run(cli: Cli) -> Result<Report, String> {
             Report::Connect(connect::run(target, prefix, &args).await)
         }
         Scenario::Dm { pairs, rate, seconds, drain } => {
-            let (ready, setup_failures) = dm::setup(&target, prefix, pairs, cli.concurrency).await;
+            let (ready, setup_failures) = dm::setup(&target, target_b.as_ref(), prefix, pairs, cli.concurrency).await;
             if ready.is_empty() {
                 return Err(format!("no pair could be set up: {:?}", setup_failures.0));
             }
@@ -242,7 +273,8 @@ async fn run(cli: Cli) -> Result<Report, String> {
             Report::Dm { setup_failures, phase }
         }
         Scenario::Ramp { pairs, start, step, max, step_seconds, p99_ms, drain } => {
-            let (mut ready, setup_failures) = dm::setup(&target, prefix, pairs, cli.concurrency).await;
+            let (mut ready, setup_failures) =
+                dm::setup(&target, target_b.as_ref(), prefix, pairs, cli.concurrency).await;
             let mut steps = Vec::new();
             let mut best = None;
             for (i, total) in ramp_rates(start, step, max).into_iter().enumerate() {
@@ -271,15 +303,32 @@ async fn run(cli: Cli) -> Result<Report, String> {
             }
             Report::Ramp { setup_failures, p99_bound_ms: p99_ms, highest_passing_rate: best, steps }
         }
-        Scenario::Fanout { followers } => match fanout::run(target, prefix, followers, cli.concurrency).await {
-            Ok(()) => return Err("fanout finished without a result".into()),
-            Err(fanout::Refused::NoPosts) => return Err(fanout::NO_POSTS.into()),
-            Err(fanout::Refused::Failed(why)) => return Err(why),
-        },
+        Scenario::Fanout { followers, posts, interval, drain } => {
+            if (followers as u64) + 64 > fd_limit {
+                return Err(format!("{followers} followers need more file descriptors than the limit of {fd_limit}"));
+            }
+            let args = fanout::FanoutArgs {
+                followers,
+                posts,
+                interval: Duration::from_secs_f64(interval),
+                drain: Duration::from_secs(drain),
+                concurrency: cli.concurrency,
+            };
+            match fanout::run(target, prefix, &args).await {
+                Ok(r) => Report::Fanout(r),
+                Err(fanout::Refused::NoPosts) => return Err(fanout::NO_POSTS.into()),
+                Err(fanout::Refused::Failed(why)) => return Err(why),
+            }
+        }
     };
     if let Some(before) = before {
         let after = sys::fetch_metrics(cli.target).await?;
-        report.set_server_metrics(sys::metrics_delta(&before, &after));
+        let mut delta = sys::metrics_delta(&before, &after);
+        if let (Some(b), Some(before_b)) = (cli.target_b, before_b) {
+            let after_b = sys::fetch_metrics(b).await?;
+            delta.extend(sys::metrics_delta(&before_b, &after_b).into_iter().map(|(k, v)| (format!("node_b:{k}"), v)));
+        }
+        report.set_server_metrics(delta);
     }
     Ok(report)
 }
@@ -348,6 +397,10 @@ mod tests {
         assert!(validate(&parse(&["connect"])).is_ok());
         assert!(validate(&parse(&["ramp"])).is_ok());
         assert!(validate(&parse(&["fanout", "--followers", "10"])).is_ok());
+        assert!(validate(&parse(&["--target-b", "127.0.0.1:9301", "dm"])).is_ok());
+        assert!(validate(&parse(&["--target-b", "127.0.0.1:9301", "ramp"])).is_ok());
+        let f = parse(&["fanout", "--followers", "10000", "--posts", "3", "--interval", "1.5"]);
+        assert!(matches!(f.scenario, Scenario::Fanout { followers: 10000, posts: 3, drain: 10, .. }));
     }
 
     #[test]
@@ -364,6 +417,10 @@ mod tests {
         assert!(validate(&parse(&["--target", "192.168.1.1:80", "connect"])).is_err());
         assert!(validate(&parse(&["--concurrency", "0", "connect"])).is_err());
         assert!(validate(&parse(&["--max-seconds", "0", "connect"])).is_err());
+        assert!(validate(&parse(&["--target-b", "10.0.0.1:80", "dm"])).is_err());
+        assert!(validate(&parse(&["--target-b", "127.0.0.1:80", "fanout"])).is_err());
+        assert!(validate(&parse(&["fanout", "--posts", "0"])).is_err());
+        assert!(validate(&parse(&["fanout", "--interval", "0"])).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::connect::ConnectReport;
 use crate::dm::PhaseReport;
+use crate::fanout::FanoutReport;
 use crate::stats::{Failures, LatencySummary};
 
 /// One step of a ramp.
@@ -28,6 +29,8 @@ pub enum Report {
     Dm { setup_failures: Failures, phase: PhaseReport },
     /// `ramp`: its steps, up to the first failing one.
     Ramp { setup_failures: Failures, p99_bound_ms: f64, highest_passing_rate: Option<f64>, steps: Vec<RampStep> },
+    /// `fanout`.
+    Fanout(FanoutReport),
     /// The server's view: how each /metrics series changed during the run.
     WithServer { client: Box<Report>, server_metrics_delta: BTreeMap<String, f64> },
 }
@@ -91,6 +94,7 @@ impl Report {
                     failures(&mut s, "errors in the failing step", &last.phase.errors);
                 }
             }
+            Report::Fanout(r) => fanout_table(&mut s, r),
             Report::WithServer { client, server_metrics_delta } => {
                 s.push_str(&client.to_table());
                 let _ = writeln!(s, "\nserver /metrics, change during the run:");
@@ -148,6 +152,21 @@ fn connect_table(s: &mut String, r: &ConnectReport) {
     }
 }
 
+fn fanout_table(s: &mut String, r: &FanoutReport) {
+    row(s, "followers online", format!("{} of {}", r.followers_online, r.followers_requested));
+    row(s, "setup", format!("{:.1} s", r.setup_seconds));
+    failures(s, "setup failures", &r.setup_failures);
+    row(s, "posts", r.posts);
+    row(s, "post.new expected / got", format!("{} / {}", r.expected, r.delivered));
+    latency(s, "post.create -> ok", &r.ack);
+    latency(s, "post.create -> follower", &r.delivery);
+    let per_post: Vec<String> =
+        r.last_follower_ms.iter().map(|m| m.map_or("incomplete".into(), |m| format!("{m:.1}"))).collect();
+    row(s, "last follower per post (ms)", per_post.join(" "));
+    row(s, "last follower p50 / max", format!("{:.2} / {:.2} ms", r.last_follower_p50_ms, r.last_follower_max_ms));
+    failures(s, "errors", &r.errors);
+}
+
 fn phase_table(s: &mut String, p: &PhaseReport) {
     row(s, "pairs", p.pairs);
     row(s, "offered", format!("{:.0} msgs/s for {:.1} s", p.offered_rate, p.seconds));
@@ -174,5 +193,19 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["scenario"], "with_server");
         assert_eq!(json["client"]["phase"]["sent"], 3);
+    }
+
+    #[test]
+    fn fanout_reports_render_both_ways() {
+        let r = Report::Fanout(FanoutReport {
+            followers_online: 10,
+            posts: 2,
+            last_follower_ms: vec![Some(12.5), None],
+            ..Default::default()
+        });
+        assert!(r.to_table().contains("12.5 incomplete"));
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["scenario"], "fanout");
+        assert_eq!(json["followers_online"], 10);
     }
 }
