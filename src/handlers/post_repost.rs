@@ -2,12 +2,12 @@
 //! reaches my followers like a post of mine and tells the author.
 
 use super::post_create::fanout_state;
-use super::post_views::{item_view, load_post};
+use super::post_views::{item_view, load_post_with_author};
 use super::{ConnState, Reply, event_frame, reply, user_view};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::fanout::Job;
-use crate::model::{FanoutState, ItemId, ItemKind, TimelineItem, UserId};
+use crate::model::{FanoutState, ItemId, ItemKind, TimelineItem};
 use crate::protocol::{PostNew, PostReply, PostReposted, PostTarget, PostView, events};
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: PostTarget) -> Result<Reply> {
@@ -19,9 +19,8 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: PostTarget) -> Result<Re
         .add_repost(r.post_id, me.id, item_id, state)
         .await?
         .ok_or_else(|| Error::NotFound("no such post".into()))?;
-    let post = load_post(app, me.id, r.post_id).await?;
+    let (author, post) = load_post_with_author(app, me.id, r.post_id).await?;
     if toggle.changed {
-        let author = UserId::parse(&post.author.id).ok_or_else(|| Error::Internal("bad author id".into()))?;
         let item =
             TimelineItem { id: item_id, kind: ItemKind::Repost, actor: me.id, post_id: r.post_id, post_author: author };
         // Events go to many readers: the marks in them are no one's.

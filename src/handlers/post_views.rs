@@ -25,9 +25,14 @@ pub fn post_view(post: &Post, marks: ViewerMarks) -> PostView {
 
 /// One post for `viewer`, or `not_found`.
 pub async fn load_post(app: &App, viewer: UserId, id: PostId) -> Result<PostView> {
+    Ok(load_post_with_author(app, viewer, id).await?.1)
+}
+
+/// One post for `viewer` together with its author's id, or `not_found`.
+pub async fn load_post_with_author(app: &App, viewer: UserId, id: PostId) -> Result<(UserId, PostView)> {
     let post = app.store.posts(&[id]).await?.pop().ok_or_else(|| Error::NotFound("no such post".into()))?;
     let marks = app.store.viewer_marks(viewer, &[id]).await?.pop().map(|(_, m)| m).unwrap_or_default();
-    Ok(post_view(&post, marks))
+    Ok((post.author.id, post_view(&post, marks)))
 }
 
 /// The wire form of an item whose post is known.
