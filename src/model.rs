@@ -174,6 +174,34 @@ pub struct Message {
     pub nonce: Option<String>,
 }
 
+/// A direct message whose recipient is still a name: what
+/// `Store::send_direct` resolves and stores in one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectSend {
+    pub id: MessageId,
+    pub from: User,
+    /// The recipient's username, matched case-insensitively.
+    pub to_username: String,
+    pub text: String,
+    pub nonce: Option<String>,
+}
+
+impl DirectSend {
+    /// The message this send makes once its recipient is known to be `to`.
+    pub fn to_message(&self, to: &User) -> Message {
+        Message {
+            id: self.id,
+            conversation_id: ConversationId::direct(self.from.id, to.id),
+            from_id: self.from.id,
+            from: self.from.username.clone(),
+            to_id: to.id,
+            to: to.username.clone(),
+            text: self.text.clone(),
+            nonce: self.nonce.clone(),
+        }
+    }
+}
+
 /// One entry of a user's conversation list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConversationSummary {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use hubbub::error::StoreError;
 use hubbub::model::{
-    ConversationId, FollowCounts, FollowId, Message, MessageId, ProfileUpdate, RotateOutcome, Rotation, Session,
-    SessionId, User, UserCredentials, UserId,
+    ConversationId, DirectSend, FollowCounts, FollowId, Message, MessageId, ProfileUpdate, RotateOutcome, Rotation,
+    Session, SessionId, User, UserCredentials, UserId,
 };
 use hubbub::snowflake::Generator;
 use hubbub::store::{ScyllaOptions, ScyllaStore, SqliteStore, Store};
@@ -200,6 +200,91 @@ mod suite {
         assert_eq!(older.len(), 1);
         assert_eq!(older[0].peer, di);
         assert_eq!(s.conversations(di.id, None, 10).await.unwrap()[0].peer, cy);
+    }
+
+    pub async fn send_direct(s: Arc<dyn Store>) {
+        let ids = Generator::new(1);
+        let (fay, gus) = (user(&ids, "Fay_s"), user(&ids, "Gus_s"));
+        for u in [&fay, &gus] {
+            s.create_user(u).await.unwrap();
+        }
+        let (fay, gus) = (fay.user, gus.user);
+        let send = |to: &str, text: &str, nonce: Option<&str>| DirectSend {
+            id: MessageId(ids.next_id()),
+            from: fay.clone(),
+            to_username: to.into(),
+            text: text.into(),
+            nonce: nonce.map(str::to_string),
+        };
+
+        assert_eq!(s.send_direct(&send("nobody_s", "x", None)).await.unwrap(), None, "unknown name");
+        let first = send("gus_S", "hi", Some("n-1"));
+        let stored = s.send_direct(&first).await.unwrap().expect("stored");
+        assert!(stored.created);
+        assert_eq!(stored.message, first.to_message(&gus), "the name is matched case-insensitively");
+        assert_eq!(stored.message.to, "Gus_s");
+        let again = s.send_direct(&send("gus_s", "changed", Some("n-1"))).await.unwrap().expect("original");
+        assert!(!again.created);
+        assert_eq!(again.message, stored.message, "a repeated nonce returns the original");
+        assert_eq!(s.messages_since(gus.id, MessageId(0), 10).await.unwrap(), vec![stored.message.clone()]);
+
+        // To oneself: one conversation, each message once.
+        let me = s.send_direct(&send("fay_s", "note", None)).await.unwrap().expect("stored").message;
+        assert_eq!(s.messages_since(fay.id, MessageId(0), 10).await.unwrap(), vec![stored.message.clone(), me.clone()]);
+        let convs = s.conversations(fay.id, None, 10).await.unwrap();
+        assert_eq!(convs.iter().map(|c| c.peer.id).collect::<Vec<_>>(), vec![fay.id, gus.id]);
+
+        // Ids are only k-sorted: an older id stored late is synced in id
+        // order and does not move the conversation back.
+        let (early, late) = (send("gus_s", "early", None), send("gus_s", "late", None));
+        let late = s.send_direct(&late).await.unwrap().expect("stored").message;
+        let early = s.send_direct(&early).await.unwrap().expect("stored").message;
+        let synced = s.messages_since(gus.id, stored.message.id, 10).await.unwrap();
+        assert_eq!(synced, vec![early, late.clone()]);
+        let convs = s.conversations(gus.id, None, 10).await.unwrap();
+        assert_eq!(convs.len(), 1);
+        assert_eq!(convs[0].last_message, late);
+
+        // A deleted recipient is unknown; nothing is stored for it.
+        assert!(s.delete_user(gus.id).await.unwrap());
+        assert_eq!(s.send_direct(&send("gus_s", "anyone?", None)).await.unwrap(), None);
+        assert_eq!(s.messages_since(fay.id, late.id, 10).await.unwrap(), vec![]);
+    }
+
+    /// Sync pages through many conversations in id order, each message once.
+    pub async fn sync_pages(s: Arc<dyn Store>) {
+        let ids = Generator::new(1);
+        let hub = user(&ids, "hub_p");
+        s.create_user(&hub).await.unwrap();
+        let mut peers = Vec::new();
+        for i in 0..5 {
+            let p = user(&ids, &format!("peer_p{i}"));
+            s.create_user(&p).await.unwrap();
+            peers.push(p.user);
+        }
+        let mut sent = Vec::new();
+        for i in 0..60 {
+            let peer = &peers[(i * 7) % peers.len()];
+            let m = if i % 3 == 0 {
+                dm(&ids, peer, &hub.user, &format!("p{i}"), None)
+            } else {
+                dm(&ids, &hub.user, peer, &format!("p{i}"), None)
+            };
+            s.insert_message(&m).await.unwrap();
+            sent.push(m);
+        }
+        let (mut got, mut after) = (Vec::new(), MessageId(0));
+        loop {
+            let page = s.messages_since(hub.user.id, after, 7).await.unwrap();
+            assert!(page.len() <= 7);
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            got.extend(page);
+        }
+        assert_eq!(got, sent);
+        let convs = s.conversations(hub.user.id, None, 10).await.unwrap();
+        assert_eq!(convs.len(), 5);
+        assert!(convs.windows(2).all(|w| w[0].last_message.id > w[1].last_message.id));
     }
 
     pub async fn profiles(s: Arc<dyn Store>) {
@@ -602,6 +687,8 @@ every_backend!(
     users,
     sessions,
     messages,
+    send_direct,
+    sync_pages,
     profiles,
     search,
     follows,

@@ -16,9 +16,9 @@ use async_trait::async_trait;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::model::{
-    ConversationId, ConversationSummary, FanoutState, FollowCounts, FollowEntry, FollowId, ItemId, Message, MessageId,
-    Post, PostId, Profile, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, TimelineItem, Toggle, User,
-    UserCredentials, UserId, ViewerMarks,
+    ConversationId, ConversationSummary, DirectSend, FanoutState, FollowCounts, FollowEntry, FollowId, ItemId, Message,
+    MessageId, Post, PostId, Profile, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, TimelineItem, Toggle,
+    User, UserCredentials, UserId, ViewerMarks,
 };
 
 pub use cql::{ScyllaOptions, ScyllaStore};
@@ -157,6 +157,21 @@ pub trait Store: Send + Sync + 'static {
     /// already stored one with that nonce, stores nothing and returns the
     /// original (`created: false`).
     async fn insert_message(&self, message: &Message) -> Result<Inserted, StoreError>;
+
+    /// Resolves `send.to_username` (case-insensitively) and stores the
+    /// message to that user as [`Store::insert_message`] does, nonce rule
+    /// included. `Ok(None)`: no user has that name, nothing was stored.
+    ///
+    /// The default looks the name up, then inserts. A backend that can do
+    /// both in one step overrides it (SQLite: one writer job, so the send
+    /// costs one trip to the store and a recipient deleted in between
+    /// never gets rows).
+    async fn send_direct(&self, send: &DirectSend) -> Result<Option<Inserted>, StoreError> {
+        let Some(to) = self.user_by_username(&send.to_username).await? else {
+            return Ok(None);
+        };
+        self.insert_message(&send.to_message(&to.user)).await.map(Some)
+    }
 
     /// Up to `limit` messages of a conversation with ids below `before`
     /// (all if `None`), newest first.

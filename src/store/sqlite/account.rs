@@ -62,14 +62,13 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
         "DELETE FROM sessions WHERE user_id = ?1",
         "DELETE FROM follows WHERE follower_id = ?1",
         "DELETE FROM follows WHERE followee_id = ?1",
-        // The recipients' sync entries of the user's messages, then the user's own.
-        "DELETE FROM inbox WHERE (user_id, message_id) IN (SELECT to_id, id FROM messages WHERE from_id = ?1)",
-        "DELETE FROM inbox WHERE user_id = ?1",
-        // Peers' conversation-list entries with the user, then the user's own.
-        "DELETE FROM conversations
-         WHERE (user_id, peer_id) IN (SELECT peer_id, user_id FROM conversations WHERE user_id = ?1)",
-        "DELETE FROM conversations WHERE user_id = ?1",
-        "DELETE FROM messages WHERE from_id = ?1",
+        // The messages the user sent (found through the user's
+        // conversations), then the user's conversation rows. Peers keep
+        // theirs: it is how they sync the messages they sent the user; it
+        // leaves their conversation lists, which join the (deleted) user.
+        "DELETE FROM messages WHERE from_id = ?1
+         AND conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
+        "DELETE FROM user_conversations WHERE user_id = ?1",
     ] {
         conn.prepare_cached(sql)?.execute([id.0])?;
     }

@@ -112,7 +112,7 @@ impl Engine {
             // Checkpoints are the checkpointer's job (see the module docs).
             // A larger cache for the writer: a batch touches many index pages,
             // and a full cache spills dirty pages into the WAL mid-transaction.
-            conn.execute_batch("PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536;").map_err(map_err)?;
+            conn.execute_batch("PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-16384;").map_err(map_err)?;
             Ok((conn, open_connection(&p)?))
         })
         .await

@@ -17,9 +17,9 @@ use self::social::Side;
 use super::{Inserted, Store};
 use crate::error::StoreError;
 use crate::model::{
-    ConversationId, ConversationSummary, FanoutState, FollowCounts, FollowEntry, FollowId, ItemId, Message, MessageId,
-    Post, PostId, Profile, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, TimelineItem, Toggle, User,
-    UserCredentials, UserId, ViewerMarks,
+    ConversationId, ConversationSummary, DirectSend, FanoutState, FollowCounts, FollowEntry, FollowId, ItemId, Message,
+    MessageId, Post, PostId, Profile, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, TimelineItem, Toggle,
+    User, UserCredentials, UserId, ViewerMarks,
 };
 
 /// SQLite storage in one file, WAL mode, `synchronous=FULL`.
@@ -64,22 +64,45 @@ fn find_by_nonce(conn: &Connection, from: UserId, nonce: &str) -> rusqlite::Resu
         .optional()
 }
 
+/// Writes a message: its row (and so its conversation index entry), then
+/// each participant's `user_conversations` row moves to the new last
+/// message (unless a newer one is stored already: ids are only k-sorted).
 fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
+    let prev: Option<i64> = conn
+        .prepare_cached("SELECT max(id) FROM messages WHERE conversation_id = ?1")?
+        .query_row([&m.conversation_id.0], |r| r.get(0))?;
     conn.prepare_cached(
         "INSERT INTO messages (id, conversation_id, from_id, from_name, to_id, to_name, text, nonce)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![m.id.0, m.conversation_id.0, m.from_id.0, m.from, m.to_id.0, m.to, m.text, m.nonce])?;
-    let mut inbox = conn.prepare_cached("INSERT OR IGNORE INTO inbox (user_id, message_id) VALUES (?1, ?2)")?;
-    let mut conv = conn.prepare_cached(
-        "INSERT INTO conversations (user_id, peer_id, conversation_id, last_message_id)
-         VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (user_id, peer_id)
-         DO UPDATE SET last_message_id = max(last_message_id, excluded.last_message_id)",
-    )?;
-    for (me, peer) in [(m.from_id, m.to_id), (m.to_id, m.from_id)] {
-        inbox.execute(params![me.0, m.id.0])?;
-        conv.execute(params![me.0, peer.0, m.conversation_id.0, m.id.0])?;
+    if prev.is_some_and(|p| p > m.id.0) {
+        return Ok(());
+    }
+    let sides = [(m.from_id, m.to_id), (m.to_id, m.from_id)];
+    for (me, peer) in &sides[..if m.from_id == m.to_id { 1 } else { 2 }] {
+        let moved = match prev {
+            Some(p) => conn
+                .prepare_cached(
+                    "UPDATE user_conversations SET last_message_id = ?3
+                     WHERE user_id = ?1 AND last_message_id = ?2 AND peer_id = ?4",
+                )?
+                .execute(params![me.0, p, m.id.0, peer.0])?,
+            None => 0,
+        };
+        if moved == 0 {
+            if prev.is_some() {
+                // The row is not where it should be (never expected): find
+                // it the slow way, so the conversation is listed once.
+                conn.prepare_cached("DELETE FROM user_conversations WHERE user_id = ?1 AND peer_id = ?2")?
+                    .execute(params![me.0, peer.0])?;
+            }
+            conn.prepare_cached(
+                "INSERT INTO user_conversations (user_id, last_message_id, peer_id, conversation_id)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![me.0, m.id.0, peer.0, m.conversation_id.0])?;
+        }
     }
     Ok(())
 }
@@ -265,6 +288,28 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn send_direct(&self, send: &DirectSend) -> Result<Option<Inserted>, StoreError> {
+        let send = send.clone();
+        let key = send.to_username.to_lowercase();
+        self.engine
+            .write(move |conn| {
+                if let Some(nonce) = &send.nonce {
+                    if let Some(original) = find_by_nonce(conn, send.from.id, nonce).map_err(map_err)? {
+                        return Ok(Some(Inserted { message: original, created: false }));
+                    }
+                }
+                let to = conn
+                    .prepare_cached("SELECT id, username, display_name, created_at FROM users WHERE username_key = ?1")
+                    .and_then(|mut s| s.query_row([key], |r| user_from_row(r, 0)).optional())
+                    .map_err(map_err)?;
+                let Some(to) = to else { return Ok(None) };
+                let m = send.to_message(&to);
+                insert_message_rows(conn, &m).map_err(map_err)?;
+                Ok(Some(Inserted { message: m, created: true }))
+            })
+            .await
+    }
+
     async fn history(
         &self,
         conversation: &ConversationId,
@@ -293,8 +338,11 @@ impl Store for SqliteStore {
             .read(move |conn| {
                 let mut s = conn
                     .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM inbox i JOIN messages m ON m.id = i.message_id
-                         WHERE i.user_id = ?1 AND i.message_id > ?2 ORDER BY i.message_id ASC LIMIT ?3"
+                        "SELECT {MESSAGE_COLUMNS} FROM user_conversations c JOIN messages m
+                         ON m.id IN (SELECT id FROM messages WHERE conversation_id = c.conversation_id
+                                     AND id > ?2 ORDER BY id LIMIT ?3)
+                         WHERE c.user_id = ?1 AND c.last_message_id > ?2
+                         ORDER BY m.id ASC LIMIT ?3"
                     ))
                     .map_err(map_err)?;
                 let rows =
@@ -316,7 +364,7 @@ impl Store for SqliteStore {
                 let mut s = conn
                     .prepare_cached(&format!(
                         "SELECT u.id, u.username, u.display_name, u.created_at, {MESSAGE_COLUMNS}
-                         FROM conversations c
+                         FROM user_conversations c
                          JOIN users u ON u.id = c.peer_id
                          JOIN messages m ON m.id = c.last_message_id
                          WHERE c.user_id = ?1 AND c.last_message_id < ?2

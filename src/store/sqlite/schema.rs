@@ -144,6 +144,29 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX home_items_by_post ON home_items(post_id);
     CREATE INDEX home_items_by_item ON home_items(item_id);
     "#,
+    // 5: fewer index entries per message. A message used to update about
+    // nine B-tree entries on random pages (its conversation and sender
+    // indexes, two sync-feed rows, two conversation rows and two recency
+    // entries); the WAL stores whole pages, so that was ~11 KB written per
+    // message (BENCHMARKS.md). Now: its conversation index entry and one
+    // row per participant in `user_conversations`, keyed by recency, which
+    // serves the conversation list *and* sync (a user's messages since X
+    // are those of the conversations active since X). Account deletion
+    // finds the user's messages through their conversations.
+    r#"
+    CREATE TABLE user_conversations (
+        user_id         INTEGER NOT NULL,
+        last_message_id INTEGER NOT NULL,
+        peer_id         INTEGER NOT NULL,
+        conversation_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, last_message_id)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO user_conversations (user_id, last_message_id, peer_id, conversation_id)
+        SELECT user_id, last_message_id, peer_id, conversation_id FROM conversations;
+    DROP TABLE conversations;
+    DROP TABLE inbox;
+    DROP INDEX messages_by_sender;
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
@@ -177,5 +200,35 @@ mod tests {
         assert_eq!(terms, ["grace", "hopper", "old_timer"]);
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn version_5_keeps_every_conversation_list() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS[..4].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i as i64 + 1).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO conversations VALUES (1, 2, '1-2', 10), (2, 1, '1-2', 10), (1, 3, '1-3', 12), (3, 1, '1-3', 12);
+             INSERT INTO inbox VALUES (1, 10), (2, 10), (1, 12), (3, 12);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let mut s = conn
+            .prepare("SELECT user_id, last_message_id, peer_id, conversation_id FROM user_conversations ORDER BY 1, 2")
+            .unwrap();
+        let rows: Vec<(i64, i64, i64, String)> = s
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let want = [(1, 10, 2, "1-2"), (1, 12, 3, "1-3"), (2, 10, 1, "1-2"), (3, 12, 1, "1-3")];
+        assert_eq!(rows, want.map(|(u, l, p, c)| (u, l, p, c.to_string())));
+        for gone in ["conversations", "inbox"] {
+            let n: i64 =
+                conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = ?1", [gone], |r| r.get(0)).unwrap();
+            assert_eq!(n, 0, "{gone} dropped");
+        }
     }
 }
