@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use crate::app::App;
 use crate::error::{Error, bad_request};
 use crate::handlers::{self, ConnState, SocketAuth};
-use crate::hub::ConnControl;
+use crate::hub::{ConnControl, OutFrame};
 use crate::metrics::{self, FrameIn, FrameOut};
 use crate::protocol::{Envelope, ErrorReply, OkReply, REQUEST_KINDS, Request, close};
 use crate::ratelimit::TokenBucket;
@@ -44,7 +44,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _gauge = metrics::SocketGauge::open();
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(app.config.outbound_queue.max(1));
+    let (tx, mut rx) = mpsc::channel::<OutFrame>(app.config.outbound_queue.max(1));
     let control = Arc::new(ConnControl::default());
     let mut conn = ConnState::new(app.hub.next_conn_id(), peer, tx, control.clone());
     let (mut sink, mut stream) = ws.split();
@@ -136,16 +136,16 @@ pub async fn serve(
     }
 }
 
-async fn write_events<S>(sink: &mut S, rx: &mut mpsc::Receiver<Utf8Bytes>, first: Utf8Bytes, limit: Duration) -> bool
+async fn write_events<S>(sink: &mut S, rx: &mut mpsc::Receiver<OutFrame>, first: OutFrame, limit: Duration) -> bool
 where
     S: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
     let work = async {
-        sink.feed(Message::Text(first)).await?;
+        sink.feed(Message::Text(*first)).await?;
         let mut n = 1;
         while n < WRITE_BATCH {
             match rx.try_recv() {
-                Ok(f) => sink.feed(Message::Text(f)).await?,
+                Ok(f) => sink.feed(Message::Text(*f)).await?,
                 Err(_) => break,
             }
             n += 1;

@@ -144,7 +144,7 @@ async fn lost_deliveries_are_filled_from_history_in_order_exactly_once() {
     let (stop, stop_rx) = watch::channel(false);
     let tasks = hub.spawn_tasks(stop_rx).await;
     let user = User { id: UserId(42), username: "gil".into(), display_name: "gil".into(), created_at_ms: 0 };
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(256);
+    let (tx, mut rx) = mpsc::channel::<hubbub::hub::OutFrame>(256);
     let handle = ConnHandle::new(hub.next_conn_id(), SessionId("s".into()), tx, Arc::new(ConnControl::default()));
     hub.attach(&user, handle, None).await.unwrap();
 

@@ -47,7 +47,7 @@ use crate::app::App;
 use crate::auth::Issued;
 use crate::broker::Position;
 use crate::error::{Error, Result};
-use crate::hub::{Attached, ConnControl, ConnHandle, ConnId};
+use crate::hub::{Attached, ConnControl, ConnHandle, ConnId, OutFrame};
 use crate::model::{SessionId, User, UserId};
 use crate::protocol::{AuthReply, EventFrame, Pos, Request};
 
@@ -68,7 +68,7 @@ pub struct ConnState {
     pub id: ConnId,
     pub peer: SocketAddr,
     pub auth: Option<SocketAuth>,
-    pub tx: mpsc::Sender<Utf8Bytes>,
+    pub tx: mpsc::Sender<OutFrame>,
     pub control: Arc<ConnControl>,
     /// Users whose presence this socket watches (bounded).
     pub watching: Vec<UserId>,
@@ -78,7 +78,7 @@ pub struct ConnState {
 
 impl ConnState {
     /// A fresh, unauthenticated socket's state.
-    pub fn new(id: ConnId, peer: SocketAddr, tx: mpsc::Sender<Utf8Bytes>, control: Arc<ConnControl>) -> ConnState {
+    pub fn new(id: ConnId, peer: SocketAddr, tx: mpsc::Sender<OutFrame>, control: Arc<ConnControl>) -> ConnState {
         ConnState { id, peer, auth: None, tx, control, watching: Vec::new(), handle: None }
     }
 

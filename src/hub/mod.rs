@@ -34,7 +34,7 @@ use crate::broker::{Broker, BrokerSink, Position, random_hex};
 use crate::error::{BrokerError, Error};
 use crate::model::{SessionId, User, UserId};
 
-pub use conn::{ConnControl, ConnHandle, ConnId, InboxCursor, Released};
+pub use conn::{ConnControl, ConnHandle, ConnId, InboxCursor, OutFrame, Released};
 pub use local::{LocalHub, Watcher};
 pub use presence::UserPresence;
 

@@ -9,7 +9,7 @@ use super::payload::{encode_close, encode_frame};
 use super::*;
 use crate::protocol::close;
 
-fn handle(id: u64, session: &str, cap: usize) -> (ConnHandle, mpsc::Receiver<Utf8Bytes>) {
+fn handle(id: u64, session: &str, cap: usize) -> (ConnHandle, mpsc::Receiver<OutFrame>) {
     let (tx, rx) = mpsc::channel(cap);
     (ConnHandle::new(ConnId(id), SessionId(session.into()), tx, Arc::new(ConnControl::default())), rx)
 }
@@ -23,7 +23,7 @@ fn live(h: &ConnHandle, epoch: &str, last: u64) {
     h.release(Ok(history(epoch, last, vec![], true)), None);
 }
 
-fn offsets(rx: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<serde_json::Value> {
+fn offsets(rx: &mut mpsc::Receiver<OutFrame>) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     while let Ok(f) = rx.try_recv() {
         let v: serde_json::Value = serde_json::from_str(f.as_str()).unwrap();
