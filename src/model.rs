@@ -189,15 +189,20 @@ pub struct DirectSend {
 impl DirectSend {
     /// The message this send makes once its recipient is known to be `to`.
     pub fn to_message(&self, to: &User) -> Message {
+        self.clone().into_message(to)
+    }
+
+    /// [`Self::to_message`], moving the text instead of copying it.
+    pub fn into_message(self, to: &User) -> Message {
         Message {
             id: self.id,
             conversation_id: ConversationId::direct(self.from.id, to.id),
             from_id: self.from.id,
-            from: self.from.username.clone(),
+            from: self.from.username,
             to_id: to.id,
             to: to.username.clone(),
-            text: self.text.clone(),
-            nonce: self.nonce.clone(),
+            text: self.text,
+            nonce: self.nonce,
         }
     }
 }

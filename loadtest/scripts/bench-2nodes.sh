@@ -11,11 +11,10 @@ name=${1:?name}; shift; [ "${1:-}" = "--" ] && shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-/tmp/hubbub-bench}; runs=${RUNS:-3}; port=${PORT:-9310}; rport=${REDIS_PORT:-9379}
 mkdir -p "$out"
+. "$root/loadtest/scripts/redis.sh"
 for i in $(seq "$runs"); do
   dir="$out/$name-$i.data"
-  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$out/$name-$i.redis.log" 2>&1 &
-  rpid=$!
-  for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  start_redis "$rport" "$out/$name-$i.redis.log"; rpid=$REDIS_PID
   redis="redis://127.0.0.1:$rport"
   # Node A first (it creates the database and the signing key), then B on the same directory.
   apid=$("$root/loadtest/scripts/server.sh" "$dir" "$port" --redis "$redis" --worker-id 1)

@@ -14,6 +14,7 @@ name=${1:?name}; nodes=${2:?nodes}; sockets=${3:?sockets per node}; shift 3
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-/tmp/hubbub-bench}; runs=${RUNS:-3}; port=${PORT:-9500}; rport=${REDIS_PORT:-9379}
 mkdir -p "$out"
+. "$root/loadtest/scripts/redis.sh"
 
 open_sockets() { # the sum of hubbub_sockets_open over every node
   local sum=0 n v
@@ -26,9 +27,7 @@ open_sockets() { # the sum of hubbub_sockets_open over every node
 
 for i in $(seq "$runs"); do
   dir="$out/$name-$i.data"
-  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$out/$name-$i.redis.log" 2>&1 &
-  rpid=$!
-  for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  start_redis "$rport" "$out/$name-$i.redis.log"; rpid=$REDIS_PID
   spids=()
   for n in $(seq 1 "$nodes"); do
     # Node 1 first: it creates the database and the signing key.

@@ -58,10 +58,12 @@ fn user_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     })
 }
 
-fn find_by_nonce(conn: &Connection, from: UserId, nonce: &str) -> rusqlite::Result<Option<Message>> {
-    conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.from_id = ?1 AND m.nonce = ?2"))?
-        .query_row(params![from.0, nonce], |r| message_from_row(r, 0))
-        .optional()
+/// The message `from` already stored with `nonce`, if any (no nonce: none).
+fn stored_for_nonce(conn: &Connection, from: UserId, nonce: Option<&str>) -> Result<Option<Message>, StoreError> {
+    let Some(nonce) = nonce else { return Ok(None) };
+    conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.from_id = ?1 AND m.nonce = ?2"))
+        .and_then(|mut s| s.query_row(params![from.0, nonce], |r| message_from_row(r, 0)).optional())
+        .map_err(map_err)
 }
 
 /// Writes a message: its row (and so its conversation index entry), then
@@ -79,30 +81,27 @@ fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
     if prev.is_some_and(|p| p > m.id.0) {
         return Ok(());
     }
+    // Each participant's row sits at the conversation's last message id
+    // (`prev`, which no other conversation of theirs can have): move it in
+    // one UPDATE, or create it (the conversation's first message).
     let sides = [(m.from_id, m.to_id), (m.to_id, m.from_id)];
     for (me, peer) in &sides[..if m.from_id == m.to_id { 1 } else { 2 }] {
         let moved = match prev {
             Some(p) => conn
                 .prepare_cached(
-                    "UPDATE user_conversations SET last_message_id = ?3
-                     WHERE user_id = ?1 AND last_message_id = ?2 AND peer_id = ?4",
+                    "UPDATE user_conversations SET last_message_id = ?3 WHERE user_id = ?1 AND last_message_id = ?2",
                 )?
-                .execute(params![me.0, p, m.id.0, peer.0])?,
+                .execute(params![me.0, p, m.id.0])?,
             None => 0,
         };
-        if moved == 0 {
-            if prev.is_some() {
-                // The row is not where it should be (never expected): find
-                // it the slow way, so the conversation is listed once.
-                conn.prepare_cached("DELETE FROM user_conversations WHERE user_id = ?1 AND peer_id = ?2")?
-                    .execute(params![me.0, peer.0])?;
-            }
-            conn.prepare_cached(
-                "INSERT INTO user_conversations (user_id, last_message_id, peer_id, conversation_id)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![me.0, m.id.0, peer.0, m.conversation_id.0])?;
+        if moved > 0 {
+            continue;
         }
+        conn.prepare_cached(
+            "INSERT INTO user_conversations (user_id, last_message_id, peer_id, conversation_id)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![me.0, m.id.0, peer.0, m.conversation_id.0])?;
     }
     Ok(())
 }
@@ -277,10 +276,8 @@ impl Store for SqliteStore {
         let m = m.clone();
         self.engine
             .write(move |conn| {
-                if let Some(nonce) = &m.nonce {
-                    if let Some(original) = find_by_nonce(conn, m.from_id, nonce).map_err(map_err)? {
-                        return Ok(Inserted { message: original, created: false });
-                    }
+                if let Some(original) = stored_for_nonce(conn, m.from_id, m.nonce.as_deref())? {
+                    return Ok(Inserted { message: original, created: false });
                 }
                 insert_message_rows(conn, &m).map_err(map_err)?;
                 Ok(Inserted { message: m, created: true })
@@ -293,17 +290,15 @@ impl Store for SqliteStore {
         let key = send.to_username.to_lowercase();
         self.engine
             .write(move |conn| {
-                if let Some(nonce) = &send.nonce {
-                    if let Some(original) = find_by_nonce(conn, send.from.id, nonce).map_err(map_err)? {
-                        return Ok(Some(Inserted { message: original, created: false }));
-                    }
+                if let Some(original) = stored_for_nonce(conn, send.from.id, send.nonce.as_deref())? {
+                    return Ok(Some(Inserted { message: original, created: false }));
                 }
                 let to = conn
                     .prepare_cached("SELECT id, username, display_name, created_at FROM users WHERE username_key = ?1")
                     .and_then(|mut s| s.query_row([key], |r| user_from_row(r, 0)).optional())
                     .map_err(map_err)?;
                 let Some(to) = to else { return Ok(None) };
-                let m = send.to_message(&to);
+                let m = send.into_message(&to);
                 insert_message_rows(conn, &m).map_err(map_err)?;
                 Ok(Some(Inserted { message: m, created: true }))
             })

@@ -147,8 +147,8 @@ const MIGRATIONS: &[&str] = &[
     // 5: fewer index entries per message. A message used to update about
     // nine B-tree entries on random pages (its conversation and sender
     // indexes, two sync-feed rows, two conversation rows and two recency
-    // entries); the WAL stores whole pages, so that was ~11 KB written per
-    // message (BENCHMARKS.md). Now: its conversation index entry and one
+    // entries); the WAL stores whole pages, so that was 16-18 KB written per
+    // message, checkpoints included (BENCHMARKS.md). Now: its conversation index entry and one
     // row per participant in `user_conversations`, keyed by recency, which
     // serves the conversation list *and* sync (a user's messages since X
     // are those of the conversations active since X). Account deletion
