@@ -102,6 +102,8 @@ async fn deliver_inner(app: &App, job: &Job) -> Result<(), Error> {
     }
     if job.copy {
         app.store.fan_out(&job.item, &[actor]).await?;
+        // Only after every copy is stored: readers (`timeline::home`) read
+        // the not-yet-copied items before the copies and rely on this order.
         app.store.set_fanout(job.item.id, FanoutState::Done).await?;
     }
     Ok(())

@@ -87,8 +87,14 @@ pub async fn home(
     let mut cursor = before;
     let mut items = Vec::with_capacity(limit);
     for _ in 0..MAX_ROUNDS {
-        let copied = store.home_items(me, cursor, batch).await?;
+        // Not-yet-copied items first, copies second: fan-out commits an
+        // item's copies before it marks the item done, so an item missing
+        // from the first read (done by then) is already in the second. The
+        // other order missed an item that was copied and marked done
+        // between the two reads (a follower's home timeline without a post
+        // whose `post.create` was already acknowledged).
         let merged = store.unfanned_items(me, cursor, batch).await?;
+        let copied = store.home_items(me, cursor, batch).await?;
         let (certain, boundary) = merge_step(copied, merged, batch);
         for item in certain {
             if item.id < floor {

@@ -233,3 +233,31 @@ async fn a_deleted_post_disappears_everywhere() {
         s.stop().await;
     }
 }
+
+/// The contract of `post.create` (protocol.md): once the author has the
+/// reply, the post is on every follower's home timeline, whether or not the
+/// background fan-out has copied it yet. The followers read right after each
+/// reply, racing the fan-out worker on purpose: the server once read the
+/// copies before the not-yet-copied items, and missed an item that the
+/// worker moved from one to the other between the two reads.
+#[tokio::test]
+async fn an_acknowledged_post_is_on_followers_home_timelines_at_once() {
+    let s = server(1000).await;
+    let mut nia = Client::register(&s, "nia_p").await;
+    let mut readers = Vec::new();
+    for i in 0..4 {
+        let mut c = Client::register(&s, &format!("reader{i}_p")).await;
+        follow(&mut c, "nia_p").await;
+        readers.push(c);
+    }
+    for i in 0..150 {
+        let p = post(&mut nia, &format!("post {i}")).await;
+        let pages =
+            futures_util::future::join_all(readers.iter_mut().map(|c| c.ok("timeline.home", json!({"limit": 1}))))
+                .await;
+        for (r, page) in pages.iter().enumerate() {
+            assert_eq!(page["items"][0]["post"]["id"], p["id"], "post {i} is on reader{r}'s home timeline");
+        }
+    }
+    s.stop().await;
+}
