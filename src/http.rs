@@ -69,34 +69,44 @@ pub async fn read_head(stream: &mut TcpStream, limit: Duration) -> Result<(Reque
                 return Err(HeadError::Gone);
             }
             buf.extend_from_slice(&chunk[..n]);
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(&buf) {
-                Ok(httparse::Status::Complete(len)) => {
-                    let target = req.path.unwrap_or("/");
-                    let (path, query) = match target.split_once('?') {
-                        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-                        None => (target.to_owned(), None),
-                    };
-                    let head = RequestHead {
-                        method: req.method.unwrap_or("").to_owned(),
-                        path,
-                        query,
-                        headers: req
-                            .headers
-                            .iter()
-                            .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
-                            .collect(),
-                    };
-                    return Ok((head, buf[len..].to_vec()));
-                }
-                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => continue,
-                Ok(httparse::Status::Partial) => return Err(HeadError::TooLarge),
-                Err(e) => return Err(HeadError::Malformed(e.to_string())),
+            if let Some((head, len)) = parse_head(&buf)? {
+                return Ok((head, buf[len..].to_vec()));
             }
         }
     };
     tokio::time::timeout(limit, work).await.map_err(|_| HeadError::Gone)?
+}
+
+/// Parses the request head at the start of `buf`: the head and its length
+/// in bytes, or `None` when `buf` holds only part of one (read more).
+/// `TooLarge` once `MAX_HEAD_BYTES` or more are buffered without a complete
+/// head. Pure, so the property tests (`tests/fuzz_parsers.rs`) drive it.
+pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let target = req.path.unwrap_or("/");
+            let (path, query) = match target.split_once('?') {
+                Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+                None => (target.to_owned(), None),
+            };
+            let head = RequestHead {
+                method: req.method.unwrap_or("").to_owned(),
+                path,
+                query,
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                    .collect(),
+            };
+            Ok(Some((head, len)))
+        }
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => Ok(None),
+        Ok(httparse::Status::Partial) => Err(HeadError::TooLarge),
+        Err(e) => Err(HeadError::Malformed(e.to_string())),
+    }
 }
 
 /// Writes a complete response and closes the write side.
