@@ -121,9 +121,10 @@ pub fn cases(default: u32) -> u32 {
 /// A proptest runner with `cases` cases, seeded by [`seed`], that keeps no
 /// regression files (failures are added to the corpus by hand instead).
 pub fn runner(target: &str, cases: u32) -> TestRunner {
+    let seed = seed(target);
     let mut bytes = [0u8; 32];
     for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&seed(target).wrapping_add(i as u64).to_le_bytes());
+        chunk.copy_from_slice(&seed.wrapping_add(i as u64).to_le_bytes());
     }
     let config = Config { cases, failure_persistence: None, max_shrink_iters: 2048, ..Config::default() };
     TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
