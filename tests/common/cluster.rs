@@ -169,6 +169,11 @@ impl Node {
         }
     }
 
+    /// Kills the node at once (SIGKILL), as a crash would.
+    pub fn kill(self) {
+        drop(self);
+    }
+
     /// Stops the node with SIGTERM (graceful) and waits for it.
     pub async fn stop(mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
