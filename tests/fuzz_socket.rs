@@ -337,11 +337,14 @@ async fn request_frames() {
     }
     let requests: Vec<Vec<u8>> = fuzz::corpus("request").into_iter().map(|(_, b)| b).collect();
     let strategy = prop_oneof![
-        3 => fuzz::mutated(requests).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
-        3 => fuzz::request_like(),
+        2 => fuzz::mutated(requests.clone()).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        1 => fuzz::request_like(),
+        4 => fuzz::json_mutated(requests),
     ];
     let rt = tokio::runtime::Handle::current();
     let ws = std::sync::Mutex::new(Some(ws));
+    // Reply codes seen, to show how deep the inputs reach (printed).
+    let codes = std::sync::Mutex::new(std::collections::BTreeMap::<String, u32>::new());
     let mut runner = fuzz::runner("request_frames", fuzz::cases(1000));
     let result = tokio::task::block_in_place(|| {
         runner.run(&strategy, |text| {
@@ -352,8 +355,14 @@ async fn request_frames() {
                     None => login(&s).await,
                 };
                 let r = run_request(&mut socket, &text).await;
-                if matches!(r, Ok(Some(_))) {
-                    *slot = Some(socket);
+                if let Ok(Some(reply)) = &r {
+                    let code = reply["code"].as_str().unwrap_or("ok").to_owned();
+                    // A failed `auth.*` leaves the socket signed out: start
+                    // the next case signed in again.
+                    if code != "unauthorized" {
+                        *slot = Some(socket);
+                    }
+                    *codes.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_default() += 1;
                 }
                 r.map(|_| ())
             })
@@ -362,6 +371,7 @@ async fn request_frames() {
     if let Err(e) = result {
         panic!("fuzz target request_frames: {e}");
     }
+    eprintln!("request_frames replies: {:?}", codes.lock().unwrap_or_else(|e| e.into_inner()));
     assert_eq!(panics.load(Ordering::SeqCst), 0, "something panicked (see the output above)");
     let mut c = Client::login(&s, "fuzz_peer").await;
     c.ok("ping", json!({})).await;

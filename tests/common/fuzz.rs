@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use hubbub::protocol::REQUEST_KINDS;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The system allocator, counting live bytes per thread and process-wide.
 pub struct Counting;
@@ -305,4 +305,49 @@ pub fn unhex(text: &[u8]) -> Vec<u8> {
         .chunks(2)
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).expect("hex"), 16).expect("hex digit pair"))
         .collect()
+}
+
+/// Values a field of a real request might hold: known and unknown names,
+/// ids at the edges, texts at and past the limits, numbers, lists.
+pub fn plausible() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::sample::select(vec!["fuzz_peer", "fuzzer", "FUZZ_PEER", "nobody", "", "a", "frames_user"])
+            .prop_map(Value::from),
+        prop::sample::select(vec!["0", "1", "-1", "01", "9223372036854775807", "9223372036854775808", "1e3", " 1"])
+            .prop_map(Value::from),
+        any::<i64>().prop_map(|n| Value::from(n.to_string())),
+        any::<u32>().prop_map(Value::from),
+        (prop::sample::select(vec!["x", "é", " ", "\n", "\u{202e}", "😀"]), 0usize..4200)
+            .prop_map(|(c, n)| Value::from(c.repeat(n))),
+        prop::collection::vec(prop::sample::select(vec!["fuzz_peer", "fuzzer", "x"]), 0..120)
+            .prop_map(|v| Value::from(v.into_iter().map(Value::from).collect::<Vec<_>>())),
+        Just(json!({"epoch": "x", "offset": 1})),
+    ]
+}
+
+/// Corpus requests (JSON objects) with fields replaced by [`plausible`] or
+/// any values, or removed; the kind stays, so most reach their handler.
+pub fn json_mutated(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = String> {
+    let objects: Vec<serde_json::Map<String, Value>> = corpus
+        .iter()
+        .filter_map(|b| serde_json::from_slice::<Value>(b).ok()?.as_object().cloned())
+        .filter(|o| o.len() > 1)
+        .collect();
+    let change = prop_oneof![3 => plausible().prop_map(Some), 1 => json_value().prop_map(Some), 1 => Just(None)];
+    (prop::sample::select(objects), prop::collection::vec((any::<prop::sample::Index>(), change), 1..3)).prop_map(
+        |(mut obj, changes)| {
+            for (at, change) in changes {
+                let keys: Vec<String> = obj.keys().filter(|k| *k != "type").cloned().collect();
+                if keys.is_empty() {
+                    continue;
+                }
+                let key = at.get(&keys).clone();
+                match change {
+                    Some(v) => obj.insert(key, v),
+                    None => obj.remove(&key),
+                };
+            }
+            Value::Object(obj).to_string()
+        },
+    )
 }
