@@ -153,8 +153,13 @@ pub fn node_command(dir: &Path, redis: &str, worker_id: u16, port: u16) -> Comma
 impl Node {
     /// Starts a node and waits until it answers `/healthz`.
     pub async fn start(dir: &Path, redis: &str, worker_id: u16) -> Node {
+        Self::start_with_args(dir, redis, worker_id, &[]).await
+    }
+
+    /// [`Node::start`] with extra command-line flags.
+    pub async fn start_with_args(dir: &Path, redis: &str, worker_id: u16, extra: &[&str]) -> Node {
         let port = free_port();
-        let child = node_command(dir, redis, worker_id, port).spawn().expect("spawn hubbub");
+        let child = node_command(dir, redis, worker_id, port).args(extra).spawn().expect("spawn hubbub");
         let mut node = Node { addr: SocketAddr::from(([127, 0, 0, 1], port)), child };
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
@@ -211,14 +216,22 @@ impl Cluster {
     /// Starts Redis and three nodes, or `None` when redis-server is absent
     /// outside CI.
     pub async fn start() -> Option<Cluster> {
+        Self::start_with_args(&[]).await
+    }
+
+    /// [`Cluster::start`] with extra command-line flags for every node.
+    pub async fn start_with_args(extra: &[&str]) -> Option<Cluster> {
         let redis = Redis::start().await?;
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         // All at once, as a deployment would: they race to create the
         // database and the JWT key, and must agree.
         let url = redis.url();
-        let (a, b, c) =
-            tokio::join!(Node::start(&dir, &url, 1), Node::start(&dir, &url, 2), Node::start(&dir, &url, 3));
+        let (a, b, c) = tokio::join!(
+            Node::start_with_args(&dir, &url, 1, extra),
+            Node::start_with_args(&dir, &url, 2, extra),
+            Node::start_with_args(&dir, &url, 3, extra)
+        );
         let nodes = vec![a, b, c];
         Some(Cluster { nodes, redis, dir, _tmp: tmp })
     }
