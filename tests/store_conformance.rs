@@ -63,7 +63,11 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
     }
 }
 
+#[path = "store_conformance/hardening.rs"]
+mod hardening_suite;
+
 mod suite {
+    pub use super::hardening_suite::*;
     pub use super::posts_suite::*;
     use super::*;
 
@@ -379,7 +383,7 @@ mod suite {
         // An unknown user on either side writes nothing.
         let ghost = UserId(ids.next_id());
         assert!(!s.add_follow(a, ghost, FollowId(ids.next_id())).await.unwrap());
-        assert!(!s.add_follow(ghost, a, FollowId(ids.next_id())).await.unwrap());
+        assert!(matches!(s.add_follow(ghost, a, FollowId(ids.next_id())).await, Err(StoreError::UserGone)));
         assert_eq!(s.follow_counts(a).await.unwrap(), counts(1, 1));
 
         assert!(s.remove_follow(a, b).await.unwrap());
@@ -485,10 +489,10 @@ mod suite {
         assert_eq!(s.followers(st.id, None, 10).await.unwrap()[0].user, th);
         assert!(s.following(st.id, None, 10).await.unwrap().is_empty());
 
-        // The user's messages are gone; what others sent stays in their sync.
-        assert!(s.history(&from_gone.conversation_id, None, 10).await.unwrap().iter().all(|m| m.from_id != g.id));
+        // Every conversation with the user is gone, both directions.
+        assert!(s.history(&from_gone.conversation_id, None, 10).await.unwrap().is_empty());
         let synced = s.messages_since(st.id, MessageId(0), 10).await.unwrap();
-        assert_eq!(synced, vec![to_gone.clone(), unrelated.clone()]);
+        assert_eq!(synced, vec![unrelated.clone()]);
         let convs = s.conversations(st.id, None, 10).await.unwrap();
         assert_eq!(convs.len(), 1);
         assert_eq!(convs[0].peer, th);
@@ -699,4 +703,8 @@ every_backend!(
     posts_likes_reposts,
     timelines_and_fanout,
     deleting_a_user_removes_their_posts_and_marks,
+    sync_once_per_pass,
+    deleted_users_write_nothing,
+    freed_username_gets_no_old_messages,
+    stale_message_ids_are_refused,
 );
