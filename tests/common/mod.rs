@@ -324,6 +324,20 @@ impl Client {
         }
     }
 
+    /// Every JSON frame until the socket ends (events kept earlier
+    /// included), and how it ended.
+    pub async fn frames_until_end(&mut self) -> (Vec<Value>, Ended) {
+        let mut frames: Vec<Value> = self.events.drain(..).collect();
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("socket ends in time") {
+                None | Some(Err(_)) | Some(Ok(Message::Close(None))) => return (frames, Ended::Dropped),
+                Some(Ok(Message::Close(Some(f)))) => return (frames, Ended::Close(f.code.into())),
+                Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(&t).expect("server sends JSON")),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
     /// The next event frame, whole (from the kept ones first).
     pub async fn next_event(&mut self) -> Value {
         if let Some(e) = self.events.pop_front() {
