@@ -10,7 +10,7 @@
 # file. `start` wipes DIR first: every start is a fresh, empty node.
 # Needs JDK 17 (`java`) and Maven (`mvn`); the jars are resolved once into
 # tools/cassandra/target/lib. Environment knobs:
-#   CASSANDRA_HEAP        heap size (default 1G)
+#   CASSANDRA_HEAP        heap size (default 2G)
 #   CASSANDRA_START_SECS  how long to wait for the native port (default 180)
 #   JAVA                  java binary (default: java on PATH)
 set -euo pipefail
@@ -19,7 +19,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 LIB="$HERE/target/lib"
 DIR="${2:-$HERE/target/node}"
 JAVA="${JAVA:-java}"
-HEAP="${CASSANDRA_HEAP:-1G}"
+HEAP="${CASSANDRA_HEAP:-2G}"
 START_SECS="${CASSANDRA_START_SECS:-180}"
 
 die() { echo "cassandra.sh: $*" >&2; exit 1; }
