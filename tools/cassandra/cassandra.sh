@@ -10,7 +10,7 @@
 # file. `start` wipes DIR first: every start is a fresh, empty node.
 # Needs JDK 17 (`java`) and Maven (`mvn`); the jars are resolved once into
 # tools/cassandra/target/lib. Environment knobs:
-#   CASSANDRA_HEAP        heap size (default 1G)
+#   CASSANDRA_HEAP        heap size (default 2G)
 #   CASSANDRA_START_SECS  how long to wait for the native port (default 180)
 #   JAVA                  java binary (default: java on PATH)
 set -euo pipefail
@@ -19,7 +19,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 LIB="$HERE/target/lib"
 DIR="${2:-$HERE/target/node}"
 JAVA="${JAVA:-java}"
-HEAP="${CASSANDRA_HEAP:-1G}"
+HEAP="${CASSANDRA_HEAP:-2G}"
 START_SECS="${CASSANDRA_START_SECS:-180}"
 
 die() { echo "cassandra.sh: $*" >&2; exit 1; }
@@ -124,7 +124,10 @@ EOF
 }
 
 # The JVM flags of Cassandra's conf/jvm17-server.options (GC and JPMS parts)
-# plus the system properties that keep a one-node test cluster fast.
+# plus the system properties that keep a one-node test cluster fast. The last
+# two are the ones Cassandra's own tests use: schema changes and system tables
+# are not flushed/fsynced (every test creates a keyspace of ~30 tables; the
+# data is thrown away anyway).
 jvm_flags() {
   local jamm
   jamm="$(ls "$LIB"/jamm-*.jar 2>/dev/null | head -1)"
@@ -187,6 +190,8 @@ jvm_flags() {
 -Dcassandra.superuser_setup_delay_ms=0
 -Dcassandra.migration_task_wait_in_seconds=1
 -Dcassandra.initial_token=0
+-Dcassandra.test.flush_local_schema_changes=false
+-Dcassandra.unsafesystem=true
 EOF
 }
 
