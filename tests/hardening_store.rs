@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::cluster::Cluster;
 use common::{Client, Ended, TestServer};
 use hubbub::model::{DirectSend, MessageId};
 use hubbub::snowflake::Generator;
@@ -41,13 +42,34 @@ fn writes(post_id: &Value, n: usize) -> Vec<String> {
 #[tokio::test]
 async fn no_write_of_a_deleted_account_is_acknowledged_or_kept() {
     let s = TestServer::start().await;
-    let mut bob = Client::register(&s, "bob").await;
-    let post = bob.ok("post.create", json!({"text": "bob's post"})).await["post"].clone();
-    let mut alice = Client::register(&s, "alice").await;
+    let bob = Client::register(&s, "bob").await;
+    let alice = Client::register(&s, "alice").await;
     let mut others = Vec::new();
     for _ in 0..4 {
         others.push(Client::login(&s, "alice").await);
     }
+    delete_while_writes_are_queued(bob, alice, others).await;
+}
+
+/// The same across nodes: the account's other sockets are on the other
+/// two nodes, where the close arrives through Redis.
+#[tokio::test]
+async fn no_write_of_a_deleted_account_is_kept_on_any_node() {
+    let Some(cl) = Cluster::start().await else { return };
+    let (a, b, c) = (&cl.nodes[0], &cl.nodes[1], &cl.nodes[2]);
+    let bob = Client::register(c, "bob").await;
+    let alice = Client::register(a, "alice").await;
+    let mut others = Vec::new();
+    for node in [b, c, b, c] {
+        others.push(Client::login(node, "alice").await);
+    }
+    delete_while_writes_are_queued(bob, alice, others).await;
+}
+
+/// `alice` deletes her account while `others` (her other sockets) have
+/// writes queued; afterwards `bob` sees nothing of them.
+async fn delete_while_writes_are_queued(mut bob: Client, mut alice: Client, mut others: Vec<Client>) {
+    let post = bob.ok("post.create", json!({"text": "bob's post"})).await["post"].clone();
 
     // Writes queued on the account's other sockets while it is deleted:
     // some run before the delete (the delete removes what they wrote),

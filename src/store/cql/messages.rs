@@ -51,27 +51,36 @@ impl ScyllaStore {
         Ok(Inserted { message: adopted, created: true })
     }
 
-    /// Every row of one message, each write idempotent: the message, its
-    /// bucket and the sender's list, then (if the id is still young enough
-    /// to commit: [`crate::store::MESSAGE_MAX_AGE_MS`]) both sync feeds and
+    /// Every row of one message, each write idempotent, in two rounds of
+    /// concurrent writes (none depends on another; a retry after a partial
+    /// failure rewrites the same rows): the message, its bucket and the
+    /// sender's list; then, if the id is still young enough to commit
+    /// ([`crate::store::MESSAGE_MAX_AGE_MS`]), both sync feeds and
     /// conversation lists, which sync and the lists read. Finally both
     /// participants are checked again: if one was deleted meanwhile, the
     /// rows are removed and the send fails with `UserGone`.
     async fn write_message(&self, m: &Message) -> Result<(), StoreError> {
         let b = bucket_of(m.id.0);
-        self.db.write(Q::MessageInsert, binds::message_insert(m)).await?;
-        self.db.write(Q::ConvBucketInsert, (&m.conversation_id.0, b)).await?;
-        self.db.write(Q::SentInsert, binds::sent_insert(m)).await?;
+        let (from, to) = (m.from_id, m.to_id);
+        let db = &self.db;
+        tokio::try_join!(
+            db.write(Q::MessageInsert, binds::message_insert(m)),
+            db.write(Q::ConvBucketInsert, (&m.conversation_id.0, b)),
+            db.write(Q::SentInsert, binds::sent_insert(m)),
+        )?;
         if let Err(e) = check_message_age(m.id) {
             self.undo_message(m, false).await?;
             return Err(e);
         }
-        for (me, peer) in [(m.from_id, m.to_id), (m.to_id, m.from_id)] {
-            self.db.write(Q::InboxBucketInsert, (me.0, b)).await?;
-            self.db.write(Q::InboxInsert, binds::inbox_insert(me, m)).await?;
-            self.db.write(Q::ConversationUpsert, binds::conversation_upsert(me, peer, m)).await?;
-        }
-        if let Err(e) = self.require_users(&[m.from_id, m.to_id]).await {
+        tokio::try_join!(
+            db.write(Q::InboxBucketInsert, (from.0, b)),
+            db.write(Q::InboxBucketInsert, (to.0, b)),
+            db.write(Q::InboxInsert, binds::inbox_insert(from, m)),
+            db.write(Q::InboxInsert, binds::inbox_insert(to, m)),
+            db.write(Q::ConversationUpsert, binds::conversation_upsert(from, to, m)),
+            db.write(Q::ConversationUpsert, binds::conversation_upsert(to, from, m)),
+        )?;
+        if let Err(e) = self.require_users(&[from, to]).await {
             self.undo_message(m, true).await?;
             return Err(e);
         }
