@@ -44,6 +44,11 @@ const WRITER_CHECKPOINT_COMMITS: u32 = 256;
 /// told `unavailable` unless the COMMIT alone takes longer than this.
 const COMMIT_GRACE_MAX: Duration = Duration::from_secs(1);
 
+/// A job runs only if at least this long remains before its commit-by
+/// time, so that only a stall (not an ordinary batch) can push a batch's
+/// COMMIT past a deadline and roll the whole batch back.
+const RUN_MARGIN_MS: i64 = 500;
+
 type Completion = Box<dyn FnOnce(bool) + Send>;
 /// Runs a job in the open transaction (`true`), or refuses it without
 /// running it (`false`: too late to commit).
@@ -170,7 +175,8 @@ impl Engine {
     /// [`Engine::write`] with a deadline: the write commits only if its
     /// transaction starts to COMMIT before the caller's timeout minus a
     /// grace for the COMMIT itself, and before `commit_by_ms` (Unix ms) if
-    /// given. Otherwise `f` does not run (or its batch is rolled back) and
+    /// given. Otherwise `f` does not run (it also does not run within
+    /// [`RUN_MARGIN_MS`] of that time), or its batch is rolled back, and
     /// the caller gets `Unavailable`: a write its caller was told failed
     /// does not commit behind its back.
     pub async fn write_by<T, F>(&self, commit_by_ms: Option<i64>, f: F) -> Result<T, StoreError>
@@ -346,14 +352,14 @@ fn commit_batch(conn: &Connection, batch: Vec<WriteJob>) {
         let _ = conn.execute_batch("ROLLBACK");
         return;
     }
-    // Jobs whose deadline passed while waiting (e.g. for another process's
-    // write lock) are refused; the others run and must commit by the
-    // earliest of their deadlines.
+    // Jobs whose deadline passed (or nearly) while waiting, e.g. for another
+    // process's write lock, are refused; the others run and must commit by
+    // the earliest of their deadlines.
     let mut commit_by = i64::MAX;
     let completions: Vec<Completion> = batch
         .into_iter()
         .map(|job| {
-            let in_time = crate::model::now_ms() < job.commit_by_ms;
+            let in_time = crate::model::now_ms() + RUN_MARGIN_MS < job.commit_by_ms;
             if in_time {
                 commit_by = commit_by.min(job.commit_by_ms);
             }

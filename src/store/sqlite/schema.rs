@@ -260,7 +260,8 @@ mod tests {
             conn.pragma_update(None, "user_version", i as i64 + 1).unwrap();
         }
         conn.execute_batch(
-            "INSERT INTO conversations VALUES (1, 2, '1-2', 10), (2, 1, '1-2', 10), (1, 3, '1-3', 12), (3, 1, '1-3', 12);
+            "INSERT INTO users VALUES (1, 'a', 'a', 'a', 'h', 1), (2, 'b', 'b', 'b', 'h', 1), (3, 'c', 'c', 'c', 'h', 1);
+             INSERT INTO conversations VALUES (1, 2, '1-2', 10), (2, 1, '1-2', 10), (1, 3, '1-3', 12), (3, 1, '1-3', 12);
              INSERT INTO inbox VALUES (1, 10), (2, 10), (1, 12), (3, 12);",
         )
         .unwrap();
