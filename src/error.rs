@@ -16,6 +16,11 @@ pub enum StoreError {
     /// Anything else the backend reported.
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The acting user (or a user the write names) no longer exists, checked
+    /// in the same transaction as the write (the account was deleted):
+    /// nothing was written.
+    #[error("this account no longer exists")]
+    UserGone,
 }
 
 /// Errors from a broker backend.
@@ -67,7 +72,7 @@ impl Error {
         match self {
             Error::BadRequest(_) => ErrorCode::BadRequest,
             Error::UnknownType(_) => ErrorCode::UnknownType,
-            Error::Unauthorized(_) => ErrorCode::Unauthorized,
+            Error::Unauthorized(_) | Error::Store(StoreError::UserGone) => ErrorCode::Unauthorized,
             Error::Forbidden(_) => ErrorCode::Forbidden,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) | Error::Store(StoreError::Conflict(_)) => ErrorCode::Conflict,

@@ -76,9 +76,11 @@ pub struct Metrics {
     errors: Vec<IntCounter>,
     /// Time to run one request (parse to reply), in seconds.
     pub request_seconds: Histogram,
-    /// Time from submitting a write job to its durable commit, in seconds.
+    /// Time from submitting a write job to its durable commit, in seconds
+    /// (on CQL: one write or LWT request, as the driver sees it).
     pub store_write_seconds: Histogram,
-    /// Time of one read on the reader pool, in seconds (queueing included).
+    /// Time of one read on the reader pool, in seconds (queueing included;
+    /// on CQL: a read request's first page, as the driver sees it).
     pub store_read_seconds: Histogram,
     /// Write jobs committed per SQLite transaction (group commit).
     pub store_batch_jobs: Histogram,

@@ -194,7 +194,7 @@ async fn a_second_node_with_the_same_worker_id_refuses_to_start() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut cmd = node_command(tmp.path(), &redis.url(), 7, port);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let out = tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || cmd.output()))
+    let out = tokio::time::timeout(common::start_wait(), tokio::task::spawn_blocking(move || cmd.output()))
         .await
         .expect("the second node exits in time")
         .expect("join")
@@ -217,7 +217,7 @@ async fn a_node_on_another_data_directory_refuses_to_split_the_data() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut cmd = node_command(two.path(), &redis.url(), 2, port);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let out = tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || cmd.output()))
+    let out = tokio::time::timeout(common::start_wait(), tokio::task::spawn_blocking(move || cmd.output()))
         .await
         .expect("the node exits in time")
         .expect("join")

@@ -12,7 +12,16 @@ const os = require('node:os');
 const path = require('node:path');
 
 const REPO = path.resolve(__dirname, '..');
-const SHOTS = path.join(REPO, 'docs', 'screenshots');
+// HUBBUB_TEST_SCYLLA=host:port: the server stores in that CQL node (the
+// test Cassandra of ./test.sh), in a fresh keyspace it creates at start.
+// That run's screenshots go to a temp dir (the committed ones come from the
+// SQLite run).
+const SCYLLA = process.env.HUBBUB_TEST_SCYLLA || '';
+const KEYSPACE = `hubbub_e2e_${process.pid}_${Date.now() % 1000000}`;
+const SHOTS = SCYLLA ? fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-shots-'))
+  : path.join(REPO, 'docs', 'screenshots');
+// Creating a keyspace of ~30 tables on a loaded Cassandra takes a while.
+const START_MS = SCYLLA ? 180000 : 20000;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const WAIT_MS = 15000;
 const CI = process.env.CI === 'true';
@@ -45,13 +54,15 @@ class Server {
   get base() { return `http://127.0.0.1:${this.port}`; }
   async start() {
     const bin = path.join(REPO, 'target', 'debug', 'hubbub');
-    this.child = spawn(bin, ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4'], {
+    const args = ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4'];
+    if (SCYLLA) args.push('--scylla', SCYLLA, '--scylla-keyspace', KEYSPACE, '--scylla-migrate');
+    this.child = spawn(bin, args, {
       cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HUBBUB_LOG: 'info' },
     });
     this.child.stdout.on('data', (d) => { this.log += d; });
     this.child.stderr.on('data', (d) => { this.log += d; });
     this.exited = new Promise((r) => this.child.once('exit', (code, sig) => r({ code, sig })));
-    await waitHealthy(this.base);
+    await waitHealthy(this.base, START_MS);
   }
   async stop() {
     const child = this.child;

@@ -1,7 +1,10 @@
 //! `message.send`: store a direct message (the store resolves the recipient
 //! in the same step), then deliver `message.new` to the recipient's sockets
 //! and the sender's other sockets, then acknowledge.
-//! A repeated nonce returns the original message and delivers nothing.
+//! A repeated nonce returns the original message and delivers it again:
+//! the first attempt may have committed after its caller was told
+//! `unavailable` (or failed before publishing), and then this retry is the
+//! only chance to push it. Clients de-duplicate `message.new` by id.
 
 use super::{ConnState, Reply, event_frame, message_view, reply};
 use crate::app::App;
@@ -29,18 +32,16 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<R
     let to_id = stored.message.to_id;
     let envelope = MessageEnvelope { message: message_view(&stored.message) };
 
-    if stored.created {
-        let frame = event_frame(events::MESSAGE_NEW, &envelope)?;
-        // Stored already: a broker failure delays delivery (the hub's outbox
-        // publishes it again once the broker is back; clients resume or
-        // sync), it never loses the message, so the sender still gets its ack.
-        if let Err(e) = app.hub.send_to_user(to_id, &frame, None).await {
-            tracing::warn!(error = %e, "message stored but not published to the recipient");
-        }
-        if to_id != send.from.id {
-            if let Err(e) = app.hub.send_to_user(send.from.id, &frame, Some(conn.id)).await {
-                tracing::warn!(error = %e, "message stored but not published to the sender's devices");
-            }
+    let frame = event_frame(events::MESSAGE_NEW, &envelope)?;
+    // Stored already: a broker failure delays delivery (the hub's outbox
+    // publishes it again once the broker is back; clients resume or
+    // sync), it never loses the message, so the sender still gets its ack.
+    if let Err(e) = app.hub.send_to_user(to_id, &frame, None).await {
+        tracing::warn!(error = %e, "message stored but not published to the recipient");
+    }
+    if to_id != send.from.id {
+        if let Err(e) = app.hub.send_to_user(send.from.id, &frame, Some(conn.id)).await {
+            tracing::warn!(error = %e, "message stored but not published to the sender's devices");
         }
     }
     reply(&envelope)

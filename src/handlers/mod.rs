@@ -134,6 +134,26 @@ pub async fn dispatch(app: &App, conn: &mut ConnState, req: Request) -> Result<R
     if !req.allowed_before_auth() {
         conn.user()?;
     }
+    // The hub asked this socket to close (its account was deleted, its
+    // session revoked...): requests already queued on it are not run.
+    if conn.control.requested().is_some() {
+        return Err(Error::Unauthorized("this socket is closing".into()));
+    }
+    let closes_itself = matches!(req, Request::AccountDelete(_));
+    let me = conn.auth.as_ref().map(|a| a.user.id);
+    let result = run(app, conn, req).await;
+    // A close that came while the request ran: if it is because the account
+    // was deleted, whatever the request wrote went with the account (or
+    // was refused), so it is not acknowledged.
+    if let (Some(me), Some(_), false) = (me, conn.control.requested(), closes_itself) {
+        if result.is_ok() && app.store.user_by_id(me).await?.is_none() {
+            return Err(crate::error::StoreError::UserGone.into());
+        }
+    }
+    result
+}
+
+async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
     match req {
         Request::AuthRegister(r) => auth_register::handle(app, conn, r).await,
         Request::AuthLogin(r) => auth_login::handle(app, conn, r).await,

@@ -24,6 +24,26 @@ use crate::model::{
 pub use cql::{ScyllaOptions, ScyllaStore};
 pub use sqlite::SqliteStore;
 
+/// The oldest a message id may be (its timestamp against the wall clock)
+/// when the message commits: [`Store::insert_message`] and
+/// [`Store::send_direct`] refuse an older one with `Unavailable` and write
+/// nothing. A node that stalled after minting an id (stopped, swapped out,
+/// waiting for a lock) therefore cannot make a message appear below a
+/// `message.sync` cursor a client has already passed, as long as the sync
+/// horizon (`--sync-horizon-ms`, 10 s) exceeds this bound; the difference
+/// (5 s) is left for the commit itself. A client retry with the same nonce
+/// stores the message under a fresh id.
+pub const MESSAGE_MAX_AGE_MS: i64 = 5_000;
+
+/// `Unavailable` when a message with id `id` may no longer commit (see
+/// [`MESSAGE_MAX_AGE_MS`]).
+fn check_message_age(id: MessageId) -> Result<(), StoreError> {
+    if crate::model::now_ms() - id.unix_ms() > MESSAGE_MAX_AGE_MS {
+        return Err(StoreError::Unavailable("message id older than the commit bound".into()));
+    }
+    Ok(())
+}
+
 /// Result of [`Store::insert_message`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inserted {
@@ -40,6 +60,13 @@ pub struct Inserted {
 /// means "retry later" (timeout, overload, shutting down): the write may or
 /// may not have happened, so writes that can be retried carry an idempotency
 /// key (the message nonce).
+///
+/// Writes a user makes (messages, follows, likes, reposts) check that the
+/// acting user (and a message's recipient) still exists, atomically with the
+/// write (SQLite: in its transaction; CQL: written, then checked again and
+/// undone if the account is gone, with deletion removing the user row
+/// first). They fail with `StoreError::UserGone` and leave nothing behind:
+/// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ---- users --------------------------------------------------------
@@ -78,12 +105,12 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a user and everything that is theirs, atomically: the user
     /// and credentials, the profile and search terms, every session (so the
     /// user's tokens stop working at once), follows in both directions (so
-    /// others' counts drop), the messages the user sent with their sync and
-    /// conversation-list entries, the user's own sync and conversation-list
-    /// entries, and other users' conversation-list entries with this user.
-    /// Messages others sent to the user stay in the senders' sync.
-    /// The username is free again afterwards. Returns false when the user
-    /// did not exist. Idempotent.
+    /// others' counts drop), and every direct conversation with the user,
+    /// both directions, with both sides' sync and conversation-list entries
+    /// (a message left behind would carry a username that anyone may
+    /// register next). The username is free again afterwards; a new account
+    /// with it has a new id and so none of the old conversations. Returns
+    /// false when the user did not exist. Idempotent.
     async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
 
     // ---- follows ------------------------------------------------------
@@ -91,7 +118,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records that `follower` follows `followee`, with `id` as the follow's
     /// id (its place in both lists). True when the follow is new; false when
     /// it already existed (nothing changes, the original id is kept) or when
-    /// either user does not exist (nothing is written).
+    /// `followee` does not exist (nothing is written). `UserGone` when
+    /// `follower` does not exist.
     async fn add_follow(&self, follower: UserId, followee: UserId, id: FollowId) -> Result<bool, StoreError>;
 
     /// Exact follower and following counts of `user`: they always equal the
@@ -119,7 +147,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<FollowEntry>, StoreError>;
 
     /// Removes the follow of `followee` by `follower`. True when there was
-    /// one. Idempotent.
+    /// one. Idempotent. `UserGone` when `follower` does not exist.
     async fn remove_follow(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError>;
 
     // ---- sessions -----------------------------------------------------
@@ -155,12 +183,16 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a direct message, indexes it for both participants' sync and
     /// conversation lists. When the message has a nonce and the same sender
     /// already stored one with that nonce, stores nothing and returns the
-    /// original (`created: false`).
+    /// original (`created: false`). `UserGone` (nothing stored) when the
+    /// sender or the recipient does not exist; `Unavailable` (nothing
+    /// stored) when the id is older than [`MESSAGE_MAX_AGE_MS`] by the time
+    /// it would commit.
     async fn insert_message(&self, message: &Message) -> Result<Inserted, StoreError>;
 
     /// Resolves `send.to_username` (case-insensitively) and stores the
-    /// message to that user as [`Store::insert_message`] does, nonce rule
-    /// included. `Ok(None)`: no user has that name, nothing was stored.
+    /// message to that user as [`Store::insert_message`] does, nonce, user
+    /// and age rules included. `Ok(None)`: no user has that name, nothing
+    /// was stored.
     ///
     /// The default looks the name up, then inserts. A backend that can do
     /// both in one step overrides it (SQLite: one writer job, so the send
@@ -183,7 +215,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Message>, StoreError>;
 
     /// Up to `limit` messages sent or received by `user` with ids above
-    /// `after`, oldest first.
+    /// `after`, oldest first, each once: paging with the last message's id
+    /// as `after` returns every stored message once, whatever order the
+    /// messages committed in (ids are only k-sorted across nodes).
     async fn messages_since(&self, user: UserId, after: MessageId, limit: usize) -> Result<Vec<Message>, StoreError>;
 
     /// Up to `limit` of `user`'s conversations whose last message id is
@@ -217,12 +251,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records (`like: true`) or removes a like by `user`. The post's like
     /// count changes exactly when the like set does. `None` when the post
-    /// does not exist (nothing written).
+    /// does not exist (nothing written); `UserGone` when `user` does not.
     async fn set_like(&self, post: PostId, user: UserId, like: bool) -> Result<Option<Toggle>, StoreError>;
 
     /// Records a repost of `post` by `user` with timeline item `item` (fan-out
     /// state `fanout`). A second repost by the same user changes nothing
-    /// (`changed: false`). `None` when the post does not exist.
+    /// (`changed: false`). `None` when the post does not exist; `UserGone`
+    /// when `user` does not.
     async fn add_repost(
         &self,
         post: PostId,
@@ -232,7 +267,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Toggle>, StoreError>;
 
     /// Removes `user`'s repost of `post` and its timeline items (user and
-    /// home). `None` when the post does not exist.
+    /// home). `None` when the post does not exist; `UserGone` when `user`
+    /// does not.
     async fn remove_repost(&self, post: PostId, user: UserId) -> Result<Option<Toggle>, StoreError>;
 
     /// Whether `viewer` liked / reposted each of `posts` (absent: neither).

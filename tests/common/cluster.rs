@@ -1,14 +1,15 @@
 //! Real processes for the many-node tests: a `redis-server` on a free port
-//! and `hubbub` nodes run from the built binary, sharing one SQLite data
-//! directory and that Redis. Every wait has a timeout; children are killed
-//! on drop.
+//! and `hubbub` nodes run from the built binary, sharing one data directory
+//! (SQLite, the JWT key) and that Redis. With `HUBBUB_TEST_SCYLLA=host:port`
+//! the nodes store in that CQL node instead (`--scylla`), in one keyspace
+//! per data directory. Every wait has a timeout; children are killed on drop.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{Target, WAIT, http_get};
+use super::{Target, WAIT, http_get, scylla_keyspace_for, start_wait, test_scylla};
 
 /// True when running under CI (`CI=true`): missing tools fail the tests.
 pub fn in_ci() -> bool {
@@ -140,7 +141,17 @@ pub fn node_command(dir: &Path, redis: &str, worker_id: u16, port: u16) -> Comma
         .arg("--broker-timeout-ms")
         .arg("1000")
         .env("HUBBUB_LOG", "warn,hubbub=info")
+        .env_remove("HUBBUB_SCYLLA")
         .stdin(Stdio::null());
+    if let Some(nodes) = test_scylla() {
+        c.arg("--scylla")
+            .arg(nodes)
+            .arg("--scylla-keyspace")
+            .arg(scylla_keyspace_for(dir))
+            .arg("--scylla-migrate")
+            .arg("--scylla-request-timeout-ms")
+            .arg("20000");
+    }
     // The nodes' logs go to the terminal only when asked for.
     if std::env::var_os("HUBBUB_TEST_NODE_LOGS").is_some() {
         c.stdout(Stdio::inherit()).stderr(Stdio::inherit());
@@ -161,7 +172,7 @@ impl Node {
         let port = free_port();
         let child = node_command(dir, redis, worker_id, port).args(extra).spawn().expect("spawn hubbub");
         let mut node = Node { addr: SocketAddr::from(([127, 0, 0, 1], port)), child };
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let deadline = tokio::time::Instant::now() + start_wait();
         loop {
             if let Ok((200, _)) = http_get(node.addr, "/healthz", &[]).await {
                 return node;
@@ -203,7 +214,8 @@ impl Drop for Node {
     }
 }
 
-/// Three nodes (worker ids 1-3) on one data directory and one Redis.
+/// Three nodes (worker ids 1-3) on one data directory (and on CQL one
+/// keyspace) and one Redis.
 pub struct Cluster {
     // Fields drop in order: the nodes go before Redis.
     pub nodes: Vec<Node>,

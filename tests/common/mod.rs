@@ -30,19 +30,40 @@ pub struct TestServer {
     task: Option<JoinHandle<Result<(), hubbub::error::Error>>>,
 }
 
+/// How long a server may take to become healthy. On CQL it first creates
+/// a fresh keyspace of ~30 tables, and Cassandra applies schema changes one
+/// at a time for all the tests running at once, so that takes far longer
+/// than anything else a test waits for.
+pub fn start_wait() -> Duration {
+    if test_scylla().is_some() { Duration::from_secs(180) } else { WAIT }
+}
+
+/// The CQL node(s) the socket tests store in (`HUBBUB_TEST_SCYLLA=host:port`,
+/// set by `./test.sh` for its CQL pass), or `None` for SQLite.
+pub fn test_scylla() -> Option<String> {
+    std::env::var("HUBBUB_TEST_SCYLLA").ok().filter(|v| !v.is_empty())
+}
+
+/// The keyspace of a test server on CQL: named after its data directory,
+/// so a restart on the same directory (or every node of a cluster sharing
+/// it) finds the same data, and every test gets its own.
+pub fn scylla_keyspace_for(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    format!("hubbub_sock_{:016x}", h.finish())
+}
+
 /// Test defaults: a cheap bcrypt cost, everything else as shipped. With
-/// `HUBBUB_TEST_SCYLLA=host:port` the server stores in ScyllaDB instead, in
-/// a keyspace named after the data directory (so a restart on the same
-/// directory finds its data), created at start (`--scylla-migrate`).
+/// `HUBBUB_TEST_SCYLLA=host:port` the server stores in that CQL node
+/// instead, in the keyspace of [`scylla_keyspace_for`], created at start
+/// (`--scylla-migrate`).
 pub fn test_config(dir: &Path) -> Config {
     let mut c = Config::with_data_dir(dir);
     c.bcrypt_cost = 4;
-    if let Some(nodes) = std::env::var("HUBBUB_TEST_SCYLLA").ok().filter(|v| !v.is_empty()) {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        dir.hash(&mut h);
+    if let Some(nodes) = test_scylla() {
         c.scylla_nodes = nodes.split(',').map(str::to_string).collect();
-        c.scylla_keyspace = format!("hubbub_sock_{:016x}", h.finish());
+        c.scylla_keyspace = scylla_keyspace_for(dir);
         c.scylla_migrate = true;
         c.scylla_request_timeout_ms = 20_000;
     }
@@ -80,7 +101,7 @@ impl TestServer {
     }
 
     async fn wait_healthy(&self) {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let deadline = tokio::time::Instant::now() + start_wait();
         loop {
             if let Ok((status, _)) = http_get(self.addr, "/healthz", &[]).await {
                 if status == 200 {
@@ -319,6 +340,20 @@ impl Client {
                 None | Some(Err(_)) => return Ended::Dropped,
                 Some(Ok(Message::Close(Some(f)))) => return Ended::Close(f.code.into()),
                 Some(Ok(Message::Close(None))) => return Ended::Dropped,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Every JSON frame until the socket ends (events kept earlier
+    /// included), and how it ended.
+    pub async fn frames_until_end(&mut self) -> (Vec<Value>, Ended) {
+        let mut frames: Vec<Value> = self.events.drain(..).collect();
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("socket ends in time") {
+                None | Some(Err(_)) | Some(Ok(Message::Close(None))) => return (frames, Ended::Dropped),
+                Some(Ok(Message::Close(Some(f)))) => return (frames, Ended::Close(f.code.into())),
+                Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(&t).expect("server sends JSON")),
                 Some(Ok(_)) => continue,
             }
         }

@@ -18,6 +18,23 @@ impl ScyllaStore {
         Ok(row.filter(|r| r.username.is_some()))
     }
 
+    /// `Err(UserGone)` unless every one of `users` has a user row. Writes
+    /// of a user check before and again after writing (undoing themselves
+    /// if the account went meanwhile): account deletion removes the user
+    /// row first, so a write that passes the second check landed before
+    /// the deletion began and is removed by it.
+    pub(super) async fn require_users(&self, users: &[UserId]) -> Result<(), StoreError> {
+        for (i, u) in users.iter().enumerate() {
+            if users[..i].contains(u) {
+                continue;
+            }
+            if self.user_row(*u).await?.is_none() {
+                return Err(StoreError::UserGone);
+            }
+        }
+        Ok(())
+    }
+
     /// Claims the username (LWT), then writes the user and its search rows.
     /// A retry after a timeout finds its own claim and carries on. A claim
     /// left by a registration or deletion that died part-way (no user row,

@@ -73,16 +73,18 @@ pub fn inbox_insert(me: UserId, m: &Message) -> (i64, i32, i64, &str, i64, &str,
 
 /// [`super::statements::Q::ConversationUpsert`] for `me`'s row about
 /// `peer`, written at the message id's [`write_timestamp`] (the newest
-/// message wins whatever order the writes arrive in).
+/// message wins whatever order the writes arrive in). The row is a copy of
+/// the last message, so a message without a nonce writes a null nonce
+/// (unset would keep the previous message's nonce in the copy).
 #[allow(clippy::type_complexity)]
 pub fn conversation_upsert(
     me: UserId,
     peer: UserId,
     m: &Message,
-) -> (i64, i64, &str, i64, i64, &str, i64, &str, &str, MaybeUnset<&str>, i64) {
+) -> (i64, i64, &str, i64, i64, &str, i64, &str, &str, Option<&str>, i64) {
     let c = &m.conversation_id.0;
     let ts = write_timestamp(m.id.0);
-    (me.0, peer.0, c, m.id.0, m.from_id.0, &m.from, m.to_id.0, &m.to, &m.text, opt(&m.nonce), ts)
+    (me.0, peer.0, c, m.id.0, m.from_id.0, &m.from, m.to_id.0, &m.to, &m.text, m.nonce.as_deref(), ts)
 }
 
 /// [`super::statements::Q::ItemInsert`].

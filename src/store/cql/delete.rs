@@ -1,13 +1,20 @@
 //! Account deletion on CQL: a fan-out of small prepared statements over
 //! everything that is the user's. Not atomic (CQL has no multi-partition
 //! transaction): each step is idempotent and the username is released
-//! last, so a retry after a failure finishes the job. Cost: O(sessions +
-//! follows + messages sent + buckets + conversations + search prefixes +
-//! likes + reposts + posts + home copies).
+//! last, so a retry after a failure finishes the job. The user row goes
+//! first: from then on every write of the user fails its existence check
+//! (see `require_users`), and a write that passed its second check before
+//! landed before the steps below, which remove it. A retry after the user
+//! row is gone still removes everything keyed by the user id; the search
+//! rows it may leave are filtered out on read, and the username claim is
+//! taken over by the next registration (orphaned claims). Cost:
+//! O(sessions + follows + messages sent or received + buckets +
+//! conversations + search prefixes + likes + reposts + posts + home copies).
 
 use super::ScyllaStore;
+use super::binds;
 use super::keys::{bucket_of, search_prefixes, tombstone_timestamp};
-use super::rows::{ConversationRow, SentRow};
+use super::rows::{ConversationRow, MessageRow, SentRow};
 use super::statements::Q;
 use crate::error::StoreError;
 use crate::model::{SessionId, UserId, now_ms};
@@ -16,6 +23,7 @@ use crate::store::search_terms;
 impl ScyllaStore {
     pub(super) async fn delete_user_cql(&self, id: UserId) -> Result<bool, StoreError> {
         let row = self.user_row(id).await?;
+        self.db.write(Q::UserDelete, (id.0,)).await?;
         self.delete_sessions(id).await?;
         self.delete_follows(id).await?;
         self.delete_messages(id).await?;
@@ -27,7 +35,6 @@ impl ScyllaStore {
         let key = username.to_lowercase();
         let prefixes = search_prefixes(&search_terms(&username, &display));
         self.index_search(id, &key, &prefixes, &Default::default()).await?;
-        self.db.write(Q::UserDelete, (id.0,)).await?;
         // Released only if it is still ours. If this never runs (a crash
         // after the user row is gone), the next registration of the name
         // finds the claim orphaned and takes it over.
@@ -57,9 +64,21 @@ impl ScyllaStore {
         Ok(())
     }
 
-    /// The user's sent messages (with the recipients' sync rows), the
-    /// user's own sync feed, and both sides' conversation-list rows.
+    /// Every conversation with the user, both directions: each message of
+    /// the user's sync feed (sent or received) from its conversation and
+    /// from the other side's feed; the user's sent list and nonces; the
+    /// user's own feed; both sides' conversation-list rows.
     async fn delete_messages(&self, id: UserId) -> Result<(), StoreError> {
+        let buckets: Vec<(i32,)> = self.db.rows(Q::InboxBuckets, (id.0, i32::MIN)).await?;
+        for (b,) in &buckets {
+            let page = binds::bucket_page(id.0, *b, i64::MIN, i32::MAX);
+            let feed: Vec<MessageRow> = self.db.rows(Q::InboxPage, page).await?;
+            for m in feed {
+                let other = if m.from_id == id.0 { m.to_id } else { m.from_id };
+                self.db.write(Q::MessageDelete, (&m.conversation_id, *b, m.message_id)).await?;
+                self.db.write(Q::InboxDelete, (other, *b, m.message_id)).await?;
+            }
+        }
         let sent: Vec<SentRow> = self.db.rows(Q::SentOfUser, (id.0,)).await?;
         for m in sent {
             let b = bucket_of(m.message_id);
@@ -70,7 +89,6 @@ impl ScyllaStore {
             }
         }
         self.db.write(Q::SentDelete, (id.0,)).await?;
-        let buckets: Vec<(i32,)> = self.db.rows(Q::InboxBuckets, (id.0, i32::MIN)).await?;
         for (b,) in buckets {
             self.db.write(Q::InboxBucketDelete, (id.0, b)).await?;
         }

@@ -5,19 +5,22 @@
 use super::ScyllaStore;
 use super::binds;
 use super::exec::Lwt;
-use super::keys::{bucket_of, conversation_page, cql_limit, newest_bucket_below, upper_bound};
+use super::keys::{bucket_of, conversation_page, cql_limit, newest_bucket_below, tombstone_timestamp, upper_bound};
 use super::rows::{ConversationRow, MessageRow};
 use super::statements::Q;
 use crate::error::StoreError;
-use crate::model::{ConversationId, ConversationSummary, Message, MessageId, UserId};
-use crate::store::Inserted;
+use crate::model::{ConversationId, ConversationSummary, Message, MessageId, UserId, now_ms};
+use crate::store::{Inserted, check_message_age};
 
 impl ScyllaStore {
     /// With a nonce: claims (sender, nonce) with a lightweight transaction
     /// first. A claim that exists already points at the original message;
     /// if that message was never written (a crash between claim and write),
-    /// this call writes it under the claimed id.
+    /// this call writes it under the claimed id. A stale id or a deleted
+    /// participant is refused before anything is claimed or written.
     pub(super) async fn insert_message_cql(&self, m: &Message) -> Result<Inserted, StoreError> {
+        check_message_age(m.id)?;
+        self.require_users(&[m.from_id, m.to_id]).await?;
         let Some(nonce) = &m.nonce else {
             self.write_message(m).await?;
             return Ok(Inserted { message: m.clone(), created: true });
@@ -40,22 +43,67 @@ impl ScyllaStore {
         if let Some(original) = self.db.one::<MessageRow>(Q::MessageGet, key).await? {
             return Ok(Inserted { message: original.into(), created: false });
         }
+        // Claimed but never written. Under the claimed id if it may still
+        // commit; if not, `write_message` releases the claim and the next
+        // retry stores the message under its own, fresh id.
         let adopted = Message { id: MessageId(id), conversation_id: ConversationId(conv), ..m.clone() };
         self.write_message(&adopted).await?;
         Ok(Inserted { message: adopted, created: true })
     }
 
-    /// Every row of one message, each write idempotent: the message, its
-    /// bucket, both sync feeds, the sender's list, both conversation lists.
+    /// Every row of one message, each write idempotent, in two rounds of
+    /// concurrent writes (none depends on another; a retry after a partial
+    /// failure rewrites the same rows): the message, its bucket and the
+    /// sender's list; then, if the id is still young enough to commit
+    /// ([`crate::store::MESSAGE_MAX_AGE_MS`]), both sync feeds and
+    /// conversation lists, which sync and the lists read. Finally both
+    /// participants are checked again: if one was deleted meanwhile, the
+    /// rows are removed and the send fails with `UserGone`.
     async fn write_message(&self, m: &Message) -> Result<(), StoreError> {
         let b = bucket_of(m.id.0);
-        self.db.write(Q::MessageInsert, binds::message_insert(m)).await?;
-        self.db.write(Q::ConvBucketInsert, (&m.conversation_id.0, b)).await?;
-        self.db.write(Q::SentInsert, binds::sent_insert(m)).await?;
-        for (me, peer) in [(m.from_id, m.to_id), (m.to_id, m.from_id)] {
-            self.db.write(Q::InboxBucketInsert, (me.0, b)).await?;
-            self.db.write(Q::InboxInsert, binds::inbox_insert(me, m)).await?;
-            self.db.write(Q::ConversationUpsert, binds::conversation_upsert(me, peer, m)).await?;
+        let (from, to) = (m.from_id, m.to_id);
+        let db = &self.db;
+        tokio::try_join!(
+            db.write(Q::MessageInsert, binds::message_insert(m)),
+            db.write(Q::ConvBucketInsert, (&m.conversation_id.0, b)),
+            db.write(Q::SentInsert, binds::sent_insert(m)),
+        )?;
+        if let Err(e) = check_message_age(m.id) {
+            self.undo_message(m, false).await?;
+            return Err(e);
+        }
+        tokio::try_join!(
+            db.write(Q::InboxBucketInsert, (from.0, b)),
+            db.write(Q::InboxBucketInsert, (to.0, b)),
+            db.write(Q::InboxInsert, binds::inbox_insert(from, m)),
+            db.write(Q::InboxInsert, binds::inbox_insert(to, m)),
+            db.write(Q::ConversationUpsert, binds::conversation_upsert(from, to, m)),
+            db.write(Q::ConversationUpsert, binds::conversation_upsert(to, from, m)),
+        )?;
+        if let Err(e) = self.require_users(&[from, to]).await {
+            self.undo_message(m, true).await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes what [`Self::write_message`] wrote, and the nonce claim, so
+    /// a retry starts afresh. With `conversations`, both conversation-list
+    /// rows go too (only when a participant is gone: the conversation is
+    /// over, so nothing newer is lost).
+    async fn undo_message(&self, m: &Message, conversations: bool) -> Result<(), StoreError> {
+        let b = bucket_of(m.id.0);
+        self.db.write(Q::MessageDelete, (&m.conversation_id.0, b, m.id.0)).await?;
+        self.db.write(Q::InboxDelete, (m.from_id.0, b, m.id.0)).await?;
+        self.db.write(Q::InboxDelete, (m.to_id.0, b, m.id.0)).await?;
+        self.db.write(Q::SentRowDelete, (m.from_id.0, m.id.0)).await?;
+        if conversations {
+            let ts = tombstone_timestamp(now_ms());
+            self.db.write(Q::ConversationDelete, (ts, m.from_id.0, m.to_id.0)).await?;
+            self.db.write(Q::ConversationDelete, (ts, m.to_id.0, m.from_id.0)).await?;
+        }
+        if let Some(nonce) = &m.nonce {
+            self.db.lwt(Q::NonceDelete, (m.from_id.0, nonce)).await?;
         }
         Ok(())
     }

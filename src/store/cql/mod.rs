@@ -130,7 +130,13 @@ impl Store for ScyllaStore {
 
     async fn add_follow(&self, follower: UserId, followee: UserId, id: FollowId) -> Result<bool, StoreError> {
         self.live()?;
-        self.add_follow_cql(follower, followee, id).await
+        self.require_users(&[follower]).await?;
+        let created = self.add_follow_cql(follower, followee, id).await?;
+        if let Err(e) = self.require_users(&[follower]).await {
+            self.remove_follow_cql(follower, followee).await?;
+            return Err(e);
+        }
+        Ok(created)
     }
 
     async fn follow_counts(&self, user: UserId) -> Result<FollowCounts, StoreError> {
@@ -160,6 +166,7 @@ impl Store for ScyllaStore {
 
     async fn remove_follow(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
         self.live()?;
+        self.require_users(&[follower]).await?;
         self.remove_follow_cql(follower, followee).await
     }
 
@@ -241,7 +248,13 @@ impl Store for ScyllaStore {
 
     async fn set_like(&self, post: PostId, user: UserId, like: bool) -> Result<Option<Toggle>, StoreError> {
         self.live()?;
-        self.set_like_cql(post, user, like).await
+        self.require_users(&[user]).await?;
+        let toggle = self.set_like_cql(post, user, like).await?;
+        if let Err(e) = self.require_users(&[user]).await {
+            self.set_like_cql(post, user, false).await?;
+            return Err(e);
+        }
+        Ok(toggle)
     }
 
     async fn add_repost(
@@ -252,11 +265,18 @@ impl Store for ScyllaStore {
         fanout: FanoutState,
     ) -> Result<Option<Toggle>, StoreError> {
         self.live()?;
-        self.add_repost_cql(post, user, item, fanout).await
+        self.require_users(&[user]).await?;
+        let toggle = self.add_repost_cql(post, user, item, fanout).await?;
+        if let Err(e) = self.require_users(&[user]).await {
+            self.remove_repost_cql(post, user).await?;
+            return Err(e);
+        }
+        Ok(toggle)
     }
 
     async fn remove_repost(&self, post: PostId, user: UserId) -> Result<Option<Toggle>, StoreError> {
         self.live()?;
+        self.require_users(&[user]).await?;
         self.remove_repost_cql(post, user).await
     }
 

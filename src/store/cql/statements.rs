@@ -103,6 +103,7 @@ statements! {
         "INSERT INTO sent_messages (from_id, message_id, conversation_id, to_id, nonce) VALUES (?, ?, ?, ?, ?)";
     SentOfUser: Read => "SELECT message_id, conversation_id, to_id, nonce FROM sent_messages WHERE from_id = ?";
     SentDelete: Write => "DELETE FROM sent_messages WHERE from_id = ?";
+    SentRowDelete: Write => "DELETE FROM sent_messages WHERE from_id = ? AND message_id = ?";
     ConversationUpsert: Write =>
         "INSERT INTO conversations (user_id, peer_id, conversation_id, message_id, from_id, from_name, to_id, \
          to_name, body, nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?";

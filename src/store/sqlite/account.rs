@@ -62,11 +62,16 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
         "DELETE FROM sessions WHERE user_id = ?1",
         "DELETE FROM follows WHERE follower_id = ?1",
         "DELETE FROM follows WHERE followee_id = ?1",
-        // The messages the user sent (found through the user's
-        // conversations), then the user's conversation rows. Peers keep
-        // theirs: it is how they sync the messages they sent the user; it
-        // leaves their conversation lists, which join the (deleted) user.
-        "DELETE FROM messages WHERE from_id = ?1
+        // Every conversation with the user goes, both directions: a message
+        // left behind would name a username that anyone may register next.
+        // Messages first (found through the user's rows), then the peers'
+        // rows of those conversations (found among the peers' own rows, so
+        // none is left pointing at a conversation that lost messages), then
+        // the user's rows.
+        "DELETE FROM messages
+         WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
+        "DELETE FROM user_conversations
+         WHERE user_id IN (SELECT peer_id FROM user_conversations WHERE user_id = ?1)
          AND conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM user_conversations WHERE user_id = ?1",
     ] {

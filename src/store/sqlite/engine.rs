@@ -38,11 +38,31 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// Commits between the writer's own (completing) checkpoints.
 const WRITER_CHECKPOINT_COMMITS: u32 = 256;
 
+/// Of the caller's timeout, the part kept for COMMIT itself: a job must
+/// start committing this long before its caller gives up (at most 1 s, a
+/// fifth of the timeout), so a write never commits after its caller was
+/// told `unavailable` unless the COMMIT alone takes longer than this.
+const COMMIT_GRACE_MAX: Duration = Duration::from_secs(1);
+
+/// A job runs only if at least this long remains before its commit-by
+/// time, so that only a stall (not an ordinary batch) can push a batch's
+/// COMMIT past a deadline and roll the whole batch back.
+const RUN_MARGIN_MS: i64 = 500;
+
 type Completion = Box<dyn FnOnce(bool) + Send>;
-type WriteFn = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+/// Runs a job in the open transaction (`true`), or refuses it without
+/// running it (`false`: too late to commit).
+type WriteFn = Box<dyn FnOnce(&Connection, bool) -> Completion + Send>;
+
+/// A write job and the wall-clock time (Unix ms) by which its transaction
+/// must have started to COMMIT; later, the job is refused or rolled back.
+struct WriteJob {
+    run: WriteFn,
+    commit_by_ms: i64,
+}
 
 enum Job {
-    Write(WriteFn),
+    Write(WriteJob),
     Close(oneshot::Sender<()>),
 }
 
@@ -143,18 +163,35 @@ impl Engine {
 
     /// Runs `f` inside the writer's current transaction (its own savepoint).
     /// Resolves once the transaction has committed durably; an `Err` from `f`
-    /// rolls back only `f`'s changes.
+    /// rolls back only `f`'s changes. See [`Engine::write_by`].
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.write_by(None, f).await
+    }
+
+    /// [`Engine::write`] with a deadline: the write commits only if its
+    /// transaction starts to COMMIT before the caller's timeout minus a
+    /// grace for the COMMIT itself, and before `commit_by_ms` (Unix ms) if
+    /// given. Otherwise `f` does not run (it also does not run within
+    /// [`RUN_MARGIN_MS`] of that time), or its batch is rolled back, and
+    /// the caller gets `Unavailable`: a write its caller was told failed
+    /// does not commit behind its back.
+    pub async fn write_by<T, F>(&self, commit_by_ms: Option<i64>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
-        let job: WriteFn = Box::new(move |conn: &Connection| {
-            // The caller timed out and was told `unavailable`: do not write
-            // behind its back (a retry with the same idempotency key would
-            // otherwise find a write nobody was told about).
-            if tx.is_closed() {
+        let run: WriteFn = Box::new(move |conn: &Connection, in_time: bool| {
+            // Too late, or the caller timed out and was told `unavailable`:
+            // do not write behind its back (a retry with the same
+            // idempotency key would otherwise find a write nobody was told
+            // about).
+            if !in_time || tx.is_closed() {
+                let _ = tx.send(Err(StoreError::Unavailable("write timed out".into())));
                 return Box::new(|_| {}) as Completion;
             }
             let result = run_in_savepoint(conn, f);
@@ -167,6 +204,9 @@ impl Engine {
             }) as Completion
         });
         let started = std::time::Instant::now();
+        let grace = (self.timeout / 5).min(COMMIT_GRACE_MAX);
+        let own = crate::model::now_ms() + self.timeout.saturating_sub(grace).as_millis() as i64;
+        let job = WriteJob { run, commit_by_ms: commit_by_ms.map_or(own, |b| b.min(own)) };
         let work = async {
             self.writer.send(Job::Write(job)).await.map_err(|_| StoreError::Unavailable("store is closed".into()))?;
             rx.await.map_err(|_| StoreError::Unavailable("store is closed".into()))?
@@ -302,24 +342,43 @@ fn passive_checkpoint(conn: &Connection) {
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<WriteFn>) {
+fn commit_batch(conn: &Connection, batch: Vec<WriteJob>) {
     metrics::global().store_batch_jobs.observe(batch.len() as f64);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "sqlite: cannot begin a write transaction");
         for job in batch {
-            job(conn)(false);
+            (job.run)(conn, false)(false);
         }
         let _ = conn.execute_batch("ROLLBACK");
         return;
     }
-    let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
+    // Jobs whose deadline passed (or nearly) while waiting, e.g. for another
+    // process's write lock, are refused; the others run and must commit by
+    // the earliest of their deadlines.
+    let mut commit_by = i64::MAX;
+    let completions: Vec<Completion> = batch
+        .into_iter()
+        .map(|job| {
+            let in_time = crate::model::now_ms() + RUN_MARGIN_MS < job.commit_by_ms;
+            if in_time {
+                commit_by = commit_by.min(job.commit_by_ms);
+            }
+            (job.run)(conn, in_time)
+        })
+        .collect();
     let started = std::time::Instant::now();
-    let outcome = conn.execute_batch("COMMIT");
+    let outcome = if crate::model::now_ms() < commit_by {
+        conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+    } else {
+        // The process stalled between running the jobs and committing them
+        // (stopped, swapped out): their callers are being told `unavailable`.
+        Err("a job's deadline passed before COMMIT".to_owned())
+    };
     metrics::global().store_commit_seconds.observe(metrics::since(started));
     let committed = match outcome {
         Ok(()) => true,
         Err(e) => {
-            tracing::error!(error = %e, "sqlite: commit failed");
+            tracing::error!(error = %e, "sqlite: commit failed or refused; rolling back the batch");
             let _ = conn.execute_batch("ROLLBACK");
             false
         }

@@ -58,12 +58,33 @@ fn user_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     })
 }
 
+/// `Err(UserGone)` unless every one of `users` exists (checked inside the
+/// write's transaction, so a concurrent account deletion is either before
+/// it and refuses the write, or after it and removes what it wrote).
+fn require_users(conn: &Connection, users: &[UserId]) -> Result<(), StoreError> {
+    for u in users {
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM users WHERE id = ?1")
+            .and_then(|mut s| s.exists([u.0]))
+            .map_err(map_err)?;
+        if !exists {
+            return Err(StoreError::UserGone);
+        }
+    }
+    Ok(())
+}
+
 /// The message `from` already stored with `nonce`, if any (no nonce: none).
 fn stored_for_nonce(conn: &Connection, from: UserId, nonce: Option<&str>) -> Result<Option<Message>, StoreError> {
     let Some(nonce) = nonce else { return Ok(None) };
     conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.from_id = ?1 AND m.nonce = ?2"))
         .and_then(|mut s| s.query_row(params![from.0, nonce], |r| message_from_row(r, 0)).optional())
         .map_err(map_err)
+}
+
+/// The latest time (Unix ms) a message with id `id` may commit.
+fn message_commit_by(id: MessageId) -> i64 {
+    id.unix_ms() + super::MESSAGE_MAX_AGE_MS
 }
 
 /// Writes a message: its row (and so its conversation index entry), then
@@ -190,7 +211,12 @@ impl Store for SqliteStore {
     }
 
     async fn add_follow(&self, follower: UserId, followee: UserId, id: FollowId) -> Result<bool, StoreError> {
-        self.engine.write(move |conn| social::add_follow(conn, follower, followee, id).map_err(map_err)).await
+        self.engine
+            .write(move |conn| {
+                require_users(conn, &[follower])?;
+                social::add_follow(conn, follower, followee, id).map_err(map_err)
+            })
+            .await
     }
 
     async fn follow_counts(&self, user: UserId) -> Result<FollowCounts, StoreError> {
@@ -220,7 +246,12 @@ impl Store for SqliteStore {
     }
 
     async fn remove_follow(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
-        self.engine.write(move |conn| social::remove_follow(conn, follower, followee).map_err(map_err)).await
+        self.engine
+            .write(move |conn| {
+                require_users(conn, &[follower])?;
+                social::remove_follow(conn, follower, followee).map_err(map_err)
+            })
+            .await
     }
 
     async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
@@ -275,7 +306,8 @@ impl Store for SqliteStore {
     async fn insert_message(&self, m: &Message) -> Result<Inserted, StoreError> {
         let m = m.clone();
         self.engine
-            .write(move |conn| {
+            .write_by(Some(message_commit_by(m.id)), move |conn| {
+                require_users(conn, &[m.from_id, m.to_id])?;
                 if let Some(original) = stored_for_nonce(conn, m.from_id, m.nonce.as_deref())? {
                     return Ok(Inserted { message: original, created: false });
                 }
@@ -289,7 +321,8 @@ impl Store for SqliteStore {
         let send = send.clone();
         let key = send.to_username.to_lowercase();
         self.engine
-            .write(move |conn| {
+            .write_by(Some(message_commit_by(send.id)), move |conn| {
+                require_users(conn, &[send.from.id])?;
                 if let Some(original) = stored_for_nonce(conn, send.from.id, send.nonce.as_deref())? {
                     return Ok(Some(Inserted { message: original, created: false }));
                 }
@@ -402,7 +435,12 @@ impl Store for SqliteStore {
     }
 
     async fn set_like(&self, post: PostId, user: UserId, like: bool) -> Result<Option<Toggle>, StoreError> {
-        self.engine.write(move |c| posts::set_like(c, post, user, like).map_err(map_err)).await
+        self.engine
+            .write(move |c| {
+                require_users(c, &[user])?;
+                posts::set_like(c, post, user, like).map_err(map_err)
+            })
+            .await
     }
 
     async fn add_repost(
@@ -412,11 +450,21 @@ impl Store for SqliteStore {
         item: ItemId,
         fanout: FanoutState,
     ) -> Result<Option<Toggle>, StoreError> {
-        self.engine.write(move |c| posts::add_repost(c, post, user, item, fanout).map_err(map_err)).await
+        self.engine
+            .write(move |c| {
+                require_users(c, &[user])?;
+                posts::add_repost(c, post, user, item, fanout).map_err(map_err)
+            })
+            .await
     }
 
     async fn remove_repost(&self, post: PostId, user: UserId) -> Result<Option<Toggle>, StoreError> {
-        self.engine.write(move |c| posts::remove_repost(c, post, user).map_err(map_err)).await
+        self.engine
+            .write(move |c| {
+                require_users(c, &[user])?;
+                posts::remove_repost(c, post, user).map_err(map_err)
+            })
+            .await
     }
 
     async fn viewer_marks(&self, viewer: UserId, ids: &[PostId]) -> Result<Vec<(PostId, ViewerMarks)>, StoreError> {

@@ -167,6 +167,24 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE inbox;
     DROP INDEX messages_by_sender;
     "#,
+    // 6: account deletion used to keep the messages others sent to the
+    // deleted user (naming a username anyone may register next) and the
+    // peers' conversation rows, which could then point at a deleted
+    // message; a write that raced the deletion then gave the peer a second
+    // row for the same conversation, and sync read it twice. Apply today's
+    // rule to what earlier versions left: conversations with a deleted
+    // user go, and each user keeps one row per conversation (the newest).
+    r#"
+    DELETE FROM messages
+    WHERE from_id NOT IN (SELECT id FROM users) OR to_id NOT IN (SELECT id FROM users);
+    DELETE FROM user_conversations
+    WHERE user_id NOT IN (SELECT id FROM users) OR peer_id NOT IN (SELECT id FROM users);
+    DELETE FROM user_conversations
+    WHERE EXISTS (SELECT 1 FROM user_conversations o
+                  WHERE o.user_id = user_conversations.user_id
+                  AND o.conversation_id = user_conversations.conversation_id
+                  AND o.last_message_id > user_conversations.last_message_id);
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
@@ -203,6 +221,38 @@ mod tests {
     }
 
     #[test]
+    fn version_6_removes_conversations_of_deleted_users_and_duplicate_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS[..5].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i as i64 + 1).unwrap();
+        }
+        // 1 and 2 exist; 3 was deleted by an earlier version, leaving 2's
+        // row at 31 (deleted) and, after a raced write, a second one at 33.
+        conn.execute_batch(
+            "INSERT INTO users VALUES (1, 'a', 'a', 'a', 'h', 1), (2, 'b', 'b', 'b', 'h', 1);
+             INSERT INTO messages VALUES (10, '1-2', 1, 'a', 2, 'b', 'x', NULL), (30, '2-3', 2, 'b', 3, 'c', 'y', NULL),
+                                         (33, '2-3', 3, 'c', 2, 'b', 'z', NULL);
+             INSERT INTO user_conversations VALUES (1, 10, 2, '1-2'), (2, 10, 1, '1-2'), (2, 31, 3, '2-3'),
+                                                   (2, 33, 3, '2-3'), (1, 5, 2, '1-2');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let ids: Vec<i64> = conn
+            .prepare("SELECT id FROM messages")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ids, [10]);
+        let mut s = conn.prepare("SELECT user_id, last_message_id FROM user_conversations ORDER BY 1, 2").unwrap();
+        let rows: Vec<(i64, i64)> =
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        assert_eq!(rows, [(1, 10), (2, 10)]);
+    }
+
+    #[test]
     fn version_5_keeps_every_conversation_list() {
         let mut conn = Connection::open_in_memory().unwrap();
         for (i, sql) in MIGRATIONS[..4].iter().enumerate() {
@@ -210,7 +260,8 @@ mod tests {
             conn.pragma_update(None, "user_version", i as i64 + 1).unwrap();
         }
         conn.execute_batch(
-            "INSERT INTO conversations VALUES (1, 2, '1-2', 10), (2, 1, '1-2', 10), (1, 3, '1-3', 12), (3, 1, '1-3', 12);
+            "INSERT INTO users VALUES (1, 'a', 'a', 'a', 'h', 1), (2, 'b', 'b', 'b', 'h', 1), (3, 'c', 'c', 'c', 'h', 1);
+             INSERT INTO conversations VALUES (1, 2, '1-2', 10), (2, 1, '1-2', 10), (1, 3, '1-3', 12), (3, 1, '1-3', 12);
              INSERT INTO inbox VALUES (1, 10), (2, 10), (1, 12), (3, 12);",
         )
         .unwrap();
