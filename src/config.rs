@@ -141,8 +141,11 @@ pub struct Config {
     pub store_timeout_ms: u64,
 
     /// How far back (ms) `message.sync` cursors stay, to catch writes that
-    /// committed out of id order. Must exceed the store timeout.
-    #[arg(long, env = "HUBBUB_SYNC_HORIZON_MS", default_value_t = 10_000)]
+    /// committed out of id order. Must exceed the store's commit bound on
+    /// message ids (`store::MESSAGE_MAX_AGE_MS`, 5000), which start-up
+    /// enforces: a smaller value could let sync skip a late message.
+    #[arg(long, env = "HUBBUB_SYNC_HORIZON_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(5_001..))]
     pub sync_horizon_ms: u64,
 
     /// Authors with fewer followers than this have their posts copied into

@@ -18,17 +18,11 @@
 //! write lock past the nodes' store timeout, so the send answers
 //! `unavailable`).
 //!
-//! Known failure, gated: a send whose first attempt committed but got no
-//! ok (killed between commit and publish, or a write that timed out after
-//! it started) is retried with the same nonce; the retry returns the stored
-//! message and publishes nothing (issue 12, must-fix 6, owned by the
-//! store/sync work), so the recipient's online devices are never told.
-//! Until that is fixed, messages acknowledged only on a retry are checked
-//! in the store, not on the devices; set `HUBBUB_TEST_NONCE_REPUBLISH=1` to
-//! require their delivery too. This schedule rarely lands a kill in that
-//! window, and a lock held by another connection makes the node drop the
-//! timed-out write rather than commit it later, so the gated case has not
-//! failed in the runs so far (see issue 12's notes).
+//! A send whose first attempt committed but got no ok (killed between
+//! commit and publish, or answered `unavailable`) is retried with the same
+//! nonce; the retry returns the stored message and pushes it again (issue
+//! 12, must-fix 6), so messages acknowledged only on a retry must reach
+//! every device too.
 
 mod common;
 
@@ -84,10 +78,6 @@ fn seed() -> u64 {
     };
     eprintln!("cluster delivery: seed {seed} (replay with HUBBUB_CLUSTER_SEED={seed})");
     seed
-}
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// The socket went away (closed, dropped, or no reply in time).
@@ -496,17 +486,17 @@ impl World {
     }
 
     /// What device `d` must end up with.
-    fn expected(&self, d: usize, include_retried: bool) -> BTreeMap<u64, &Acked> {
+    fn expected(&self, d: usize) -> BTreeMap<u64, &Acked> {
         let u = self.user_of(d);
         self.acked
             .iter()
-            .filter(|a| (a.from == u || a.to == u) && (include_retried || !a.retried))
+            .filter(|a| (a.from == u || a.to == u))
             .map(|a| (a.id, a))
             .collect()
     }
 
     /// Heals everything, then lets every device catch up as a client would.
-    async fn settle(&mut self, include_retried: bool) {
+    async fn settle(&mut self) {
         if self.redis_down {
             self.toggle_redis().await;
         }
@@ -525,7 +515,7 @@ impl World {
                     missing.push(format!("{} lost its socket", dev.name));
                     continue;
                 }
-                let want = self.expected(d, include_retried);
+                let want = self.expected(d);
                 let dev = &self.devices[d];
                 let lack: Vec<u64> = want.keys().filter(|id| !dev.have.contains_key(id)).copied().collect();
                 if !lack.is_empty() {
@@ -584,7 +574,6 @@ async fn every_acknowledged_message_reaches_every_device_once_in_order() {
     let Some(cluster) = Cluster::start_with_args(&["--store-timeout-ms", STORE_TIMEOUT]).await else { return };
     let seed = seed();
     let steps: usize = std::env::var("HUBBUB_CLUSTER_STEPS").ok().and_then(|v| v.parse().ok()).unwrap_or(80);
-    let include_retried = env_flag("HUBBUB_TEST_NONCE_REPUBLISH");
     let started = std::time::Instant::now();
     let mut w = World {
         rng: Rng(seed),
@@ -611,7 +600,7 @@ async fn every_acknowledged_message_reaches_every_device_once_in_order() {
     for _ in 0..steps {
         w.step().await;
     }
-    w.settle(include_retried).await;
+    w.settle().await;
     let disorder: Vec<String> =
         w.devices.iter().flat_map(|d| d.disorder.iter().map(move |o| format!("{}: {o}", d.name))).collect();
     assert!(disorder.is_empty(), "live delivery out of id order:\n{}\nschedule: {:?}", disorder.join("\n"), w.log);
