@@ -335,6 +335,10 @@ pub mod close {
     pub const SESSION_REVOKED: u16 = 4500;
     /// A frame exceeded the size limit (standard code 1009).
     pub const TOO_BIG: u16 = 1009;
+    /// A text message was not valid UTF-8 (standard code 1007).
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// The client broke the WebSocket protocol (standard code 1002).
+    pub const PROTOCOL_ERROR: u16 = 1002;
 }
 
 /// `{"type":"ok","id":…,"data":…}`: the success reply.
