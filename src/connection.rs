@@ -23,7 +23,7 @@ use crate::handlers::{self, ConnState, SocketAuth};
 use crate::hub::{ConnControl, OutFrame};
 use crate::metrics::{self, FrameIn, FrameOut};
 use crate::protocol::{Envelope, ErrorReply, OkReply, REQUEST_KINDS, Request, close};
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{AddrSlot, TokenBucket};
 
 /// Outbound frames written per flush when events are queued.
 const WRITE_BATCH: usize = 64;
@@ -44,15 +44,18 @@ enum End {
     Gone,
 }
 
-/// Serves one upgraded socket until it ends. `pre_auth` is set when the
-/// upgrade request carried a valid token.
+/// Serves one upgraded socket until it ends. `start` holds the user when
+/// the upgrade request carried a valid token, else the socket's place
+/// among its address's unauthenticated sockets, given back once it
+/// authenticates.
 pub async fn serve(
     app: Arc<App>,
     ws: WebSocketStream<TcpStream>,
     peer: SocketAddr,
-    pre_auth: Option<SocketAuth>,
+    start: (Option<SocketAuth>, Option<AddrSlot>),
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let (pre_auth, mut unauth_slot) = start;
     let _gauge = metrics::SocketGauge::open();
     let (tx, mut rx) = mpsc::channel::<OutFrame>(app.config.outbound_queue.max(1));
     let control = Arc::new(ConnControl::default());
@@ -104,6 +107,9 @@ pub async fn serve(
                         let frame = Box::pin(handle_text(&app, &mut conn, &text)).await;
                         if was_authed && conn.auth.is_none() {
                             auth_deadline = Instant::now() + auth_window;
+                        }
+                        if conn.auth.is_some() {
+                            drop(unauth_slot.take());
                         }
                         Some(frame)
                     }

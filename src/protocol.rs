@@ -121,6 +121,24 @@ pub const REQUEST_KINDS: &[&str] = &[
 ];
 
 impl Request {
+    /// True for the kinds that write on the user's behalf; each takes one
+    /// token from the user's write budget (shared by the user's sockets).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Request::MessageSend(_)
+                | Request::ProfileUpdate(_)
+                | Request::FollowAdd(_)
+                | Request::FollowRemove(_)
+                | Request::PostCreate(_)
+                | Request::PostDelete(_)
+                | Request::PostLike(_)
+                | Request::PostUnlike(_)
+                | Request::PostRepost(_)
+                | Request::PostUnrepost(_)
+        )
+    }
+
     /// True for the kinds an unauthenticated socket may send.
     pub fn allowed_before_auth(&self) -> bool {
         matches!(
