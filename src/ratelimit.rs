@@ -50,6 +50,11 @@ impl TokenBucket {
         }
     }
 
+    /// Puts back one token (never above capacity).
+    pub fn give_back(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(self.capacity);
+    }
+
     /// True if a token is available, without taking it.
     pub fn has_token(&mut self) -> bool {
         self.refill(Instant::now());
@@ -97,6 +102,13 @@ impl<K: Eq + Hash + Clone> KeyedBuckets<K> {
     /// True if `key`'s bucket has lost tokens that have not come back yet.
     pub fn is_touched(&self, key: &K) -> bool {
         self.map.get_mut(key).is_some_and(|mut b| !b.is_full())
+    }
+
+    /// Puts back a token taken from `key`'s bucket (never above capacity).
+    pub fn give_back(&self, key: &K) {
+        if let Some(mut b) = self.map.get_mut(key) {
+            b.give_back();
+        }
     }
 
     /// Forgets `key`'s bucket (it is full again).

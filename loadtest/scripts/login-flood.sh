@@ -8,7 +8,7 @@
 #              before the pool: one spawn_blocking per hash, no admission)
 #   defaults   everything at its default (registration limit 10/hour/address)
 #   pool       registration limits lifted: only the bcrypt pool protects
-#   pool-16    as pool, the flood spread over 16 source addresses
+#   pool16    as pool, the flood spread over 16 source addresses
 set -euo pipefail
 out=${1:?out dir}; shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,4 +36,4 @@ run defaults 1
 # shellcheck disable=SC2086
 run pool 1 $lifted_reg
 # shellcheck disable=SC2086
-run pool-16 16 $lifted_reg
+run pool16 16 $lifted_reg

@@ -115,7 +115,13 @@ impl Auth {
         self.check_display_name(&display_name, username).await?;
         self.register_limit.check(addr)?;
         let (plain, cost) = (password.to_owned(), self.bcrypt_cost);
-        let password_hash = self.pool.run(addr, None, move || password::hash_blocking(&plain, cost)).await??;
+        let password_hash = match self.pool.run(addr, None, move || password::hash_blocking(&plain, cost)).await {
+            Ok(hashed) => hashed?,
+            Err(e) => {
+                self.register_limit.refund(addr);
+                return Err(e);
+            }
+        };
         let user =
             User { id: UserId(ids.next_id()), username: username.to_owned(), display_name, created_at_ms: now_ms() };
         match self.store.create_user(&UserCredentials { user: user.clone(), password_hash }).await {

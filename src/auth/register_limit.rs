@@ -40,6 +40,16 @@ impl RegisterLimit {
     }
 }
 
+impl RegisterLimit {
+    /// Gives back a registration taken by [`Self::check`] whose work was
+    /// then refused (the hashing pool was full): a refused attempt does not
+    /// use up the address's or the node's allowance.
+    pub fn refund(&self, addr: IpAddr) {
+        self.by_addr.give_back(&addr_key(addr));
+        self.global.lock().unwrap_or_else(|p| p.into_inner()).give_back();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +63,7 @@ mod tests {
         assert!(matches!(l.check(a), Err(Error::RateLimited(m)) if m.contains("address")));
         assert!(l.check(b).is_ok());
         assert!(matches!(l.check(b), Err(Error::RateLimited(m)) if m.contains("right now")));
+        l.refund(b);
+        assert!(l.check(b).is_ok(), "a refunded registration can be used again");
     }
 }

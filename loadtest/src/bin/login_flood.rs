@@ -118,31 +118,37 @@ struct Counts {
     other: AtomicU64,
 }
 
+/// One flooding socket: registers until `until`, reconnecting whenever the
+/// server closes the socket (an unauthenticated socket is closed after the
+/// auth deadline, an abusive one with 4003).
 async fn flood_socket(a: Arc<Args>, i: usize, until: Instant, counts: Arc<Counts>) {
     let limit = Duration::from_secs(a.timeout);
     let from = Ipv4Addr::new(127, 0, 0, 2 + (i % a.flood_sources.max(1) as usize) as u8);
-    let Ok(mut ws) = connect(a.target, from, limit).await else {
-        counts.other.fetch_add(1, Ordering::Relaxed);
-        return;
-    };
     let mut n = 0u64;
     while Instant::now() < until {
-        n += 1;
-        let name = format!("{}_{i}_{n}", a.prefix);
-        let frame = json!({"type": "auth.register", "id": n, "username": name, "password": PASSWORD});
-        match request(&mut ws, frame, limit).await {
-            Ok(r) if r["type"] == "ok" => {
-                counts.ok.fetch_add(1, Ordering::Relaxed);
-                // The socket is now that user's; log out so the next register is fresh.
-                let _ = request(&mut ws, json!({"type": "auth.logout", "id": 0}), limit).await;
-            }
-            Ok(r) if r["code"] == "rate_limited" => {
-                counts.refused.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(a.refused_pause_ms)).await;
-            }
-            _ => {
-                counts.other.fetch_add(1, Ordering::Relaxed);
-                return;
+        let Ok(mut ws) = connect(a.target, from, limit).await else {
+            counts.other.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        while Instant::now() < until {
+            n += 1;
+            let name = format!("{}_{i}_{n}", a.prefix);
+            let frame = json!({"type": "auth.register", "id": n, "username": name, "password": PASSWORD});
+            match request(&mut ws, frame, limit).await {
+                Ok(r) if r["type"] == "ok" => {
+                    counts.ok.fetch_add(1, Ordering::Relaxed);
+                    // The socket is now that user's; log out so the next register is fresh.
+                    let _ = request(&mut ws, json!({"type": "auth.logout", "id": 0}), limit).await;
+                }
+                Ok(r) if r["code"] == "rate_limited" => {
+                    counts.refused.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(a.refused_pause_ms)).await;
+                }
+                _ => {
+                    counts.other.fetch_add(1, Ordering::Relaxed);
+                    break; // reconnect
+                }
             }
         }
     }
@@ -211,7 +217,7 @@ async fn main() -> Result<(), String> {
     }
     let c = |x: &AtomicU64| x.load(Ordering::Relaxed);
     println!(
-        "flood: {} sockets from {} address(es), {} s: registered {}, refused (rate_limited) {}, other failures {}",
+        "flood: {} sockets from {} address(es), {} s: registered {}, refused (rate_limited) {}, reconnects (socket closed or failed) {}",
         a.flood_sockets,
         a.flood_sources,
         a.seconds,
