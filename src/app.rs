@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::{BrokerError, Error};
 use crate::fanout::{self, FanoutQueue};
 use crate::hub::{Hub, HubOptions};
+use crate::ratelimit::{LocalUserBudget, UserBudget};
 use crate::snowflake::Generator;
 use crate::store::{self, Store};
 
@@ -28,6 +29,8 @@ pub struct App {
     pub hub: Arc<Hub>,
     /// Passwords and tokens.
     pub auth: Auth,
+    /// Each user's write budget, shared by the user's sockets.
+    pub user_writes: Box<dyn UserBudget>,
     /// Snowflake ids with this node's (leased) worker id.
     pub ids: Generator,
     /// Posts waiting for fan-out to followers.
@@ -79,7 +82,19 @@ impl App {
         let mut tasks = hub.spawn_tasks(stop_rx.clone()).await;
         let renew = renew_lease(hub.broker().clone(), lease, hub.node_id().to_owned(), lease_ttl, stop_rx);
         tasks.push(tokio::spawn(renew));
-        Ok(Arc::new(App { config, store, hub, auth, ids, fanout, fanout_rx, stop, tasks: Mutex::new(tasks) }))
+        let user_writes = Box::new(LocalUserBudget::new(config.user_writes_burst, config.user_writes_per_sec));
+        Ok(Arc::new(App {
+            config,
+            store,
+            hub,
+            auth,
+            user_writes,
+            ids,
+            fanout,
+            fanout_rx,
+            stop,
+            tasks: Mutex::new(tasks),
+        }))
     }
 
     /// Stops the background tasks, gives the worker-id lease back, and

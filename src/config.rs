@@ -63,6 +63,14 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// The host names (with `:port` when not the scheme's default) under
+    /// which browsers reach this server, comma-separated, e.g.
+    /// `chat.example.com`. When set, only an Origin naming one of these
+    /// counts as same-host; the request's Host header (which DNS rebinding
+    /// controls) is no longer trusted for that. Empty: the Host header.
+    #[arg(long, env = "HUBBUB_PUBLIC_HOSTS", value_delimiter = ',')]
+    pub public_hosts: Vec<String>,
+
     /// PKCS#8 PEM file with the Ed25519 key that signs access tokens. When
     /// absent, a key is generated on first start into the data directory.
     #[arg(long, env = "HUBBUB_JWT_PRIVATE_KEY")]
@@ -95,6 +103,12 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
 
+    /// Largest reply page, in bytes: `message.sync`, `message.history` and
+    /// `timeline.*` pages stop adding items before passing it (one item is
+    /// always sent), and their cursor continues after the last item sent.
+    #[arg(long, env = "HUBBUB_MAX_REPLY_BYTES", default_value_t = 256 * 1024)]
+    pub max_reply_bytes: usize,
+
     /// Longest direct message text, in characters.
     #[arg(long, env = "HUBBUB_MAX_MESSAGE_CHARS", default_value_t = 4000)]
     pub max_message_chars: usize,
@@ -114,6 +128,47 @@ pub struct Config {
     /// Failed logins allowed per source address before throttling (refills one per 3 s).
     #[arg(long, env = "HUBBUB_LOGIN_FAILURES_PER_ADDR", default_value_t = 50)]
     pub login_failures_per_addr: u32,
+
+    /// Failed logins allowed per (username, source address) before that
+    /// address is throttled for that account (refills one per 60 s).
+    #[arg(long, env = "HUBBUB_LOGIN_FAILURES_PER_USER_ADDR", default_value_t = 5)]
+    pub login_failures_per_user_addr: u32,
+
+    /// Accounts that may be registered per source address (IPv6: per /64)
+    /// per hour.
+    #[arg(long, env = "HUBBUB_REGISTER_PER_ADDR", default_value_t = 10)]
+    pub register_per_addr: u32,
+
+    /// Accounts that may be registered per minute on this node, from all
+    /// addresses together.
+    #[arg(long, env = "HUBBUB_REGISTER_GLOBAL_PER_MIN", default_value_t = 120)]
+    pub register_global_per_min: u32,
+
+    /// bcrypt hashes running at once (0: one per CPU).
+    #[arg(long, env = "HUBBUB_BCRYPT_THREADS", default_value_t = 0)]
+    pub bcrypt_threads: usize,
+
+    /// bcrypt jobs that may wait for a thread; more are refused with `rate_limited`.
+    #[arg(long, env = "HUBBUB_BCRYPT_QUEUE", default_value_t = 16)]
+    pub bcrypt_queue: usize,
+
+    /// bcrypt jobs admitted (running or waiting) per source address and per account.
+    #[arg(long, env = "HUBBUB_BCRYPT_PER_KEY", default_value_t = 2)]
+    pub bcrypt_per_key: usize,
+
+    /// Sustained writes per second per user, across all of the user's
+    /// sockets on this node (message.send, post.*, follow.*, profile.update).
+    #[arg(long, env = "HUBBUB_USER_WRITES_PER_SEC", default_value_t = 20.0)]
+    pub user_writes_per_sec: f64,
+
+    /// Burst of writes per user above the sustained rate.
+    #[arg(long, env = "HUBBUB_USER_WRITES_BURST", default_value_t = 100.0)]
+    pub user_writes_burst: f64,
+
+    /// Unauthenticated WebSocket sockets allowed at once per source address
+    /// (IPv6: per /64).
+    #[arg(long, env = "HUBBUB_MAX_UNAUTH_PER_ADDR", default_value_t = 64)]
+    pub max_unauth_per_addr: usize,
 
     /// Outbound frames queued per socket before it is closed as a slow consumer.
     #[arg(long, env = "HUBBUB_OUTBOUND_QUEUE", default_value_t = 256)]
@@ -223,6 +278,14 @@ impl Config {
         let mut c = Cli::parse_from(["hubbub"]).into_config();
         c.data_dir = dir.into();
         c
+    }
+
+    /// [`Self::bcrypt_threads`], with 0 meaning the number of CPUs.
+    pub fn bcrypt_threads_or_cpus(&self) -> usize {
+        match self.bcrypt_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
     }
 
     /// [`Self::store_timeout_ms`] as a duration.

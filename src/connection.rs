@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -23,26 +23,39 @@ use crate::handlers::{self, ConnState, SocketAuth};
 use crate::hub::{ConnControl, OutFrame};
 use crate::metrics::{self, FrameIn, FrameOut};
 use crate::protocol::{Envelope, ErrorReply, OkReply, REQUEST_KINDS, Request, close};
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{AddrSlot, TokenBucket};
 
 /// Outbound frames written per flush when events are queued.
 const WRITE_BATCH: usize = 64;
 
+/// Bytes read and thrown away after refusing a frame, so the client's
+/// unread rest does not turn the close into a TCP reset.
+pub const DRAIN_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Longest time spent draining a refused frame.
+pub const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
+
 /// Why the loop ended; decides the close frame sent.
 enum End {
+    /// A clean close: send the frame, then wait for the client's reply.
     Close(u16, &'static str),
+    /// The byte stream can no longer be parsed (an oversized or invalid
+    /// frame): send the close frame as raw bytes, then drain.
+    Refuse(u16, &'static str),
     Gone,
 }
 
-/// Serves one upgraded socket until it ends. `pre_auth` is set when the
-/// upgrade request carried a valid token.
+/// Serves one upgraded socket until it ends. `start` holds the user when
+/// the upgrade request carried a valid token, else the socket's place
+/// among its address's unauthenticated sockets, given back once it
+/// authenticates.
 pub async fn serve(
     app: Arc<App>,
     ws: WebSocketStream<TcpStream>,
     peer: SocketAddr,
-    pre_auth: Option<SocketAuth>,
+    start: (Option<SocketAuth>, Option<AddrSlot>),
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let (pre_auth, mut unauth_slot) = start;
     let _gauge = metrics::SocketGauge::open();
     let (tx, mut rx) = mpsc::channel::<OutFrame>(app.config.outbound_queue.max(1));
     let control = Arc::new(ConnControl::default());
@@ -69,11 +82,7 @@ pub async fn serve(
                 let msg = match incoming {
                     None => break End::Gone,
                     Some(Ok(m)) => m,
-                    Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. })))
-                    | Some(Err(WsError::Capacity(_))) => {
-                        break End::Close(close::TOO_BIG, "frame too large");
-                    }
-                    Some(Err(_)) => break End::Gone,
+                    Some(Err(e)) => break read_error_end(e),
                 };
                 let reply = match msg {
                     Message::Close(_) => break End::Gone,
@@ -98,6 +107,9 @@ pub async fn serve(
                         let frame = Box::pin(handle_text(&app, &mut conn, &text)).await;
                         if was_authed && conn.auth.is_none() {
                             auth_deadline = Instant::now() + auth_window;
+                        }
+                        if conn.auth.is_some() {
+                            drop(unauth_slot.take());
                         }
                         Some(frame)
                     }
@@ -128,12 +140,64 @@ pub async fn serve(
     };
 
     conn.forget_user(&app).await;
-    if let End::Close(code, reason) = end {
-        let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
-        let _ = timeout(write_timeout, sink.send(Message::Close(Some(frame)))).await;
-        // Give the client a moment to answer the close handshake.
-        let _ = timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = stream.next().await {} }).await;
+    match end {
+        End::Close(code, reason) => {
+            let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
+            let _ = timeout(write_timeout, sink.send(Message::Close(Some(frame)))).await;
+            // Give the client a moment to answer the close handshake.
+            let _ = timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = stream.next().await {} }).await;
+        }
+        End::Refuse(code, reason) => {
+            if let Ok(mut ws) = stream.reunite(sink) {
+                Box::pin(refuse(ws.get_mut(), code, reason, write_timeout)).await;
+            }
+        }
+        End::Gone => {}
     }
+}
+
+/// How a read error ends the socket: a frame over the size limit gets 1009,
+/// invalid UTF-8 in a text message 1007, any other protocol violation 1002
+/// (RFC 6455 section 7.4.1); a vanished peer gets nothing.
+fn read_error_end(e: WsError) -> End {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    match e {
+        WsError::Capacity(_) => End::Refuse(close::TOO_BIG, "frame too large"),
+        WsError::Utf8(_) => End::Refuse(close::INVALID_PAYLOAD, "invalid UTF-8 in a text frame"),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Gone,
+        WsError::Protocol(_) => End::Refuse(close::PROTOCOL_ERROR, "WebSocket protocol error"),
+        _ => End::Gone,
+    }
+}
+
+/// Ends a socket whose input can no longer be parsed: writes the close
+/// frame as raw bytes (the WebSocket layer's read state is broken), ends
+/// our direction (FIN), then reads and discards what the client still
+/// sends, up to [`DRAIN_MAX_BYTES`] or [`DRAIN_MAX_TIME`], until it closes.
+/// Closing with unread input would make the kernel answer with a reset,
+/// which can destroy the close frame before the client reads it.
+async fn refuse(tcp: &mut TcpStream, code: u16, reason: &str, write_timeout: Duration) {
+    let mut frame = vec![0x88, (2 + reason.len()) as u8];
+    frame.extend_from_slice(&code.to_be_bytes());
+    frame.extend_from_slice(reason.as_bytes());
+    let write = async {
+        tcp.write_all(&frame).await?;
+        tcp.shutdown().await
+    };
+    if !matches!(timeout(write_timeout, write).await, Ok(Ok(()))) {
+        return;
+    }
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut left = DRAIN_MAX_BYTES;
+    let drain = async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(n) if n > 0 && n < left => left -= n,
+                _ => return,
+            }
+        }
+    };
+    let _ = timeout(DRAIN_MAX_TIME, drain).await;
 }
 
 async fn write_events<S>(sink: &mut S, rx: &mut mpsc::Receiver<OutFrame>, first: OutFrame, limit: Duration) -> bool

@@ -141,16 +141,35 @@ pub async fn respond_text(stream: &mut TcpStream, status: &str, body: &str) {
 }
 
 /// Whether a browser `Origin` may open a socket. No Origin (non-browser
-/// clients) is allowed; so is an origin whose host is the request's Host;
-/// otherwise it must be on the allowlist (`*` allows any).
-pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowlist: &[String]) -> bool {
+/// clients) is allowed; so is one on the allowlist (`*` allows any); so is a
+/// same-host origin: one whose host is in `public_hosts` when that is set,
+/// else one whose host is the request's Host.
+pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowlist: &[String], public_hosts: &[String]) -> bool {
     let Some(origin) = origin else { return true };
     if allowlist.iter().map(|a| a.trim().trim_end_matches('/')).any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
         return true;
     }
     let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    if !public_hosts.is_empty() {
+        return !origin_host.is_empty() && public_hosts.iter().any(|h| h.trim().eq_ignore_ascii_case(origin_host));
+    }
     matches!(host, Some(h) if !h.is_empty() && h.eq_ignore_ascii_case(origin_host))
 }
+
+/// Headers sent with the web client's files: a Content-Security-Policy that
+/// allows only this origin's own script, style and socket (no inline code,
+/// no plugins, no framing), framing refused for old browsers too, and no
+/// Referer leaking the page's URL.
+pub const WEB_SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("x-content-type-options", "nosniff"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -159,17 +178,18 @@ mod tests {
     #[test]
     fn origins() {
         let list = vec!["https://chat.example.com".to_string()];
-        assert!(origin_allowed(None, Some("h:1"), &list));
-        assert!(origin_allowed(Some("https://chat.example.com"), Some("api:1"), &list));
-        assert!(!origin_allowed(Some("https://evil.example"), Some("api:1"), &list));
-        assert!(origin_allowed(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080"), &[]));
-        assert!(!origin_allowed(Some("http://127.0.0.1:9999"), Some("127.0.0.1:8080"), &[]));
-        assert!(origin_allowed(Some("https://x"), None, &["*".to_string()]));
-        assert!(origin_allowed(
-            Some("https://b.example"),
-            None,
-            &["https://a.example".into(), " https://b.example/".into()]
-        ));
-        assert!(!origin_allowed(Some("null"), Some("h"), &[]));
+        let o = |origin, host, list: &[String]| origin_allowed(origin, host, list, &[]);
+        assert!(o(None, Some("h:1"), &list));
+        assert!(o(Some("https://chat.example.com"), Some("api:1"), &list));
+        assert!(!o(Some("https://evil.example"), Some("api:1"), &list));
+        assert!(o(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080"), &[]));
+        assert!(!o(Some("http://127.0.0.1:9999"), Some("127.0.0.1:8080"), &[]));
+        assert!(o(Some("https://x"), None, &["*".to_string()]));
+        assert!(o(Some("https://b.example"), None, &["https://a.example".into(), " https://b.example/".into()]));
+        assert!(!o(Some("null"), Some("h"), &[]));
+        // With public hosts, a rebinding page's Host header no longer counts.
+        let public = vec!["chat.example.com".to_string()];
+        assert!(!origin_allowed(Some("http://evil.example:8080"), Some("evil.example:8080"), &[], &public));
+        assert!(origin_allowed(Some("https://chat.example.com"), Some("10.0.0.5:8080"), &[], &public));
     }
 }

@@ -121,6 +121,24 @@ pub const REQUEST_KINDS: &[&str] = &[
 ];
 
 impl Request {
+    /// True for the kinds that write on the user's behalf; each takes one
+    /// token from the user's write budget (shared by the user's sockets).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Request::MessageSend(_)
+                | Request::ProfileUpdate(_)
+                | Request::FollowAdd(_)
+                | Request::FollowRemove(_)
+                | Request::PostCreate(_)
+                | Request::PostDelete(_)
+                | Request::PostLike(_)
+                | Request::PostUnlike(_)
+                | Request::PostRepost(_)
+                | Request::PostUnrepost(_)
+        )
+    }
+
     /// True for the kinds an unauthenticated socket may send.
     pub fn allowed_before_auth(&self) -> bool {
         matches!(
@@ -335,6 +353,10 @@ pub mod close {
     pub const SESSION_REVOKED: u16 = 4500;
     /// A frame exceeded the size limit (standard code 1009).
     pub const TOO_BIG: u16 = 1009;
+    /// A text message was not valid UTF-8 (standard code 1007).
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// The client broke the WebSocket protocol (standard code 1002).
+    pub const PROTOCOL_ERROR: u16 = 1002;
 }
 
 /// `{"type":"ok","id":…,"data":…}`: the success reply.

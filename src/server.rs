@@ -20,6 +20,7 @@ use crate::connection;
 use crate::error::Error;
 use crate::handlers::SocketAuth;
 use crate::http::{self, RequestHead};
+use crate::ratelimit::{AddrCounter, AddrSlot};
 
 /// Runs a node on `listener` until `shutdown` resolves, then shuts down
 /// gracefully. Returns once every connection has ended and the store is flushed.
@@ -36,6 +37,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     // Each connection task holds a clone; recv() returns None once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let slots = Arc::new(Semaphore::new(app.config.max_connections));
+    let unauth = Arc::new(AddrCounter::new(app.config.max_unauth_per_addr));
     let fanout_rx = app.fanout_rx.lock().ok().and_then(|mut r| r.take());
     let fanout_task = fanout_rx.map(|rx| tokio::spawn(crate::fanout::run(app.clone(), rx, stop_rx.clone())));
 
@@ -57,7 +59,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
                     continue;
                 };
                 let slot = Slot { _permit: permit, _done: done_tx.clone() };
-                tokio::spawn(handle_connection(app.clone(), stream, peer, stop_rx.clone(), slot));
+                let front = Front { app: app.clone(), unauth: unauth.clone() };
+                tokio::spawn(handle_connection(front, stream, peer, stop_rx.clone(), slot));
             }
             () = &mut shutdown => break,
         }
@@ -87,6 +90,13 @@ struct Slot {
     _done: mpsc::Sender<()>,
 }
 
+/// What a connection's HTTP phase needs: the app, and the count of
+/// unauthenticated sockets per address.
+struct Front {
+    app: Arc<App>,
+    unauth: Arc<AddrCounter>,
+}
+
 /// Binds the listening socket with a deep accept backlog: the standard
 /// library's 128 overflows when thousands of clients reconnect at once (a
 /// restart, a network blip), and each overflow costs a client a 1 s SYN retry.
@@ -107,12 +117,13 @@ const LISTEN_BACKLOG: u32 = 4096;
 /// a new task sized for the WebSocket loop alone: an idle socket then does
 /// not keep the memory of its HTTP phase (request head, handshake state).
 async fn handle_connection(
-    app: Arc<App>,
+    front: Front,
     mut stream: TcpStream,
     peer: SocketAddr,
     stop: watch::Receiver<bool>,
     slot: Slot,
 ) {
+    let Front { app, unauth } = front;
     let _ = stream.set_nodelay(true);
     let head_timeout = Duration::from_secs(app.config.auth_timeout);
     let (head, leftover) = match http::read_head(&mut stream, head_timeout).await {
@@ -139,16 +150,17 @@ async fn handle_connection(
             http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body.as_bytes()).await
         }
         "/ws" => {
-            if let Some((ws, pre_auth)) = upgrade(&app, stream, head, leftover).await {
+            if let Some((ws, pre_auth, unauth_slot)) = upgrade(&app, &unauth, stream, peer, head, leftover).await {
                 tokio::spawn(async move {
-                    connection::serve(app, ws, peer, pre_auth, stop).await;
+                    connection::serve(app, ws, peer, (pre_auth, unauth_slot), stop).await;
                     drop(slot);
                 });
             }
         }
         path => match crate::web::asset(path) {
             Some(asset) => {
-                let headers = [("content-type", asset.content_type), ("cache-control", "no-cache")];
+                let mut headers = vec![("content-type", asset.content_type), ("cache-control", "no-cache")];
+                headers.extend(http::WEB_SECURITY_HEADERS);
                 http::respond_with(&mut stream, "200 OK", &headers, asset.body).await
             }
             None => http::respond_text(&mut stream, "404 Not Found", "not found\n").await,
@@ -175,14 +187,19 @@ pub fn ws_config(config: &Config) -> WebSocketConfig {
         .max_frame_size(Some(config.max_frame_bytes))
 }
 
-/// Checks and answers an upgrade request. Returns the WebSocket, and its
-/// user when the request carried a valid token; `None` when it was refused.
+/// An upgraded socket: the WebSocket, its user when the request carried a
+/// valid token, else its place among the address's unauthenticated sockets.
+type Upgraded = (WebSocketStream<TcpStream>, Option<SocketAuth>, Option<AddrSlot>);
+
+/// Checks and answers an upgrade request; `None` when it was refused.
 async fn upgrade(
     app: &App,
+    unauth: &Arc<AddrCounter>,
     mut stream: TcpStream,
+    peer: SocketAddr,
     head: RequestHead,
     leftover: Vec<u8>,
-) -> Option<(WebSocketStream<TcpStream>, Option<SocketAuth>)> {
+) -> Option<Upgraded> {
     let key = head.header("sec-websocket-key").map(str::to_owned);
     let is_upgrade = head.header_has_token("connection", "upgrade") && head.header_has_token("upgrade", "websocket");
     let (Some(key), true) = (key, is_upgrade) else {
@@ -194,7 +211,8 @@ async fn upgrade(
         http::respond_with(&mut stream, "426 Upgrade Required", &[("sec-websocket-version", "13")], body).await;
         return None;
     }
-    if !http::origin_allowed(head.header("origin"), head.header("host"), &app.config.allowed_origins) {
+    let (allowed, public) = (&app.config.allowed_origins, &app.config.public_hosts);
+    if !http::origin_allowed(head.header("origin"), head.header("host"), allowed, public) {
         tracing::debug!(origin = ?head.header("origin"), "refused WebSocket origin");
         http::respond_text(&mut stream, "403 Forbidden", "origin not allowed\n").await;
         return None;
@@ -214,11 +232,22 @@ async fn upgrade(
             }
         },
     };
+    let unauth_slot = match pre_auth {
+        Some(_) => None,
+        None => {
+            let Some(slot) = unauth.try_acquire(peer.ip()) else {
+                let body = "too many unauthenticated sockets from this address\n";
+                http::respond_text(&mut stream, "429 Too Many Requests", body).await;
+                return None;
+            };
+            Some(slot)
+        }
+    };
     let accept = derive_accept_key(key.as_bytes());
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
     stream.write_all(response.as_bytes()).await.ok()?;
     let cfg = Some(ws_config(&app.config));
-    Some((WebSocketStream::from_partially_read(stream, leftover, Role::Server, cfg).await, pre_auth))
+    Some((WebSocketStream::from_partially_read(stream, leftover, Role::Server, cfg).await, pre_auth, unauth_slot))
 }

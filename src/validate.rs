@@ -15,7 +15,9 @@ pub fn username(name: &str) -> Result<(), Error> {
 /// Longest display name, in characters.
 pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 
-/// A display name: trimmed, 1-64 characters, no control characters.
+/// A display name: trimmed, 1-64 characters, no control characters and no
+/// invisible ones ([`is_invisible`]: bidi controls, zero-width and other
+/// format characters, fillers), so a name cannot hide or reorder text.
 /// `None` or blank means "use the username".
 pub fn display_name(name: Option<&str>, username: &str) -> Result<String, Error> {
     let Some(name) = name.map(str::trim).filter(|s| !s.is_empty()) else {
@@ -27,7 +29,64 @@ pub fn display_name(name: Option<&str>, username: &str) -> Result<String, Error>
     if name.chars().any(char::is_control) {
         return Err(bad_request("display_name must not contain control characters"));
     }
+    if name.chars().any(is_invisible) {
+        return Err(bad_request(
+            "display_name must not contain invisible characters (bidi controls, zero-width or other format characters)",
+        ));
+    }
     Ok(name.to_owned())
+}
+
+/// The username a display name could pass for, if any: the name without a
+/// leading `@`, when that has a username's shape. A display name that names
+/// another user this way is refused (the caller looks it up).
+pub fn display_name_as_username(display_name: &str) -> Option<&str> {
+    let bare = display_name.strip_prefix('@').unwrap_or(display_name);
+    username(bare).is_ok().then_some(bare)
+}
+
+/// True for characters that render as nothing or change the order or
+/// joining of their neighbours: every Unicode format character
+/// (general category Cf, which includes the bidi embeddings, overrides and
+/// isolates, the zero-width space, joiners and marks, the BOM and tag
+/// characters), plus the invisible fillers outside Cf (combining grapheme
+/// joiner, Hangul fillers, Khmer inherent vowels, Mongolian variation
+/// selectors). Emoji variation selectors stay allowed.
+pub fn is_invisible(c: char) -> bool {
+    const RANGES: &[(u32, u32)] = &[
+        // Cf (Unicode 15.1)
+        (0x00AD, 0x00AD),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+        // invisible, but not Cf
+        (0x034F, 0x034F),
+        (0x115F, 0x1160),
+        (0x17B4, 0x17B5),
+        (0x180B, 0x180D),
+        (0x180F, 0x180F),
+        (0x3164, 0x3164),
+        (0xFFA0, 0xFFA0),
+    ];
+    let c = c as u32;
+    RANGES.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 /// Longest bio, in characters.
@@ -141,6 +200,12 @@ mod tests {
         assert_eq!(display_name(Some(" Bob B "), "bob").unwrap(), "Bob B");
         assert!(display_name(Some("a\u{7}"), "bob").is_err());
         assert!(display_name(Some(&"x".repeat(65)), "bob").is_err());
+        for hidden in ["a\u{202E}gnp.exe", "bo\u{200B}b", "\u{2066}x\u{2069}", "x\u{FEFF}", "\u{3164}", "a\u{E0041}"] {
+            assert!(display_name(Some(hidden), "bob").is_err(), "{hidden:?}");
+        }
+        assert_eq!(display_name(Some("Zoë ❤\u{FE0F} 日本"), "bob").unwrap(), "Zoë ❤\u{FE0F} 日本");
+        assert_eq!(display_name_as_username("@Alice_1"), Some("Alice_1"));
+        assert_eq!(display_name_as_username("Alice B"), None);
     }
 
     #[test]

@@ -98,6 +98,7 @@ async fn a_slow_consumer_is_closed_without_slowing_anyone_else() {
     let s = TestServer::start_with(|c| {
         c.outbound_queue = 4;
         c.rate_burst = 10_000.0;
+        c.user_writes_burst = 10_000.0;
         c.max_message_chars = 60_000;
         c.write_timeout = 2;
     })

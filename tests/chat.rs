@@ -52,7 +52,11 @@ async fn a_users_other_sockets_see_what_they_send() {
 
 #[tokio::test]
 async fn history_pages_return_every_message_exactly_once() {
-    let s = TestServer::start_with(|c| c.rate_burst = 1000.0).await;
+    let s = TestServer::start_with(|c| {
+        c.rate_burst = 1000.0;
+        c.user_writes_burst = 1000.0;
+    })
+    .await;
     let mut erin = Client::register(&s, "erin").await;
     let mut frank = Client::register(&s, "frank").await;
     let mut sent = Vec::new();
@@ -90,7 +94,11 @@ async fn history_pages_return_every_message_exactly_once() {
 
 #[tokio::test]
 async fn sync_returns_what_an_offline_user_missed() {
-    let s = TestServer::start_with(|c| c.rate_burst = 1000.0).await;
+    let s = TestServer::start_with(|c| {
+        c.rate_burst = 1000.0;
+        c.user_writes_burst = 1000.0;
+    })
+    .await;
     let mut gina = Client::register(&s, "gina").await;
     let mut hank = Client::register(&s, "hank").await;
     let first = gina.send_dm("hank", "before you left").await;
@@ -177,7 +185,11 @@ async fn conversation_list_is_most_recent_first() {
 
 #[tokio::test]
 async fn a_restart_keeps_every_acknowledged_message_and_closes_sockets_with_reconnect() {
-    let mut s = TestServer::start_with(|c| c.rate_burst = 1000.0).await;
+    let mut s = TestServer::start_with(|c| {
+        c.rate_burst = 1000.0;
+        c.user_writes_burst = 1000.0;
+    })
+    .await;
     let tmp = s.take_tempdir();
     let mut olga = Client::register(&s, "olga").await;
     let mut pete = Client::register(&s, "pete").await;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 async fn server(threshold: u64) -> TestServer {
     TestServer::start_with(|c| {
         c.rate_burst = 10_000.0;
+        c.user_writes_burst = 10_000.0;
         c.fanout_threshold = threshold;
     })
     .await

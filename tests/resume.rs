@@ -18,7 +18,11 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 #[tokio::test]
 async fn events_carry_positions_and_resume_replays_exactly_what_was_missed() {
-    let s = TestServer::start_with(|c| c.rate_burst = 1000.0).await;
+    let s = TestServer::start_with(|c| {
+        c.rate_burst = 1000.0;
+        c.user_writes_burst = 1000.0;
+    })
+    .await;
     let mut ann = Client::register(&s, "ann").await;
     let mut ben = Client::register(&s, "ben").await;
     ben.send_dm("ann", "one").await;
@@ -61,6 +65,7 @@ async fn resume_that_cannot_be_served_says_so_and_sync_fills_in() {
     // The history keeps 3 events; 6 are missed.
     let s = TestServer::start_with(|c| {
         c.rate_burst = 1000.0;
+        c.user_writes_burst = 1000.0;
         c.history_size = 3;
     })
     .await;

@@ -168,7 +168,11 @@ async fn follows_are_idempotent_counted_and_announced() {
 
 #[tokio::test]
 async fn follower_lists_page_over_hundreds_each_user_once() {
-    let s = TestServer::start_with(|c| c.rate_burst = 10_000.0).await;
+    let s = TestServer::start_with(|c| {
+        c.rate_burst = 10_000.0;
+        c.user_writes_burst = 10_000.0;
+    })
+    .await;
     let star = Client::register(&s, "star").await;
     let token = star.access_token.clone();
     drop(star); // offline while the fans arrive

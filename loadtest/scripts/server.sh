@@ -9,13 +9,20 @@
 #   --rate-per-sec/--rate-burst  one load-test socket sends far above 50 requests/s
 #   --login-failures-*           never hit by a correct run; raised so a retried
 #                                setup cannot be throttled
+#   --register-*, --bcrypt-queue/--bcrypt-per-key, --user-writes-*, --max-unauth-per-addr
+#                                setup registers thousands of users from 16 loopback
+#                                addresses, and one load-test user sends far above
+#                                20 writes/s; these limits are measured by login_flood
+#                                (BENCHMARKS.md), not by these scenarios
 set -euo pipefail
 dir=${1:?data dir}; port=${2:-9100}; shift $(( $# >= 2 ? 2 : 1 ))
 root=$(cd "$(dirname "$0")/../.." && pwd)
 [ "${KEEP_DATA:-}" = 1 ] || rm -rf "$dir"; mkdir -p "$dir"
 HUBBUB_LOG=${HUBBUB_LOG:-warn} nohup "${HUBBUB_BIN:-$root/target/release/hubbub}" --data-dir "$dir" --listen "127.0.0.1:$port" \
   --bcrypt-cost 4 --rate-per-sec 100000 --rate-burst 100000 \
-  --login-failures-per-user 1000000 --login-failures-per-addr 1000000 "$@" >"$dir.$port.log" 2>&1 &
+  --login-failures-per-user 1000000 --login-failures-per-addr 1000000 --login-failures-per-user-addr 1000000 \
+  --register-per-addr 1000000 --register-global-per-min 1000000 --bcrypt-queue 100000 --bcrypt-per-key 100000 \
+  --user-writes-per-sec 1000000 --user-writes-burst 1000000 --max-unauth-per-addr 1000000 "$@" >"$dir.$port.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do
   if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then echo "$pid"; exit 0; fi

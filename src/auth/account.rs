@@ -21,8 +21,8 @@ impl Auth {
             .await?
             .filter(|c| c.user.id == user.id)
             .ok_or_else(|| Error::Unauthorized("this account no longer exists".into()))?;
-        if password::verify(password.to_owned(), creds.password_hash).await? {
-            self.throttle.succeeded(&key);
+        if self.verify_on_pool(password, creds.password_hash, addr, &key).await? {
+            self.throttle.succeeded(&key, addr);
             Ok(())
         } else {
             self.throttle.failed(&key, addr);
@@ -44,7 +44,8 @@ impl Auth {
     ) -> Result<(), Error> {
         password::validate(new_password)?;
         self.check_password(user, old_password, addr).await?;
-        let hash = password::hash(new_password.to_owned(), self.bcrypt_cost).await?;
+        let (plain, cost) = (new_password.to_owned(), self.bcrypt_cost);
+        let hash = self.pool.run(addr, None, move || password::hash_blocking(&plain, cost)).await??;
         self.store.revoke_user_sessions(user.id, Some(keep)).await?;
         if !self.store.set_password_hash(user.id, &hash).await? {
             return Err(Error::Unauthorized("this account no longer exists".into()));

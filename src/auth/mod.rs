@@ -5,6 +5,8 @@
 mod account;
 mod keys;
 pub mod password;
+pub mod pool;
+mod register_limit;
 mod throttle;
 pub mod tokens;
 
@@ -12,13 +14,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::error::{Error, StoreError};
+use crate::error::{Error, StoreError, bad_request};
 use crate::model::{RotateOutcome, Rotation, Session, SessionId, User, UserCredentials, UserId, now_ms};
 use crate::snowflake::Generator;
 use crate::store::Store;
 use crate::validate;
 
 pub use keys::Keys;
+pub use pool::{HashPool, PoolLimits};
+pub use register_limit::RegisterLimit;
 pub use throttle::LoginThrottle;
 
 /// A freshly authenticated session with its tokens.
@@ -41,11 +45,21 @@ pub enum Refreshed {
     Reused { user: UserId, session: SessionId },
 }
 
+/// What `auth.register` asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub display_name: Option<&'a str>,
+}
+
 /// The authentication service.
 pub struct Auth {
     keys: Keys,
     store: Arc<dyn Store>,
     throttle: LoginThrottle,
+    pool: HashPool,
+    register_limit: RegisterLimit,
     bcrypt_cost: u32,
     access_ttl: u64,
     refresh_ttl: u64,
@@ -68,7 +82,13 @@ impl Auth {
         Ok(Auth {
             keys,
             store,
-            throttle: LoginThrottle::new(config.login_failures_per_user, config.login_failures_per_addr),
+            throttle: LoginThrottle::new(config),
+            pool: HashPool::new(PoolLimits {
+                threads: config.bcrypt_threads_or_cpus(),
+                queue: config.bcrypt_queue,
+                per_key: config.bcrypt_per_key,
+            }),
+            register_limit: RegisterLimit::new(config.register_per_addr, config.register_global_per_min),
             bcrypt_cost: config.bcrypt_cost,
             access_ttl: config.access_token_ttl,
             refresh_ttl: config.refresh_token_ttl,
@@ -82,21 +102,26 @@ impl Auth {
         self.keys.jwks_json()
     }
 
-    /// Creates an account and its first session.
-    pub async fn register(
-        &self,
-        ids: &Generator,
-        username: &str,
-        password: &str,
-        display_name: Option<&str>,
-    ) -> Result<Issued, Error> {
+    /// Creates an account and its first session. Limited per address and
+    /// in all (see [`RegisterLimit`]); the hash runs on the pool.
+    pub async fn register(&self, ids: &Generator, new: NewAccount<'_>, addr: IpAddr) -> Result<Issued, Error> {
+        let NewAccount { username, password, display_name } = new;
         validate::username(username)?;
         password::validate(password)?;
         let display_name = validate::display_name(display_name, username)?;
         if self.store.user_by_username(username).await?.is_some() {
             return Err(Error::Conflict("username is taken".into()));
         }
-        let password_hash = password::hash(password.to_owned(), self.bcrypt_cost).await?;
+        self.check_display_name(&display_name, username).await?;
+        self.register_limit.check(addr)?;
+        let (plain, cost) = (password.to_owned(), self.bcrypt_cost);
+        let password_hash = match self.pool.run(addr, None, move || password::hash_blocking(&plain, cost)).await {
+            Ok(hashed) => hashed?,
+            Err(e) => {
+                self.register_limit.refund(addr);
+                return Err(e);
+            }
+        };
         let user =
             User { id: UserId(ids.next_id()), username: username.to_owned(), display_name, created_at_ms: now_ms() };
         match self.store.create_user(&UserCredentials { user: user.clone(), password_hash }).await {
@@ -113,10 +138,10 @@ impl Auth {
         let found =
             if validate::username(username).is_ok() { self.store.user_by_username(username).await? } else { None };
         let hash = found.as_ref().map_or_else(|| self.dummy_hash.clone(), |c| c.password_hash.clone());
-        let ok = password::verify(password.to_owned(), hash).await?;
+        let ok = self.verify_on_pool(password, hash, addr, &key).await?;
         match found {
             Some(c) if ok => {
-                self.throttle.succeeded(&key);
+                self.throttle.succeeded(&key, addr);
                 self.start_session(c.user).await
             }
             _ => {
@@ -184,6 +209,24 @@ impl Auth {
     pub async fn logout(&self, session: &SessionId) -> Result<(), Error> {
         self.store.revoke_session(session).await?;
         Ok(())
+    }
+
+    /// Refuses a display name that passes for another user's username
+    /// (case-insensitively, with or without a leading `@`): `bad_request`.
+    /// A user's own username is fine.
+    pub async fn check_display_name(&self, display_name: &str, own_username: &str) -> Result<(), Error> {
+        let Some(named) = validate::display_name_as_username(display_name) else { return Ok(()) };
+        if named.eq_ignore_ascii_case(own_username) || self.store.user_by_username(named).await?.is_none() {
+            return Ok(());
+        }
+        Err(bad_request("display_name must not be another user's username"))
+    }
+
+    /// Checks `password` against `hash` on the pool, charged to `addr` and
+    /// the account `key`.
+    async fn verify_on_pool(&self, password: &str, hash: String, addr: IpAddr, key: &str) -> Result<bool, Error> {
+        let plain = password.to_owned();
+        self.pool.run(addr, Some(key), move || password::verify_blocking(&plain, &hash)).await
     }
 
     async fn start_session(&self, user: User) -> Result<Issued, Error> {

@@ -1,4 +1,6 @@
-//! Password rules and bcrypt, always on the blocking pool.
+//! Password rules and bcrypt. Requests hash through the bounded pool
+//! ([`super::pool`]) with the blocking forms; the async forms are for
+//! start-up work.
 
 use crate::error::{Error, bad_request};
 
@@ -30,12 +32,19 @@ pub async fn hash(password: String, cost: u32) -> Result<String, Error> {
 /// Checks a password against a bcrypt hash, off the async workers. A
 /// malformed hash counts as a mismatch.
 pub async fn verify(password: String, hash: String) -> Result<bool, Error> {
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Ok(false);
-    }
-    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+    tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
         .await
         .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// [`hash`] on the calling thread (run it on the pool).
+pub fn hash_blocking(password: &str, cost: u32) -> Result<String, Error> {
+    bcrypt::hash(password, cost).map_err(|e| Error::Internal(format!("bcrypt: {e}")))
+}
+
+/// [`verify`] on the calling thread (run it on the pool).
+pub fn verify_blocking(password: &str, hash: &str) -> bool {
+    password.len() <= MAX_PASSWORD_BYTES && bcrypt::verify(password, hash).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 
 use super::{ConnState, Reply, issued_reply};
 use crate::app::App;
+use crate::auth::NewAccount;
 use crate::error::Result;
 use crate::protocol::AuthRegister;
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: AuthRegister) -> Result<Reply> {
-    let issued = app.auth.register(&app.ids, &r.username, &r.password, r.display_name.as_deref()).await?;
+    let new = NewAccount { username: &r.username, password: &r.password, display_name: r.display_name.as_deref() };
+    let issued = app.auth.register(&app.ids, new, conn.peer.ip()).await?;
     issued_reply(app, conn, issued, true).await
 }

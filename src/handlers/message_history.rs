@@ -1,6 +1,6 @@
 //! `message.history`: a page of my conversation with one user, newest first.
 
-use super::{ConnState, Reply, message_view, reply};
+use super::{ConnState, Reply, message_view, page_bytes, reply};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::model::ConversationId;
@@ -18,6 +18,8 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageHistory) -> Resul
     validate::username(&r.with).map_err(|_| not_found())?;
     let peer = app.store.user_by_username(&r.with).await?.ok_or_else(not_found)?.user;
     let page = app.store.history(&ConversationId::direct(me, peer.id), r.before, limit).await?;
-    let next_before = if page.len() == limit { page.last().map(|m| m.id.to_string()) } else { None };
-    reply(&HistoryReply { messages: page.iter().map(message_view).collect(), next_before })
+    let mut messages: Vec<_> = page.iter().map(message_view).collect();
+    let cut = page_bytes::fit(&mut messages, app.config.max_reply_bytes);
+    let next_before = if cut || page.len() == limit { messages.last().map(|m| m.id.clone()) } else { None };
+    reply(&HistoryReply { messages, next_before })
 }

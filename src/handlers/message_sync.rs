@@ -5,9 +5,10 @@
 //! is false) therefore never passes the sync horizon (now minus
 //! `sync_horizon_ms`), even if that is below `since`: the next sync re-reads
 //! that short window, and the client drops ids it already has. Pages with
-//! `more: true` always advance, so paging cannot loop.
+//! `more: true` always advance, so paging cannot loop. A page also ends
+//! before passing `max_reply_bytes` (then `more` is true).
 
-use super::{ConnState, Reply, message_view, reply};
+use super::{ConnState, Reply, message_view, page_bytes, reply};
 use crate::app::App;
 use crate::error::Result;
 use crate::model::{MessageId, now_ms};
@@ -22,8 +23,11 @@ pub const MAX_LIMIT: usize = 200;
 pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSync) -> Result<Reply> {
     let me = conn.user()?.user.id;
     let limit = validate::limit(r.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let page = app.store.messages_since(me, r.since, limit).await?;
-    let more = page.len() == limit;
+    let mut page = app.store.messages_since(me, r.since, limit).await?;
+    let mut messages: Vec<_> = page.iter().map(message_view).collect();
+    let cut = page_bytes::fit(&mut messages, app.config.max_reply_bytes);
+    page.truncate(messages.len());
+    let more = cut || page.len() == limit;
     let newest = page.last().map_or(r.since, |m| m.id);
     let next = if more {
         newest
@@ -31,5 +35,5 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSync) -> Result<R
         let horizon = MessageId(snowflake::floor_for_ms(now_ms() - app.config.sync_horizon_ms as i64));
         newest.min(horizon)
     };
-    reply(&SyncReply { messages: page.iter().map(message_view).collect(), more, next: next.to_string() })
+    reply(&SyncReply { messages, more, next: next.to_string() })
 }

@@ -19,6 +19,7 @@ mod lookup;
 mod message_history;
 mod message_send;
 mod message_sync;
+mod page_bytes;
 mod post_create;
 mod post_delete;
 mod post_get;
@@ -132,7 +133,10 @@ impl ConnState {
 /// Runs one request. The returned value is the reply's `data`.
 pub async fn dispatch(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
     if !req.allowed_before_auth() {
-        conn.user()?;
+        let user = conn.user()?.user.id;
+        if req.is_write() && !app.user_writes.try_take(user).await {
+            return Err(Error::RateLimited("too many writes from this account; slow down".into()));
+        }
     }
     // The hub asked this socket to close (its account was deleted, its
     // session revoked...): requests already queued on it are not run.

@@ -15,6 +15,9 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ProfileUpdate) -> Result
     if changes.is_empty() {
         return Err(bad_request("nothing to update: send display_name, bio, color or avatar_url"));
     }
+    if let Some(name) = &changes.display_name {
+        app.auth.check_display_name(name, &me.username).await?;
+    }
     let stored = app
         .store
         .update_profile(me.id, &changes)

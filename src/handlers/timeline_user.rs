@@ -2,7 +2,7 @@
 
 use super::lookup::user_named;
 use super::post_views::item_views;
-use super::{ConnState, Reply, reply};
+use super::{ConnState, Reply, page_bytes, reply};
 use crate::app::App;
 use crate::error::Result;
 use crate::protocol::{TimelineReply, TimelineUser};
@@ -17,7 +17,10 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: TimelineUser) -> Result<
     let limit = validate::limit(r.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let user = user_named(app, &r.username).await?;
     let page = app.store.user_items(user.id, r.before, limit).await?;
-    let next_before = if page.len() == limit { page.last().map(|i| i.id.to_string()) } else { None };
-    let items = item_views(app, me, &page).await?;
+    let mut next_before = if page.len() == limit { page.last().map(|i| i.id.to_string()) } else { None };
+    let mut items = item_views(app, me, &page).await?;
+    if page_bytes::fit(&mut items, app.config.max_reply_bytes) {
+        next_before = items.last().map(|i| i.id.clone());
+    }
     reply(&TimelineReply { items, next_before })
 }

@@ -54,13 +54,19 @@ pub fn scylla_keyspace_for(dir: &Path) -> String {
     format!("hubbub_sock_{:016x}", h.finish())
 }
 
-/// Test defaults: a cheap bcrypt cost, everything else as shipped. With
+/// Test defaults: a cheap bcrypt cost and, since every test user comes from
+/// 127.0.0.1, no registration or bcrypt-pool limits per address (the tests
+/// of those limits set their own); everything else as shipped. With
 /// `HUBBUB_TEST_SCYLLA=host:port` the server stores in that CQL node
 /// instead, in the keyspace of [`scylla_keyspace_for`], created at start
 /// (`--scylla-migrate`).
 pub fn test_config(dir: &Path) -> Config {
     let mut c = Config::with_data_dir(dir);
     c.bcrypt_cost = 4;
+    c.register_per_addr = 1_000_000;
+    c.register_global_per_min = 1_000_000;
+    c.bcrypt_per_key = 10_000;
+    c.bcrypt_queue = 10_000;
     if let Some(nodes) = test_scylla() {
         c.scylla_nodes = nodes.split(',').map(str::to_string).collect();
         c.scylla_keyspace = scylla_keyspace_for(dir);
@@ -206,6 +212,22 @@ impl Client {
             access_token: String::new(),
             refresh_token: String::new(),
             user_id: String::new(),
+        }
+    }
+
+    /// Opens an unauthenticated socket from source address `ip` (any
+    /// 127.x.y.z works on Linux loopback); the HTTP status on refusal.
+    pub async fn connect_from(server: &impl Target, ip: &str) -> Result<Client, u16> {
+        let url = Target::ws_url(server);
+        let addr: SocketAddr = url.trim_start_matches("ws://").trim_end_matches("/ws").parse().expect("ws://addr/ws");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::new(ip.parse().expect("ip"), 0)).expect("bind source address");
+        let tcp = tokio::time::timeout(WAIT, socket.connect(addr)).await.expect("connect in time").expect("connect");
+        let handshake = tokio_tungstenite::client_async(url.as_str(), MaybeTlsStream::Plain(tcp));
+        match tokio::time::timeout(WAIT, handshake).await.expect("handshake in time") {
+            Ok((ws, _)) => Ok(Client::from_ws(ws)),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+            Err(e) => panic!("unexpected connect error: {e}"),
         }
     }
 
