@@ -490,7 +490,7 @@ impl World {
         let u = self.user_of(d);
         self.acked
             .iter()
-            .filter(|a| (a.from == u || a.to == u))
+            .filter(|a| a.from == u || a.to == u)
             .map(|a| (a.id, a))
             .collect()
     }

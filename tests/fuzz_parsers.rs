@@ -43,8 +43,9 @@ fn check_head(buf: &[u8]) -> Result<(), TestCaseError> {
             }
             let _ = head.query_param("token");
             let _ = head.query_param("");
-            let _ = origin_allowed(head.header("origin"), head.header("host"), &["*".into()]);
-            let _ = origin_allowed(head.header("origin"), head.header("host"), &[]);
+            let _ = origin_allowed(head.header("origin"), head.header("host"), &["*".into()], &[]);
+            let _ = origin_allowed(head.header("origin"), head.header("host"), &[], &[]);
+            let _ = origin_allowed(head.header("origin"), head.header("host"), &[], &["chat.example".into()]);
         }
         Ok(None) => prop_assert!(buf.len() < MAX_HEAD_BYTES, "{} bytes still partial", buf.len()),
         Err(HeadError::TooLarge) => prop_assert!(buf.len() >= MAX_HEAD_BYTES),
