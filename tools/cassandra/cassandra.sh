@@ -41,7 +41,9 @@ free_port() {
 resolve_jars() {
   if [ ! -f "$LIB/.complete" ]; then
     command -v mvn >/dev/null 2>&1 || die "mvn not found (apt-get install maven)"
-    (cd "$HERE" && mvn -B -q dependency:copy-dependencies) || die "mvn dependency:copy-dependencies failed"
+    # Maven's output goes to stderr: stdout carries only host:port.
+    (cd "$HERE" && mvn -B -q -Dstyle.color=never dependency:copy-dependencies >&2) \
+      || die "mvn dependency:copy-dependencies failed"
     touch "$LIB/.complete"
   fi
 }
