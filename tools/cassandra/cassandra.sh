@@ -49,7 +49,7 @@ resolve_jars() {
 }
 
 java_major() {
-  "$JAVA" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1
+  "$JAVA" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | sed -n 1p
 }
 
 write_yaml() {
@@ -132,7 +132,7 @@ EOF
 # data is thrown away anyway).
 jvm_flags() {
   local jamm
-  jamm="$(ls "$LIB"/jamm-*.jar 2>/dev/null | head -1)"
+  jamm="$(ls "$LIB"/jamm-*.jar 2>/dev/null | sed -n 1p)"
   [ -n "$jamm" ] || die "jamm jar missing from $LIB"
   cat <<EOF
 -Xms$HEAP
