@@ -6,6 +6,8 @@
 #   e.g. loadtest/scripts/bench.sh connect-10k -- connect --sockets 10000 --seconds 10
 # `--server-pid` is added for `connect`. Bounded: every loadtest run stops by itself,
 # and each is also killed after 15 minutes.
+# CQL=host:port runs the server on that CQL node (e.g. the test Cassandra of
+# tools/cassandra/cassandra.sh), each run in a fresh keyspace it creates at start.
 set -euo pipefail
 name=${1:?name}; shift; [ "${1:-}" = "--" ] && shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,7 +15,9 @@ out=${OUT:-/tmp/hubbub-bench}; runs=${RUNS:-3}; port=${PORT:-9300}
 mkdir -p "$out"
 for i in $(seq "$runs"); do
   dir="$out/$name-$i.data"
-  pid=$("$root/loadtest/scripts/server.sh" "$dir" "$port")
+  cql=()
+  [ -n "${CQL:-}" ] && cql=(--scylla "$CQL" --scylla-keyspace "bench_${name//[^a-zA-Z0-9]/_}_${i}_$$" --scylla-migrate)
+  pid=$("$root/loadtest/scripts/server.sh" "$dir" "$port" "${cql[@]}")
   extra=()
   [ "$1" = "connect" ] && extra=(--server-pid "$pid")
   load=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -17,7 +17,9 @@ HUBBUB_LOG=${HUBBUB_LOG:-warn} nohup "${HUBBUB_BIN:-$root/target/release/hubbub}
   --bcrypt-cost 4 --rate-per-sec 100000 --rate-burst 100000 \
   --login-failures-per-user 1000000 --login-failures-per-addr 1000000 "$@" >"$dir.$port.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do
+# 5 s, or 3 minutes with --scylla (creating a keyspace takes a while).
+tries=50; case " $* " in *" --scylla "*) tries=1800 ;; esac
+for _ in $(seq "$tries"); do
   if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then echo "$pid"; exit 0; fi
   sleep 0.1
 done
