@@ -47,16 +47,24 @@ impl ScyllaStore {
 
     /// Every row of one message, each write idempotent: the message, its
     /// bucket, both sync feeds, the sender's list, both conversation lists.
+    /// The nine writes go out at once (one round trip, not nine): none
+    /// depends on another, the call returns only when all are acknowledged,
+    /// and a retry after a partial failure rewrites the same rows.
     async fn write_message(&self, m: &Message) -> Result<(), StoreError> {
         let b = bucket_of(m.id.0);
-        self.db.write(Q::MessageInsert, binds::message_insert(m)).await?;
-        self.db.write(Q::ConvBucketInsert, (&m.conversation_id.0, b)).await?;
-        self.db.write(Q::SentInsert, binds::sent_insert(m)).await?;
-        for (me, peer) in [(m.from_id, m.to_id), (m.to_id, m.from_id)] {
-            self.db.write(Q::InboxBucketInsert, (me.0, b)).await?;
-            self.db.write(Q::InboxInsert, binds::inbox_insert(me, m)).await?;
-            self.db.write(Q::ConversationUpsert, binds::conversation_upsert(me, peer, m)).await?;
-        }
+        let (from, to) = (m.from_id, m.to_id);
+        let db = &self.db;
+        tokio::try_join!(
+            db.write(Q::MessageInsert, binds::message_insert(m)),
+            db.write(Q::ConvBucketInsert, (&m.conversation_id.0, b)),
+            db.write(Q::SentInsert, binds::sent_insert(m)),
+            db.write(Q::InboxBucketInsert, (from.0, b)),
+            db.write(Q::InboxBucketInsert, (to.0, b)),
+            db.write(Q::InboxInsert, binds::inbox_insert(from, m)),
+            db.write(Q::InboxInsert, binds::inbox_insert(to, m)),
+            db.write(Q::ConversationUpsert, binds::conversation_upsert(from, to, m)),
+            db.write(Q::ConversationUpsert, binds::conversation_upsert(to, from, m)),
+        )?;
         Ok(())
     }
 
