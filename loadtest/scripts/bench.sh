@@ -36,7 +36,7 @@ for i in $(seq "$runs"); do
        errors: (.errors|add // 0), setup_fail: (.setup_failures|add // 0)}
     else {highest: .highest_passing_rate, steps: [.steps[] | {r: .phase.offered_rate, p99: .phase.end_to_end.p99_ms, ok: .pass}]} end' \
     "$out/$name-$i.json" 2>/dev/null || echo '{}')
-  echo "$name run $i load [$load] $summary"
+  echo "$name run $i load [$load] ${cql[3]:-} $summary"
   rm -rf "$dir"
   sleep 2
 done
