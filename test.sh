@@ -63,7 +63,8 @@ if [ -n "$CQL" ]; then
     gated+=(--test "$(basename "$f" .rs)")
   done
   echo "CQL pass on $CQL: ${gated[*]}" >&2
-  HUBBUB_TEST_SCYLLA="$CQL" cargo test --locked "${gated[@]}" -- --skip sqlite::
+  # --workspace: the same feature set as step 2, so nothing is rebuilt.
+  HUBBUB_TEST_SCYLLA="$CQL" cargo test --workspace --locked "${gated[@]}" -- --skip sqlite::
 fi
 
 # 4. The browser test.

@@ -6,6 +6,8 @@
 #   e.g. loadtest/scripts/bench.sh connect-10k -- connect --sockets 10000 --seconds 10
 # `--server-pid` is added for `connect`. Bounded: every loadtest run stops by itself,
 # and each is also killed after 15 minutes.
+# CQL=host:port runs the server on that CQL node (e.g. the test Cassandra of
+# tools/cassandra/cassandra.sh), each run in a fresh keyspace it creates at start.
 set -euo pipefail
 name=${1:?name}; shift; [ "${1:-}" = "--" ] && shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,7 +15,9 @@ out=${OUT:-/tmp/hubbub-bench}; runs=${RUNS:-3}; port=${PORT:-9300}
 mkdir -p "$out"
 for i in $(seq "$runs"); do
   dir="$out/$name-$i.data"
-  pid=$("$root/loadtest/scripts/server.sh" "$dir" "$port")
+  cql=()
+  [ -n "${CQL:-}" ] && cql=(--scylla "$CQL" --scylla-keyspace "bench_${name//[^a-zA-Z0-9]/_}_${i}_$$" --scylla-migrate)
+  pid=$("$root/loadtest/scripts/server.sh" "$dir" "$port" "${cql[@]}")
   extra=()
   [ "$1" = "connect" ] && extra=(--server-pid "$pid")
   load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -32,7 +36,7 @@ for i in $(seq "$runs"); do
        errors: (.errors|add // 0), setup_fail: (.setup_failures|add // 0)}
     else {highest: .highest_passing_rate, steps: [.steps[] | {r: .phase.offered_rate, p99: .phase.end_to_end.p99_ms, ok: .pass}]} end' \
     "$out/$name-$i.json" 2>/dev/null || echo '{}')
-  echo "$name run $i load [$load] $summary"
+  echo "$name run $i load [$load] ${cql[3]:-} $summary"
   rm -rf "$dir"
   sleep 2
 done

@@ -24,7 +24,9 @@ HUBBUB_LOG=${HUBBUB_LOG:-warn} nohup "${HUBBUB_BIN:-$root/target/release/hubbub}
   --register-per-addr 1000000 --register-global-per-min 1000000 --bcrypt-queue 100000 --bcrypt-per-key 100000 \
   --user-writes-per-sec 1000000 --user-writes-burst 1000000 --max-unauth-per-addr 1000000 "$@" >"$dir.$port.log" 2>&1 &
 pid=$!
-for _ in $(seq 50); do
+# 5 s, or 3 minutes with --scylla (creating a keyspace takes a while).
+tries=50; case " $* " in *" --scylla "*) tries=1800 ;; esac
+for _ in $(seq "$tries"); do
   if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then echo "$pid"; exit 0; fi
   sleep 0.1
 done

@@ -41,13 +41,15 @@ free_port() {
 resolve_jars() {
   if [ ! -f "$LIB/.complete" ]; then
     command -v mvn >/dev/null 2>&1 || die "mvn not found (apt-get install maven)"
-    (cd "$HERE" && mvn -B -q dependency:copy-dependencies) || die "mvn dependency:copy-dependencies failed"
+    # Maven's output goes to stderr: stdout carries only host:port.
+    (cd "$HERE" && mvn -B -q -Dstyle.color=never dependency:copy-dependencies >&2) \
+      || die "mvn dependency:copy-dependencies failed"
     touch "$LIB/.complete"
   fi
 }
 
 java_major() {
-  "$JAVA" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1
+  "$JAVA" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | sed -n 1p
 }
 
 write_yaml() {
@@ -130,7 +132,7 @@ EOF
 # data is thrown away anyway).
 jvm_flags() {
   local jamm
-  jamm="$(ls "$LIB"/jamm-*.jar 2>/dev/null | head -1)"
+  jamm="$(ls "$LIB"/jamm-*.jar 2>/dev/null | sed -n 1p)"
   [ -n "$jamm" ] || die "jamm jar missing from $LIB"
   cat <<EOF
 -Xms$HEAP

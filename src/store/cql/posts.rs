@@ -96,21 +96,20 @@ impl ScyllaStore {
         Ok(true)
     }
 
-    /// One read per post plus its author and two counts.
+    /// Every post of `ids` at once (the callers pass one page of ids, so
+    /// at most a page of posts is in flight), in the order of `ids`.
     pub(super) async fn posts_cql(&self, ids: &[PostId]) -> Result<Vec<Post>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(row) = self.post_row(*id).await? else { continue };
-            let Some(author) = self.user_by_id_cql(UserId(row.author_id)).await? else { continue };
-            out.push(Post {
-                id: PostId(row.post_id),
-                author,
-                text: row.body,
-                likes: self.count(Q::LikeCount, *id).await?,
-                reposts: self.count(Q::RepostCount, *id).await?,
-            });
-        }
-        Ok(out)
+        let posts = futures_util::future::try_join_all(ids.iter().map(|id| self.post_cql(*id))).await?;
+        Ok(posts.into_iter().flatten().collect())
+    }
+
+    /// One post: its row and its two counts read together, then its author.
+    async fn post_cql(&self, id: PostId) -> Result<Option<Post>, StoreError> {
+        let (row, likes, reposts) =
+            tokio::try_join!(self.post_row(id), self.count(Q::LikeCount, id), self.count(Q::RepostCount, id))?;
+        let Some(row) = row else { return Ok(None) };
+        let Some(author) = self.user_by_id_cql(UserId(row.author_id)).await? else { return Ok(None) };
+        Ok(Some(Post { id: PostId(row.post_id), author, text: row.body, likes, reposts }))
     }
 
     /// Runs fully even when the post row is already gone (finishes an

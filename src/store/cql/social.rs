@@ -65,7 +65,8 @@ impl ScyllaStore {
             let n: Option<(i64,)> = self.db.one(q, (user.0,)).await?;
             Ok::<u64, StoreError>(n.map_or(0, |(n,)| n.max(0) as u64))
         };
-        Ok(FollowCounts { followers: count(Q::FollowersCount).await?, following: count(Q::FollowingCount).await? })
+        let (followers, following) = tokio::try_join!(count(Q::FollowersCount), count(Q::FollowingCount))?;
+        Ok(FollowCounts { followers, following })
     }
 
     /// One page of a list: rows below the cursor, newest first, each joined
