@@ -488,11 +488,7 @@ impl World {
     /// What device `d` must end up with.
     fn expected(&self, d: usize) -> BTreeMap<u64, &Acked> {
         let u = self.user_of(d);
-        self.acked
-            .iter()
-            .filter(|a| a.from == u || a.to == u)
-            .map(|a| (a.id, a))
-            .collect()
+        self.acked.iter().filter(|a| a.from == u || a.to == u).map(|a| (a.id, a)).collect()
     }
 
     /// Heals everything, then lets every device catch up as a client would.
