@@ -1,8 +1,10 @@
 //! Issue 12 ("Hardening"), points 1 and 6, as a user sees them over real
 //! sockets: nothing of a deleted account is acknowledged or stored after
 //! the delete, a freed username starts with no past, a nonce retry pushes
-//! the stored message, and a send answered `unavailable` while the writer
-//! was stalled is not stored behind the client's back.
+//! the stored message, a send answered `unavailable` while the writer
+//! was stalled is not stored behind the client's back, and a node frozen
+//! longer than the sync horizon cannot store a message below a cursor a
+//! client has already passed.
 
 mod common;
 
@@ -199,4 +201,97 @@ async fn a_send_refused_while_the_writer_stalls_is_not_stored_and_its_retry_arri
     let synced = bob.sync_all("0").await;
     assert_eq!(synced.len(), 1);
     assert_eq!(synced[0]["nonce"], "n-stall");
+}
+
+/// One `message.sync` pass from `since`, as a client runs it: the ids seen
+/// and the cursor to keep for the next pass.
+async fn sync_pass(c: &mut Client, since: &str) -> (Vec<String>, String) {
+    let mut ids = Vec::new();
+    let mut since = since.to_owned();
+    for _ in 0..1000 {
+        let page = c.ok("message.sync", json!({"since": since, "limit": 100})).await;
+        for m in page["messages"].as_array().expect("messages") {
+            ids.push(m["id"].as_str().expect("id").to_owned());
+        }
+        since = page["next"].as_str().expect("next").to_owned();
+        if page["more"] == false {
+            break;
+        }
+    }
+    (ids, since)
+}
+
+#[tokio::test]
+async fn a_node_frozen_past_the_sync_horizon_stores_nothing_below_a_passed_cursor() {
+    if !on_sqlite() {
+        eprintln!("skipped: holds the SQLite write lock to park the send at the writer");
+        return;
+    }
+    let Some(cluster) = Cluster::start().await else { return };
+    let mut alice = Client::register(&cluster.nodes[0], "alice").await;
+    let mut bob = Client::register(&cluster.nodes[1], "bob").await;
+    let mut carol = Client::register(&cluster.nodes[2], "carol").await;
+    let (_, mut cursor) = sync_pass(&mut bob, "0").await;
+
+    // Another process holds the write lock, so alice's send (its id minted
+    // on node 1) waits at node 1's writer; then node 1 is frozen (SIGSTOP)
+    // and the lock released.
+    let db = cluster.dir.join("hubbub.db");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(db).expect("open");
+        conn.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+        locked_tx.send(()).expect("signal");
+        let _ = release_rx.recv_timeout(common::WAIT);
+        conn.execute_batch("COMMIT").expect("release");
+    });
+    locked_rx.recv_timeout(common::WAIT).expect("lock taken");
+    let send = json!({"type": "message.send", "id": "frozen", "to": "bob", "text": "from a frozen node", "nonce": "n-frozen"});
+    alice.send_text(&send.to_string()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    cluster.nodes[0].signal("STOP");
+    release_tx.send(()).expect("release");
+    holder.join().expect("lock holder");
+
+    // Life goes on elsewhere for longer than the sync horizon (10 s): carol
+    // writes to bob through node 3, and bob keeps syncing, so his cursor
+    // passes the frozen message's id.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(13);
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < until {
+        carol.send_dm("bob", "meanwhile").await;
+        let (ids, next) = sync_pass(&mut bob, &cursor).await;
+        seen.extend(ids);
+        cursor = next;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    cluster.nodes[0].signal("CONT");
+
+    // The frozen node's late write is refused (or, had the freeze come
+    // before the id was minted, stored under a fresh id); a retry with the
+    // same nonce stores it.
+    let reply = alice.recv_reply().await;
+    let stored = if reply["type"] == "ok" {
+        reply["data"]["message"].clone()
+    } else {
+        assert_eq!(reply["code"], "unavailable", "{reply}");
+        let mut retry = send.clone();
+        retry["id"] = json!("frozen-retry");
+        alice.send_text(&retry.to_string()).await;
+        let r = alice.recv_reply().await;
+        assert_eq!(r["type"], "ok", "the retry is stored: {r}");
+        r["data"]["message"].clone()
+    };
+    let id = stored["id"].as_str().expect("id").to_owned();
+
+    // Bob, syncing on from the cursor he already passed, finds it: nothing
+    // was stored below it.
+    let (after, _) = sync_pass(&mut bob, &cursor).await;
+    assert!(
+        after.contains(&id) || seen.contains(&id),
+        "message {id} is below bob's cursor {cursor}: sync skipped it"
+    );
+    let all = bob.sync_all("0").await;
+    assert_eq!(all.iter().filter(|m| m["nonce"] == "n-frozen").count(), 1, "one stored message for the nonce");
 }

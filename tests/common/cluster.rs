@@ -185,6 +185,14 @@ impl Node {
         }
     }
 
+    /// Sends the node a signal by name (`STOP`, `CONT`, ...): `STOP`
+    /// freezes the whole process, as a node swapped out or paused by its
+    /// host would be.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+
     /// Kills the node at once (SIGKILL), as a crash would.
     pub fn kill(self) {
         drop(self);
