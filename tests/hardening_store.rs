@@ -20,6 +20,37 @@ fn on_sqlite() -> bool {
     std::env::var("HUBBUB_TEST_SCYLLA").map_or(true, |v| v.is_empty())
 }
 
+/// The SQLite write lock, held by another connection (as another node's
+/// stalled writer would hold it) from [`WriteLock::hold`] until
+/// [`WriteLock::release`] (or at most `common::WAIT`).
+struct WriteLock {
+    release: std::sync::mpsc::Sender<()>,
+    holder: std::thread::JoinHandle<()>,
+}
+
+impl WriteLock {
+    /// Takes the write lock of the database at `db`; returns once it is held.
+    fn hold(db: std::path::PathBuf) -> WriteLock {
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(db).expect("open");
+            conn.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+            locked_tx.send(()).expect("signal");
+            let _ = release_rx.recv_timeout(common::WAIT);
+            conn.execute_batch("COMMIT").expect("release");
+        });
+        locked_rx.recv_timeout(common::WAIT).expect("lock taken");
+        WriteLock { release, holder }
+    }
+
+    /// Releases the lock and waits until it is released.
+    fn release(self) {
+        self.release.send(()).expect("release");
+        self.holder.join().expect("lock holder");
+    }
+}
+
 /// The request frames of every write kind, each with a unique id.
 fn writes(post_id: &Value, n: usize) -> Vec<String> {
     let frames = [
@@ -173,22 +204,11 @@ async fn a_send_refused_while_the_writer_stalls_is_not_stored_and_its_retry_arri
     let mut alice = Client::register(&s, "alice").await;
 
     // Another process's writer holds the write lock (a stalled node).
-    let db = s.dir.join("hubbub.db");
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let conn = rusqlite::Connection::open(db).expect("open");
-        conn.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
-        locked_tx.send(()).expect("signal");
-        let _ = release_rx.recv_timeout(common::WAIT);
-        conn.execute_batch("COMMIT").expect("release");
-    });
-    locked_rx.recv_timeout(common::WAIT).expect("lock taken");
+    let lock = WriteLock::hold(s.dir.join("hubbub.db"));
     let send = json!({"to": "bob", "text": "while stalled", "nonce": "n-stall"});
     let (code, _) = alice.err("message.send", send.clone()).await;
     assert_eq!(code, "unavailable");
-    release_tx.send(()).expect("release");
-    holder.join().expect("lock holder");
+    lock.release();
 
     // The writer has handled the refused job once a later write is done.
     alice.ok("profile.update", json!({"bio": "after the stall"})).await;
@@ -236,23 +256,13 @@ async fn a_node_frozen_past_the_sync_horizon_stores_nothing_below_a_passed_curso
     // Another process holds the write lock, so alice's send (its id minted
     // on node 1) waits at node 1's writer; then node 1 is frozen (SIGSTOP)
     // and the lock released.
-    let db = cluster.dir.join("hubbub.db");
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let conn = rusqlite::Connection::open(db).expect("open");
-        conn.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
-        locked_tx.send(()).expect("signal");
-        let _ = release_rx.recv_timeout(common::WAIT);
-        conn.execute_batch("COMMIT").expect("release");
-    });
-    locked_rx.recv_timeout(common::WAIT).expect("lock taken");
-    let send = json!({"type": "message.send", "id": "frozen", "to": "bob", "text": "from a frozen node", "nonce": "n-frozen"});
+    let lock = WriteLock::hold(cluster.dir.join("hubbub.db"));
+    let send =
+        json!({"type": "message.send", "id": "frozen", "to": "bob", "text": "from a frozen node", "nonce": "n-frozen"});
     alice.send_text(&send.to_string()).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     cluster.nodes[0].signal("STOP");
-    release_tx.send(()).expect("release");
-    holder.join().expect("lock holder");
+    lock.release();
 
     // Life goes on elsewhere for longer than the sync horizon (10 s): carol
     // writes to bob through node 3, and bob keeps syncing, so his cursor
@@ -288,10 +298,7 @@ async fn a_node_frozen_past_the_sync_horizon_stores_nothing_below_a_passed_curso
     // Bob, syncing on from the cursor he already passed, finds it: nothing
     // was stored below it.
     let (after, _) = sync_pass(&mut bob, &cursor).await;
-    assert!(
-        after.contains(&id) || seen.contains(&id),
-        "message {id} is below bob's cursor {cursor}: sync skipped it"
-    );
+    assert!(after.contains(&id) || seen.contains(&id), "message {id} is below bob's cursor {cursor}: sync skipped it");
     let all = bob.sync_all("0").await;
     assert_eq!(all.iter().filter(|m| m["nonce"] == "n-frozen").count(), 1, "one stored message for the nonce");
 }
