@@ -132,16 +132,17 @@ impl ConnState {
 
 /// Runs one request. The returned value is the reply's `data`.
 pub async fn dispatch(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
+    // The hub asked this socket to close (its account was deleted, its
+    // session revoked...): requests already queued on it are not run, and
+    // take nothing from the user's write budget.
+    if conn.control.requested().is_some() {
+        return Err(Error::Unauthorized("this socket is closing".into()));
+    }
     if !req.allowed_before_auth() {
         let user = conn.user()?.user.id;
         if req.is_write() && !app.user_writes.try_take(user).await {
             return Err(Error::RateLimited("too many writes from this account; slow down".into()));
         }
-    }
-    // The hub asked this socket to close (its account was deleted, its
-    // session revoked...): requests already queued on it are not run.
-    if conn.control.requested().is_some() {
-        return Err(Error::Unauthorized("this socket is closing".into()));
     }
     let closes_itself = matches!(req, Request::AccountDelete(_));
     let me = conn.auth.as_ref().map(|a| a.user.id);
