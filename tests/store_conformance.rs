@@ -634,6 +634,43 @@ mod posts_suite {
         assert_eq!((left[0].likes, left[0].reposts), (0, 0), "b's like and repost no longer count");
         assert_eq!(s.user_items(a.id, None, 10).await.unwrap().len(), 1, "a's repost of b's post is gone");
     }
+
+    /// Counts move once per change of the set under concurrency: users
+    /// liking, following and reposting at once, each follow and repost sent
+    /// twice at once (a retry racing its original), count once each, and
+    /// a deleted user's marks drop out. (The exactness contract of
+    /// `Store::posts` / `Store::follow_counts` on CQL holds while no count
+    /// update fails; none does here.)
+    pub async fn concurrent_changes_count_once(s: Arc<dyn Store>) {
+        use futures_util::future::join_all;
+        let ids = Generator::new(5);
+        let us = setup(&s, &ids, &["ca_c", "cb_c", "cc_c", "cd_c", "ce_c", "cf_c"]).await;
+        let (author, fans) = (&us[0], &us[1..]);
+        let p = PostId(ids.next_id());
+        assert!(s.create_post(p, author.id, "hot", FanoutState::Done).await.unwrap());
+
+        let likes = join_all(fans.iter().map(|u| s.set_like(p, u.id, true))).await;
+        assert!(likes.into_iter().all(|t| t.unwrap().unwrap().changed));
+        let twice = |u: &User| [(u.id, FollowId(ids.next_id())), (u.id, FollowId(ids.next_id()))];
+        let follows: Vec<_> = fans.iter().flat_map(twice).collect();
+        let made = join_all(follows.iter().map(|(u, id)| s.add_follow(*u, author.id, *id))).await;
+        assert_eq!(made.into_iter().filter(|r| *r.as_ref().unwrap()).count(), fans.len(), "one per pair");
+        let items: Vec<_> = fans.iter().flat_map(|u| [(u.id, ItemId(ids.next_id())), (u.id, ItemId(ids.next_id()))]).collect();
+        let reposts = join_all(items.iter().map(|(u, i)| s.add_repost(p, *u, *i, FanoutState::Done))).await;
+        assert_eq!(reposts.into_iter().filter(|t| t.as_ref().unwrap().unwrap().changed).count(), fans.len());
+
+        let post = &s.posts(&[p]).await.unwrap()[0];
+        assert_eq!((post.likes, post.reposts), (5, 5));
+        assert_eq!(s.follow_counts(author.id).await.unwrap(), FollowCounts { followers: 5, following: 0 });
+        assert_eq!(s.follow_counts(fans[0].id).await.unwrap(), FollowCounts { followers: 0, following: 1 });
+
+        let unlikes = join_all(fans[..2].iter().map(|u| s.set_like(p, u.id, false))).await;
+        assert!(unlikes.into_iter().all(|t| t.unwrap().unwrap().changed));
+        assert!(s.delete_user(fans[4].id).await.unwrap());
+        let post = &s.posts(&[p]).await.unwrap()[0];
+        assert_eq!((post.likes, post.reposts), (2, 4), "unliked twice; the deleted user's like and repost");
+        assert_eq!(s.follow_counts(author.id).await.unwrap().followers, 4, "the deleted user's follow");
+    }
 }
 
 /// Runs one suite case on a backend, then drops the backend's keyspace (if
@@ -698,6 +735,7 @@ every_backend!(
     posts_likes_reposts,
     timelines_and_fanout,
     deleting_a_user_removes_their_posts_and_marks,
+    concurrent_changes_count_once,
     sync_once_per_pass,
     deleted_users_write_nothing,
     freed_username_gets_no_old_messages,

@@ -122,9 +122,18 @@ pub trait Store: Send + Sync + 'static {
     /// `follower` does not exist.
     async fn add_follow(&self, follower: UserId, followee: UserId, id: FollowId) -> Result<bool, StoreError>;
 
-    /// Exact follower and following counts of `user`: they always equal the
-    /// lengths of the [`Store::followers`] and [`Store::following`] lists.
+    /// Follower and following counts of `user`. Each follow that
+    /// [`Store::add_follow`] makes and each one [`Store::remove_follow`] or
+    /// [`Store::delete_user`] (of either side) removes moves them once.
     /// Zero for an unknown user.
+    ///
+    /// Exact on SQLite: counted from the follows (an index range), they
+    /// always equal the lengths of the [`Store::followers`] and
+    /// [`Store::following`] lists. On CQL they are counters (one single-row
+    /// read) moved after the follow itself changed: exact while no count
+    /// update failed, and off by at most the number of follows, unfollows
+    /// or deletions whose count update failed or timed out (such an update
+    /// is never retried: it may have been applied). Never negative.
     async fn follow_counts(&self, user: UserId) -> Result<FollowCounts, StoreError>;
 
     /// Up to `limit` users following `user`, newest follow first, with
@@ -242,7 +251,12 @@ pub trait Store: Send + Sync + 'static {
         fanout: FanoutState,
     ) -> Result<bool, StoreError>;
 
-    /// The posts among `ids` that exist, with authors and counts, in any order.
+    /// The posts among `ids` that exist, with authors and like and repost
+    /// counts, in any order. Counts are read in O(1) per post and follow
+    /// the same contract as [`Store::follow_counts`]: exact on SQLite; on
+    /// CQL exact while no count update failed, else off by at most the
+    /// number of likes, unlikes, reposts and unreposts (deleted users'
+    /// included) whose count update failed or timed out.
     async fn posts(&self, ids: &[PostId]) -> Result<Vec<Post>, StoreError>;
 
     /// Deletes a post with its likes, its reposts, and every timeline item
@@ -250,14 +264,21 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_post(&self, id: PostId) -> Result<bool, StoreError>;
 
     /// Records (`like: true`) or removes a like by `user`. The post's like
-    /// count changes exactly when the like set does. `None` when the post
-    /// does not exist (nothing written); `UserGone` when `user` does not.
+    /// count moves (by one) only when the like set changes (`changed`), and
+    /// the returned count is the post's count afterwards, under the count
+    /// contract of [`Store::posts`]. On CQL a timed-out toggle is read back:
+    /// `changed` then says whether the set is now as asked, so a toggle
+    /// that timed out while another toggle of the same (post, user) raced
+    /// it may report the other's change and move the count a second time.
+    /// `None` when the post does not exist (nothing written); `UserGone`
+    /// when `user` does not.
     async fn set_like(&self, post: PostId, user: UserId, like: bool) -> Result<Option<Toggle>, StoreError>;
 
     /// Records a repost of `post` by `user` with timeline item `item` (fan-out
     /// state `fanout`). A second repost by the same user changes nothing
-    /// (`changed: false`). `None` when the post does not exist; `UserGone`
-    /// when `user` does not.
+    /// (`changed: false`). The repost count moves only on a change, and the
+    /// returned count is as in [`Store::set_like`]. `None` when the post
+    /// does not exist; `UserGone` when `user` does not.
     async fn add_repost(
         &self,
         post: PostId,
@@ -267,8 +288,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Toggle>, StoreError>;
 
     /// Removes `user`'s repost of `post` and its timeline items (user and
-    /// home). `None` when the post does not exist; `UserGone` when `user`
-    /// does not.
+    /// home); the repost count moves only on a change, as in
+    /// [`Store::add_repost`]. `None` when the post does not exist;
+    /// `UserGone` when `user` does not.
     async fn remove_repost(&self, post: PostId, user: UserId) -> Result<Option<Toggle>, StoreError>;
 
     /// Whether `viewer` liked / reposted each of `posts` (absent: neither).

@@ -136,6 +136,7 @@ mod tests {
             "text" => NativeType::Text,
             "blob" => NativeType::Blob,
             "boolean" => NativeType::Boolean,
+            "counter" => NativeType::Counter,
             other => panic!("type {other} not mapped"),
         }
     }
@@ -236,6 +237,17 @@ mod tests {
         check(Q::UserItemPage, bucket_page(3i64, 1, 99, 10));
         check(Q::HomePage, bucket_page(7i64, 1, 99, 10));
         assert_eq!(home_insert(UserId(7), &it), (7, bucket_of(1 << 41), 1 << 41, 1, 3, 9, 4));
+    }
+
+    /// The counter updates bind (delta, key), as `counts::bump` sends them.
+    #[test]
+    fn counter_values_match_their_columns() {
+        use scylla::value::Counter;
+        for q in [Q::LikesAdd, Q::RepostsAdd, Q::FollowersAdd, Q::FollowingAdd] {
+            check(q, (Counter(-1), 7i64));
+        }
+        let swapped = std::panic::catch_unwind(|| check(Q::LikesAdd, (7i64, Counter(1))));
+        assert!(swapped.is_err(), "a counter is not a bigint");
     }
 
     #[test]

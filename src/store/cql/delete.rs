@@ -61,7 +61,8 @@ impl ScyllaStore {
         for (_, follower) in followers {
             self.remove_follow_cql(UserId(follower), id).await?;
         }
-        Ok(())
+        // Others' counts moved with each release above; the user's own go.
+        self.db.write(Q::FollowCountsDelete, (id.0,)).await
     }
 
     /// Every conversation with the user, both directions: each message of

@@ -168,6 +168,18 @@ impl Db {
         Ok(out)
     }
 
+    /// Runs a counter update once (the statement is not idempotent, so the
+    /// driver never retries it). An error, a timeout included, may or may
+    /// not have been applied: the caller must not send it again.
+    pub async fn add(&self, q: Q, values: impl SerializeRow) -> Result<(), StoreError> {
+        debug_assert_eq!(self.st.kind(q), Kind::Counter, "{q:?}");
+        let started = std::time::Instant::now();
+        let out = self.session.execute_unpaged(self.st.get(q), values).await;
+        metrics::global().store_write_seconds.observe(metrics::since(started));
+        out.map_err(map_err)?;
+        Ok(())
+    }
+
     /// Runs a lightweight transaction once; a timeout is [`Lwt::Unknown`].
     pub async fn lwt(&self, q: Q, values: impl SerializeRow) -> Result<Lwt, StoreError> {
         debug_assert_eq!(self.st.kind(q), Kind::Lwt, "{q:?}");

@@ -13,10 +13,12 @@
 //! - [`keys`]: buckets, search prefixes, timestamps (pure).
 //! - [`binds`]: the bound values of the wide statements (order and types tested).
 //! - [`rows`]: `DeserializeRow` structs and their model conversions.
+//! - [`counts`]: like, repost and follow counts (counter tables).
 //! - `accounts`, `sessions`, `messages`, `social`, `delete`, `posts`: the methods.
 
 mod accounts;
 mod binds;
+mod counts;
 #[cfg(test)]
 mod decode_tests;
 mod delete;
@@ -130,7 +132,7 @@ impl Store for ScyllaStore {
 
     async fn add_follow(&self, follower: UserId, followee: UserId, id: FollowId) -> Result<bool, StoreError> {
         self.live()?;
-        self.require_users(&[follower]).await?;
+        // add_follow_cql reads the follower first (UserGone) with the followee.
         let created = self.add_follow_cql(follower, followee, id).await?;
         if let Err(e) = self.require_users(&[follower]).await {
             self.remove_follow_cql(follower, followee).await?;

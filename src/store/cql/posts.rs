@@ -1,10 +1,11 @@
 //! Posts, likes, reposts, timelines and fan-out state on CQL.
 //!
 //! Likes and reposts are sets written with lightweight transactions, so a
-//! toggle knows whether it changed anything; their counts are `COUNT(*)`
-//! over the post's partition (exact, O(likes) per read). Deleting a post
-//! or repost walks the index tables (`items_by_post`, `home_by_item`) and
-//! deletes row by row: O(items + home copies).
+//! toggle knows whether it changed anything, and only a toggle that changed
+//! the set moves the post's counter (`post_counts`, see [`super::counts`]):
+//! one single-row read per post shown. Deleting a post or repost walks the
+//! index tables (`items_by_post`, `home_by_item`) and deletes row by row:
+//! O(items + home copies).
 
 use super::ScyllaStore;
 use super::binds;
@@ -28,11 +29,6 @@ pub(super) enum Timeline {
 impl ScyllaStore {
     async fn post_row(&self, id: PostId) -> Result<Option<PostRow>, StoreError> {
         self.db.one(Q::PostGet, (id.0,)).await
-    }
-
-    async fn count(&self, q: Q, post: PostId) -> Result<u64, StoreError> {
-        let n: Option<(i64,)> = self.db.one(q, (post.0,)).await?;
-        Ok(n.map_or(0, |(n,)| n.max(0) as u64))
     }
 
     /// Writes an item to every table that lists it.
@@ -103,17 +99,17 @@ impl ScyllaStore {
         Ok(posts.into_iter().flatten().collect())
     }
 
-    /// One post: its row and its two counts read together, then its author.
+    /// One post: its row and its counts read together, then its author.
     async fn post_cql(&self, id: PostId) -> Result<Option<Post>, StoreError> {
-        let (row, likes, reposts) =
-            tokio::try_join!(self.post_row(id), self.count(Q::LikeCount, id), self.count(Q::RepostCount, id))?;
+        let (row, (likes, reposts)) = tokio::try_join!(self.post_row(id), self.post_counts(id))?;
         let Some(row) = row else { return Ok(None) };
         let Some(author) = self.user_by_id_cql(UserId(row.author_id)).await? else { return Ok(None) };
         Ok(Some(Post { id: PostId(row.post_id), author, text: row.body, likes, reposts }))
     }
 
     /// Runs fully even when the post row is already gone (finishes an
-    /// interrupted delete); the post row goes last.
+    /// interrupted delete); the post row goes last, just after its counts
+    /// (so the likes and reposts released here move no counter).
     pub(super) async fn delete_post_cql(&self, id: PostId) -> Result<bool, StoreError> {
         let existed = self.post_row(id).await?.is_some();
         let items: Vec<(i64,)> = self.db.rows(Q::ItemsOfPost, (id.0,)).await?;
@@ -130,12 +126,14 @@ impl ScyllaStore {
             self.db.lwt(Q::RepostRelease, (id.0, user, item)).await?;
             self.db.write(Q::RepostByUserDelete, (user, id.0)).await?;
         }
+        self.db.write(Q::PostCountsDelete, (id.0,)).await?;
         self.db.write(Q::PostDelete, (id.0,)).await?;
         Ok(existed)
     }
 
     /// A timed-out toggle is read back: `changed` then says whether the
-    /// set is now as asked (it cannot tell whether this call did it).
+    /// set is now as asked (it cannot tell whether this call did it). A
+    /// change moves the like count once.
     pub(super) async fn set_like_cql(
         &self,
         post: PostId,
@@ -156,7 +154,10 @@ impl ScyllaStore {
         } else {
             self.db.write(Q::LikeByUserDelete, (user.0, post.0)).await?;
         }
-        Ok(Some(Toggle { changed, count: self.count(Q::LikeCount, post).await? }))
+        if changed {
+            self.bump(Q::LikesAdd, post.0, if like { 1 } else { -1 }).await;
+        }
+        Ok(Some(Toggle { changed, count: self.post_counts(post).await?.0 }))
     }
 
     pub(super) async fn add_repost_cql(
@@ -185,8 +186,9 @@ impl ScyllaStore {
                 post_author: UserId(row.author_id),
             };
             self.insert_item(&it, fanout).await?;
+            self.bump(Q::RepostsAdd, post.0, 1).await;
         }
-        Ok(Some(Toggle { changed, count: self.count(Q::RepostCount, post).await? }))
+        Ok(Some(Toggle { changed, count: self.post_counts(post).await?.1 }))
     }
 
     pub(super) async fn remove_repost_cql(&self, post: PostId, user: UserId) -> Result<Option<Toggle>, StoreError> {
@@ -203,8 +205,11 @@ impl ScyllaStore {
             };
             self.db.write(Q::RepostByUserDelete, (user.0, post.0)).await?;
             self.delete_item(ItemId(item)).await?;
+            if changed {
+                self.bump(Q::RepostsAdd, post.0, -1).await;
+            }
         }
-        Ok(Some(Toggle { changed, count: self.count(Q::RepostCount, post).await? }))
+        Ok(Some(Toggle { changed, count: self.post_counts(post).await?.1 }))
     }
 
     /// Two point reads per post.
@@ -321,12 +326,20 @@ impl ScyllaStore {
         Ok(n)
     }
 
-    /// Account deletion, posts part: the user's likes and reposts (counts
-    /// follow, being COUNT(*)), their posts, and their home timeline.
+    /// Account deletion, posts part: the user's likes and reposts (each
+    /// release that applies moves its post's count back), their posts, and
+    /// their home timeline.
     pub(super) async fn delete_user_posts(&self, user: UserId) -> Result<(), StoreError> {
         let liked: Vec<(i64,)> = self.db.rows(Q::LikesOfUser, (user.0,)).await?;
         for (post,) in liked {
-            self.db.lwt(Q::LikeRelease, (post, user.0)).await?;
+            let released = match self.db.lwt(Q::LikeRelease, (post, user.0)).await? {
+                Lwt::Applied => true,
+                Lwt::NotApplied => false,
+                Lwt::Unknown => self.db.one_serial::<(i64,)>(Q::LikeGet, (post, user.0)).await?.is_none(),
+            };
+            if released {
+                self.bump(Q::LikesAdd, post, -1).await;
+            }
             self.db.write(Q::LikeByUserDelete, (user.0, post)).await?;
         }
         let reposted: Vec<(i64,)> = self.db.rows(Q::RepostsOfUser, (user.0,)).await?;

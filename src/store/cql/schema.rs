@@ -12,6 +12,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("002_messages.cql", include_str!("../../../cql/002_messages.cql")),
     ("003_follows.cql", include_str!("../../../cql/003_follows.cql")),
     ("004_posts.cql", include_str!("../../../cql/004_posts.cql")),
+    ("005_counts.cql", include_str!("../../../cql/005_counts.cql")),
 ];
 
 /// The keyspace statement: NetworkTopologyStrategy with the same factor
@@ -95,11 +96,30 @@ mod tests {
             for st in statements(file) {
                 assert!(st.starts_with("CREATE TABLE IF NOT EXISTS "), "{name}: {st}");
                 // Features Cassandra 4 lacks or ScyllaDB treats differently.
-                for banned in ["MATERIALIZED VIEW", "INDEX", "counter", "frozen", "timeuuid"] {
+                for banned in ["MATERIALIZED VIEW", "INDEX", "frozen", "timeuuid"] {
                     assert!(!st.contains(banned), "{name} uses {banned}: {st}");
                 }
             }
         }
+    }
+
+    /// Counters only in `*_counts` tables whose columns outside the
+    /// primary key are all counters (CQL's rule), so no plain write ever
+    /// lands in a counter table.
+    #[test]
+    fn counters_live_in_counter_tables_only() {
+        let mut counter_tables = Vec::new();
+        for (table, cols) in tables() {
+            let counters = cols.values().filter(|t| *t == "counter").count();
+            if counters == 0 {
+                continue;
+            }
+            assert!(table.ends_with("_counts"), "{table} has counters");
+            let keys = cols.len() - counters;
+            assert_eq!(keys, 1, "{table}: one bigint key, every other column a counter: {cols:?}");
+            counter_tables.push(table);
+        }
+        assert_eq!(counter_tables, ["follow_counts", "post_counts"]);
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Follows on CQL: `following` (written only with lightweight
 //! transactions) decides whether a follow exists; `following_by_time` and
-//! `followers_by_time` page the two lists newest first.
+//! `followers_by_time` page the two lists newest first; the counts move
+//! with the claim and the release (see [`super::counts`]).
 
 use super::ScyllaStore;
 use super::exec::Lwt;
 use super::statements::Q;
 use crate::error::StoreError;
-use crate::model::{FollowCounts, FollowEntry, FollowId, UserId};
+use crate::model::{FollowEntry, FollowId, UserId};
 
 /// Which list a page reads.
 #[derive(Clone, Copy)]
@@ -17,14 +18,21 @@ pub(super) enum Side {
 
 impl ScyllaStore {
     /// Claims the pair with `IF NOT EXISTS`; the winner writes both list
-    /// rows. A timed-out claim is read back to see whose id won.
+    /// rows and moves both counts. A timed-out claim is read back to see
+    /// whose id won (ids are unique, so a match is this call's claim).
+    /// Both users are read first, concurrently: `UserGone` without the
+    /// follower, `false` without the followee, nothing written either way.
     pub(super) async fn add_follow_cql(
         &self,
         follower: UserId,
         followee: UserId,
         id: FollowId,
     ) -> Result<bool, StoreError> {
-        if self.user_row(follower).await?.is_none() || self.user_row(followee).await?.is_none() {
+        let (me, them) = tokio::try_join!(self.user_row(follower), self.user_row(followee))?;
+        if me.is_none() {
+            return Err(StoreError::UserGone);
+        }
+        if them.is_none() {
             return Ok(false);
         }
         let ours = match self.db.lwt(Q::FollowClaim, (follower.0, followee.0, id.0)).await? {
@@ -36,14 +44,18 @@ impl ScyllaStore {
             }
         };
         if ours {
-            self.db.write(Q::FollowingInsert, (follower.0, id.0, followee.0)).await?;
-            self.db.write(Q::FollowersInsert, (followee.0, id.0, follower.0)).await?;
+            tokio::try_join!(
+                self.db.write(Q::FollowingInsert, (follower.0, id.0, followee.0)),
+                self.db.write(Q::FollowersInsert, (followee.0, id.0, follower.0)),
+            )?;
+            self.bump_follow(follower, followee, 1).await;
         }
         Ok(ours)
     }
 
-    /// Reads the follow's id, releases the claim on exactly that id, then
-    /// deletes both list rows.
+    /// Reads the follow's id, releases the claim on exactly that id (and
+    /// moves both counts back when the release applied), then deletes both
+    /// list rows.
     pub(super) async fn remove_follow_cql(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
         let row: Option<(i64,)> = self.db.one_serial(Q::FollowGet, (follower.0, followee.0)).await?;
         let Some((fid,)) = row else { return Ok(false) };
@@ -53,20 +65,14 @@ impl ScyllaStore {
             Lwt::Unknown => self.db.one_serial::<(i64,)>(Q::FollowGet, (follower.0, followee.0)).await?.is_none(),
         };
         // The list rows go either way (idempotent cleanup of this follow id).
-        self.db.write(Q::FollowingDelete, (follower.0, fid, followee.0)).await?;
-        self.db.write(Q::FollowersDelete, (followee.0, fid, follower.0)).await?;
+        tokio::try_join!(
+            self.db.write(Q::FollowingDelete, (follower.0, fid, followee.0)),
+            self.db.write(Q::FollowersDelete, (followee.0, fid, follower.0)),
+        )?;
+        if removed {
+            self.bump_follow(follower, followee, -1).await;
+        }
         Ok(removed)
-    }
-
-    /// Exact counts by `COUNT(*)` over the list partitions: O(list length)
-    /// per call, in exchange for never drifting (counters could).
-    pub(super) async fn follow_counts_cql(&self, user: UserId) -> Result<FollowCounts, StoreError> {
-        let count = |q| async move {
-            let n: Option<(i64,)> = self.db.one(q, (user.0,)).await?;
-            Ok::<u64, StoreError>(n.map_or(0, |(n,)| n.max(0) as u64))
-        };
-        let (followers, following) = tokio::try_join!(count(Q::FollowersCount), count(Q::FollowingCount))?;
-        Ok(FollowCounts { followers, following })
     }
 
     /// One page of a list: rows below the cursor, newest first, each joined

@@ -3,7 +3,9 @@
 //!
 //! Kinds: `Read` and `Write` are idempotent (the driver may retry them and
 //! run them speculatively); `Lwt` statements are lightweight transactions,
-//! never retried blindly: a timeout is resolved by reading back.
+//! never retried blindly: a timeout is resolved by reading back; `Counter`
+//! updates are sent once and never retried (a timeout leaves the count
+//! possibly off by one: see `cql/005_counts.cql`).
 
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
@@ -20,6 +22,8 @@ pub enum Kind {
     Write,
     /// A lightweight transaction (`IF ...`): not idempotent.
     Lwt,
+    /// A counter update (`SET c = c + ?`): not idempotent, never retried.
+    Counter,
 }
 
 /// Rows fetched per page of a SELECT.
@@ -119,13 +123,20 @@ statements! {
         "DELETE FROM following_by_time WHERE user_id = ? AND follow_id = ? AND followee_id = ?";
     FollowingPage: Read =>
         "SELECT follow_id, followee_id FROM following_by_time WHERE user_id = ? AND follow_id < ?";
-    FollowingCount: Read => "SELECT COUNT(*) FROM following_by_time WHERE user_id = ?";
     FollowersInsert: Write => "INSERT INTO followers_by_time (user_id, follow_id, follower_id) VALUES (?, ?, ?)";
     FollowersDelete: Write =>
         "DELETE FROM followers_by_time WHERE user_id = ? AND follow_id = ? AND follower_id = ?";
     FollowersPage: Read =>
         "SELECT follow_id, follower_id FROM followers_by_time WHERE user_id = ? AND follow_id < ?";
-    FollowersCount: Read => "SELECT COUNT(*) FROM followers_by_time WHERE user_id = ?";
+    // ---- counts (counter tables; updated once per change of the set)
+    FollowCountsGet: Read => "SELECT followers, following FROM follow_counts WHERE user_id = ?";
+    FollowersAdd: Counter => "UPDATE follow_counts SET followers = followers + ? WHERE user_id = ?";
+    FollowingAdd: Counter => "UPDATE follow_counts SET following = following + ? WHERE user_id = ?";
+    FollowCountsDelete: Write => "DELETE FROM follow_counts WHERE user_id = ?";
+    PostCountsGet: Read => "SELECT likes, reposts FROM post_counts WHERE post_id = ?";
+    LikesAdd: Counter => "UPDATE post_counts SET likes = likes + ? WHERE post_id = ?";
+    RepostsAdd: Counter => "UPDATE post_counts SET reposts = reposts + ? WHERE post_id = ?";
+    PostCountsDelete: Write => "DELETE FROM post_counts WHERE post_id = ?";
     // ---- posts, likes, reposts
     PostInsert: Write => "INSERT INTO posts (post_id, author_id, body) VALUES (?, ?, ?)";
     PostGet: Read => "SELECT post_id, author_id, body FROM posts WHERE post_id = ?";
@@ -134,7 +145,6 @@ statements! {
     LikeRelease: Lwt => "DELETE FROM likes WHERE post_id = ? AND user_id = ? IF EXISTS";
     LikeGet: Read => "SELECT user_id FROM likes WHERE post_id = ? AND user_id = ?";
     LikesOfPost: Read => "SELECT user_id FROM likes WHERE post_id = ?";
-    LikeCount: Read => "SELECT COUNT(*) FROM likes WHERE post_id = ?";
     LikeByUserInsert: Write => "INSERT INTO likes_by_user (user_id, post_id) VALUES (?, ?)";
     LikeByUserDelete: Write => "DELETE FROM likes_by_user WHERE user_id = ? AND post_id = ?";
     LikesOfUser: Read => "SELECT post_id FROM likes_by_user WHERE user_id = ?";
@@ -142,7 +152,6 @@ statements! {
     RepostRelease: Lwt => "DELETE FROM reposts WHERE post_id = ? AND user_id = ? IF item_id = ?";
     RepostGet: Read => "SELECT item_id FROM reposts WHERE post_id = ? AND user_id = ?";
     RepostsOfPost: Read => "SELECT user_id, item_id FROM reposts WHERE post_id = ?";
-    RepostCount: Read => "SELECT COUNT(*) FROM reposts WHERE post_id = ?";
     RepostByUserInsert: Write => "INSERT INTO reposts_by_user (user_id, post_id) VALUES (?, ?)";
     RepostByUserDelete: Write => "DELETE FROM reposts_by_user WHERE user_id = ? AND post_id = ?";
     RepostsOfUser: Read => "SELECT post_id FROM reposts_by_user WHERE user_id = ?";
@@ -211,7 +220,7 @@ impl Statements {
                 .prepare(st)
                 .await
                 .map_err(|e| StoreError::Backend(format!("preparing {q:?}: {e} (run `hubbub migrate`?)")))?;
-            p.set_is_idempotent(kind != Kind::Lwt);
+            p.set_is_idempotent(matches!(kind, Kind::Read | Kind::Write));
             prepared.push((kind, p));
         }
         Ok(Statements { prepared })
@@ -320,6 +329,7 @@ mod tests {
         for (q, kind, cql) in table() {
             let is_lwt = cql.contains(" IF ");
             assert_eq!(kind == Kind::Lwt, is_lwt, "{q:?}");
+            assert_eq!(kind == Kind::Counter, cql.contains(" + ?"), "{q:?}");
             assert_eq!(kind == Kind::Read, cql.starts_with("SELECT "), "{q:?}");
             // Portable CQL only: no server-side filtering, no ordering
             // clauses the clustering order does not already give.
@@ -339,6 +349,7 @@ mod tests {
             include_str!("social.rs"),
             include_str!("delete.rs"),
             include_str!("posts.rs"),
+            include_str!("counts.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();
@@ -348,6 +359,7 @@ mod tests {
             for (call, want) in [
                 (".write", Kind::Write),
                 (".lwt", Kind::Lwt),
+                (".add", Kind::Counter),
                 (".one", Kind::Read),
                 (".one_serial", Kind::Read),
                 (".rows", Kind::Read),
