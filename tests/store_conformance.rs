@@ -655,7 +655,8 @@ mod posts_suite {
         let follows: Vec<_> = fans.iter().flat_map(twice).collect();
         let made = join_all(follows.iter().map(|(u, id)| s.add_follow(*u, author.id, *id))).await;
         assert_eq!(made.into_iter().filter(|r| *r.as_ref().unwrap()).count(), fans.len(), "one per pair");
-        let items: Vec<_> = fans.iter().flat_map(|u| [(u.id, ItemId(ids.next_id())), (u.id, ItemId(ids.next_id()))]).collect();
+        let items: Vec<_> =
+            fans.iter().flat_map(|u| [(u.id, ItemId(ids.next_id())), (u.id, ItemId(ids.next_id()))]).collect();
         let reposts = join_all(items.iter().map(|(u, i)| s.add_repost(p, *u, *i, FanoutState::Done))).await;
         assert_eq!(reposts.into_iter().filter(|t| t.as_ref().unwrap().unwrap().changed).count(), fans.len());
 

@@ -206,7 +206,8 @@ pub trait Store: Send + Sync + 'static {
     /// The default looks the name up, then inserts. A backend that can do
     /// both in one step overrides it (SQLite: one writer job, so the send
     /// costs one trip to the store and a recipient deleted in between
-    /// never gets rows).
+    /// never gets rows; CQL: the name lookup and the sender's existence
+    /// check run concurrently).
     async fn send_direct(&self, send: &DirectSend) -> Result<Option<Inserted>, StoreError> {
         let Some(to) = self.user_by_username(&send.to_username).await? else {
             return Ok(None);

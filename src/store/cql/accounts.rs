@@ -23,14 +23,12 @@ impl ScyllaStore {
     /// if the account went meanwhile): account deletion removes the user
     /// row first, so a write that passes the second check landed before
     /// the deletion began and is removed by it.
+    /// The rows are read concurrently (one round trip), each user once.
     pub(super) async fn require_users(&self, users: &[UserId]) -> Result<(), StoreError> {
-        for (i, u) in users.iter().enumerate() {
-            if users[..i].contains(u) {
-                continue;
-            }
-            if self.user_row(*u).await?.is_none() {
-                return Err(StoreError::UserGone);
-            }
+        let distinct = users.iter().enumerate().filter(|(i, u)| !users[..*i].contains(u)).map(|(_, u)| *u);
+        let rows = futures_util::future::try_join_all(distinct.map(|u| self.user_row(u))).await?;
+        if rows.iter().any(Option::is_none) {
+            return Err(StoreError::UserGone);
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use scylla::deserialize::row::DeserializeRow;
 use scylla::errors::{
     DbError, ExecutionError, NextPageError, NextRowError, PagerExecutionError, RequestAttemptError, RequestError,
 };
+use scylla::response::PagingState;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::Consistency;
 use scylla::value::{CqlValue, Row};
@@ -117,12 +118,26 @@ impl Db {
         Ok(())
     }
 
-    /// The first row of a read. Paged like every read: a first page that
-    /// comes back empty (tombstones) does not end it.
+    /// The first row of a read. One request for the first page (no pager
+    /// task: most calls are point reads answered by it); only a first page
+    /// that comes back empty but is not the last (tombstones) goes on
+    /// through the pager, so an empty page still does not end a read.
     pub async fn one<R>(&self, q: Q, values: impl SerializeRow) -> Result<Option<R>, StoreError>
     where
         R: for<'f, 'm> DeserializeRow<'f, 'm> + Send + Unpin + 'static,
     {
+        debug_assert_eq!(self.st.kind(q), Kind::Read, "{q:?}");
+        let started = std::time::Instant::now();
+        let out = self.session.execute_single_page(self.st.get(q), &values, PagingState::start()).await;
+        metrics::global().store_read_seconds.observe(metrics::since(started));
+        let (result, paging) = out.map_err(map_err)?;
+        let rows = result.into_rows_result().map_err(|e| StoreError::Backend(e.to_string()))?;
+        if let Some(row) = rows.maybe_first_row::<R>().map_err(|e| StoreError::Backend(e.to_string()))? {
+            return Ok(Some(row));
+        }
+        if paging.finished() {
+            return Ok(None);
+        }
         self.stream::<R>(q, values).await?.next_row().await
     }
 

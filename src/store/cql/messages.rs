@@ -9,7 +9,7 @@ use super::keys::{bucket_of, conversation_page, cql_limit, newest_bucket_below, 
 use super::rows::{ConversationRow, MessageRow};
 use super::statements::Q;
 use crate::error::StoreError;
-use crate::model::{ConversationId, ConversationSummary, Message, MessageId, UserId, now_ms};
+use crate::model::{ConversationId, ConversationSummary, DirectSend, Message, MessageId, UserId, now_ms};
 use crate::store::{Inserted, check_message_age};
 
 impl ScyllaStore {
@@ -17,10 +17,31 @@ impl ScyllaStore {
     /// first. A claim that exists already points at the original message;
     /// if that message was never written (a crash between claim and write),
     /// this call writes it under the claimed id. A stale id or a deleted
-    /// participant is refused before anything is claimed or written.
+    /// participant is refused before anything is claimed or written (both
+    /// user rows read at once); [`Self::write_message`] checks them again
+    /// after writing, which is what makes a deletion win.
     pub(super) async fn insert_message_cql(&self, m: &Message) -> Result<Inserted, StoreError> {
         check_message_age(m.id)?;
         self.require_users(&[m.from_id, m.to_id]).await?;
+        self.insert_checked(m).await
+    }
+
+    /// `send_direct` in one round trip of reads before the writes: the
+    /// recipient's name lookup (its user row included) and the sender's
+    /// user row are read concurrently and serve as the pre-check of
+    /// [`Self::insert_message_cql`]; the post-write check stays.
+    pub(super) async fn send_direct_cql(&self, send: &DirectSend) -> Result<Option<Inserted>, StoreError> {
+        check_message_age(send.id)?;
+        let (to, from) = tokio::try_join!(self.user_by_username_cql(&send.to_username), self.user_row(send.from.id))?;
+        let Some(to) = to else { return Ok(None) };
+        if from.is_none() {
+            return Err(StoreError::UserGone);
+        }
+        self.insert_checked(&send.to_message(&to.user)).await.map(Some)
+    }
+
+    /// [`Self::insert_message_cql`] once both participants were seen.
+    async fn insert_checked(&self, m: &Message) -> Result<Inserted, StoreError> {
         let Some(nonce) = &m.nonce else {
             self.write_message(m).await?;
             return Ok(Inserted { message: m.clone(), created: true });
@@ -57,8 +78,8 @@ impl ScyllaStore {
     /// sender's list; then, if the id is still young enough to commit
     /// ([`crate::store::MESSAGE_MAX_AGE_MS`]), both sync feeds and
     /// conversation lists, which sync and the lists read. Finally both
-    /// participants are checked again: if one was deleted meanwhile, the
-    /// rows are removed and the send fails with `UserGone`.
+    /// participants are checked again (concurrently): if one was deleted
+    /// meanwhile, the rows are removed and the send fails with `UserGone`.
     async fn write_message(&self, m: &Message) -> Result<(), StoreError> {
         let b = bucket_of(m.id.0);
         let (from, to) = (m.from_id, m.to_id);

@@ -45,9 +45,9 @@ use self::statements::Statements;
 use super::{Inserted, Store};
 use crate::error::StoreError;
 use crate::model::{
-    ConversationId, ConversationSummary, FanoutState, FollowCounts, FollowEntry, FollowId, ItemId, Message, MessageId,
-    Post, PostId, Profile, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, TimelineItem, Toggle, User,
-    UserCredentials, UserId, ViewerMarks,
+    ConversationId, ConversationSummary, DirectSend, FanoutState, FollowCounts, FollowEntry, FollowId, ItemId, Message,
+    MessageId, Post, PostId, Profile, ProfileUpdate, RotateOutcome, Rotation, Session, SessionId, TimelineItem, Toggle,
+    User, UserCredentials, UserId, ViewerMarks,
 };
 
 /// Storage on a ScyllaDB or Cassandra 4+ cluster.
@@ -200,6 +200,11 @@ impl Store for ScyllaStore {
     async fn insert_message(&self, message: &Message) -> Result<Inserted, StoreError> {
         self.live()?;
         self.insert_message_cql(message).await
+    }
+
+    async fn send_direct(&self, send: &DirectSend) -> Result<Option<Inserted>, StoreError> {
+        self.live()?;
+        self.send_direct_cql(send).await
     }
 
     async fn history(
