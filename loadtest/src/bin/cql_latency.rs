@@ -148,10 +148,9 @@ async fn run(args: &Args, p: &Probe) -> Result<Value, String> {
         Ok(())
     })
     .await?;
-    let mut insert = timed(args, |i| async move {
-        p.store.insert_message(&p.message(i)).await.map(|_| ()).map_err(|e| err(&e))
-    })
-    .await?;
+    let mut insert =
+        timed(args, |i| async move { p.store.insert_message(&p.message(i)).await.map(|_| ()).map_err(|e| err(&e)) })
+            .await?;
     let mut statement = timed(args, |i| async move {
         let m = p.message(i);
         let values = (
@@ -225,7 +224,8 @@ async fn setup(args: &Args, keyspace: &str) -> Result<Probe, String> {
     let ids = Generator::new(1000);
     let mut users = Vec::new();
     for name in ["probe_a", "probe_b"] {
-        let user = User { id: UserId(ids.next_id()), username: name.into(), display_name: name.into(), created_at_ms: 0 };
+        let user =
+            User { id: UserId(ids.next_id()), username: name.into(), display_name: name.into(), created_at_ms: 0 };
         let c = UserCredentials { user: user.clone(), password_hash: "x".into() };
         store.create_user(&c).await.map_err(|e| e.to_string())?;
         users.push(user);
