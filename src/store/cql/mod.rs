@@ -13,7 +13,7 @@
 //! - [`keys`]: buckets, search prefixes, timestamps (pure).
 //! - [`binds`]: the bound values of the wide statements (order and types tested).
 //! - [`rows`]: `DeserializeRow` structs and their model conversions.
-//! - `accounts`, `sessions`, `messages`, `social`, `delete`, `posts`: the methods.
+//! - `accounts`, `sessions`, `messages`, `social`, `delete`, `posts`, `groups`: the methods.
 
 mod accounts;
 mod binds;
@@ -21,6 +21,7 @@ mod binds;
 mod decode_tests;
 mod delete;
 mod exec;
+mod groups;
 pub mod keys;
 mod messages;
 pub mod options;
