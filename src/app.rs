@@ -15,7 +15,8 @@ use crate::config::Config;
 use crate::error::{BrokerError, Error};
 use crate::fanout::{self, FanoutQueue};
 use crate::hub::{Hub, HubOptions};
-use crate::ratelimit::{LocalUserBudget, UserBudget};
+use crate::model::UserId;
+use crate::ratelimit::{KeyedBuckets, LocalUserBudget, UserBudget};
 use crate::snowflake::Generator;
 use crate::store::{self, Store};
 
@@ -33,6 +34,8 @@ pub struct App {
     pub user_writes: Box<dyn UserBudget>,
     /// Snowflake ids with this node's (leased) worker id.
     pub ids: Generator,
+    /// Groups each user may still create (`--groups-per-hour`, per node).
+    pub group_creates: KeyedBuckets<UserId>,
     /// Posts waiting for fan-out to followers.
     pub fanout: FanoutQueue,
     /// The fan-out worker's receiver, taken once by the server.
@@ -83,6 +86,8 @@ impl App {
         let renew = renew_lease(hub.broker().clone(), lease, hub.node_id().to_owned(), lease_ttl, stop_rx);
         tasks.push(tokio::spawn(renew));
         let user_writes = Box::new(LocalUserBudget::new(config.user_writes_burst, config.user_writes_per_sec));
+        let per_hour = f64::from(config.groups_per_hour);
+        let group_creates = KeyedBuckets::new(per_hour, per_hour / 3600.0);
         Ok(Arc::new(App {
             config,
             store,
@@ -90,6 +95,7 @@ impl App {
             auth,
             user_writes,
             ids,
+            group_creates,
             fanout,
             fanout_rx,
             stop,

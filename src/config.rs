@@ -113,6 +113,23 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_MAX_MESSAGE_CHARS", default_value_t = 4000)]
     pub max_message_chars: usize,
 
+    /// Most members a group may have (its owner included).
+    #[arg(long, env = "HUBBUB_MAX_GROUP_MEMBERS", default_value_t = 1000)]
+    pub max_group_members: usize,
+
+    /// Groups one user may create per hour (per node; a burst of this many,
+    /// then refilling evenly over the hour).
+    #[arg(long, env = "HUBBUB_GROUPS_PER_HOUR", default_value_t = 20)]
+    pub groups_per_hour: u32,
+
+    /// Longest group title, in characters.
+    #[arg(long, env = "HUBBUB_MAX_GROUP_TITLE_CHARS", default_value_t = 100)]
+    pub max_group_title_chars: usize,
+
+    /// Longest group topic, in characters.
+    #[arg(long, env = "HUBBUB_MAX_GROUP_TOPIC_CHARS", default_value_t = 500)]
+    pub max_group_topic_chars: usize,
+
     /// Sustained requests per second allowed per socket.
     #[arg(long, env = "HUBBUB_RATE_PER_SEC", default_value_t = 50.0)]
     pub rate_per_sec: f64,

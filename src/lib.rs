@@ -20,7 +20,8 @@
 //!   stamps inbox positions, fills gaps, tracks presence.
 //! - [`broker`]: moves bytes between nodes, keeps short per-channel history, presence records
 //!   and leases ([`broker::open`] picks the in-process or the Redis backend).
-//! - [`store`]: durable data behind the [`store::Store`] trait ([`store::open`] picks SQLite or ScyllaDB).
+//! - [`store`]: durable data behind the [`store::Store`] trait, the sum of its area traits
+//!   (e.g. [`store::GroupStore`]); [`store::open`] picks SQLite or ScyllaDB.
 //! - [`fanout`]: background fan-out of posts to followers (events, home-timeline copies).
 //! - [`timeline`]: home-timeline rules (visibility, merging copied and read-time items).
 //! - [`app`]: the shared state built at start.

@@ -67,6 +67,11 @@ snowflake_id!(
     PostId
 );
 snowflake_id!(
+    /// A group conversation's id: a snowflake minted when the group was
+    /// created. Its decimal string is the group's [`ConversationId`].
+    GroupId
+);
+snowflake_id!(
     /// A timeline item id. A post's item has the post's id; a repost's item
     /// has its own id, minted when the repost was made. Timelines are
     /// ordered and paged by it.
@@ -84,15 +89,77 @@ impl fmt::Display for SessionId {
 }
 
 /// A conversation id. For a direct conversation it is derived from the two
-/// user ids (`"<low>-<high>"`), so both sides compute it without a lookup.
+/// user ids (`"<low>-<high>"`), so both sides compute it without a lookup;
+/// a group's is its [`GroupId`] as a decimal string (no `-`), so the two
+/// forms never collide.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConversationId(pub String);
+
+/// What kind of conversation an id names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConversationKind {
+    /// Two users (or one user with themself).
+    Direct,
+    /// A group with members and roles.
+    Group,
+}
+
+impl ConversationKind {
+    /// The wire name: `direct` or `group`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationKind::Direct => "direct",
+            ConversationKind::Group => "group",
+        }
+    }
+}
+
+/// A conversation id taken apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConversationRef {
+    /// A direct conversation between two users (`lo <= hi`).
+    Direct(UserId, UserId),
+    /// A group.
+    Group(GroupId),
+}
 
 impl ConversationId {
     /// The direct conversation between two users, independent of order.
     pub fn direct(a: UserId, b: UserId) -> Self {
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         ConversationId(format!("{lo}-{hi}"))
+    }
+
+    /// A group's conversation.
+    pub fn group(id: GroupId) -> Self {
+        ConversationId(id.to_string())
+    }
+
+    /// Parses a conversation id as a client sends it: `None` unless it is
+    /// exactly the canonical form of a direct or group conversation.
+    pub fn parse(s: &str) -> Option<ConversationRef> {
+        let r = match s.split_once('-') {
+            Some((a, b)) => ConversationRef::Direct(UserId::parse(a)?, UserId::parse(b)?),
+            None => ConversationRef::Group(GroupId::parse(s)?),
+        };
+        let canonical = match r {
+            ConversationRef::Direct(a, b) => ConversationId::direct(a, b),
+            ConversationRef::Group(g) => ConversationId::group(g),
+        };
+        (canonical.0 == s).then_some(r)
+    }
+
+    /// Direct or group, from the id's form.
+    pub fn kind(&self) -> ConversationKind {
+        if self.0.contains('-') { ConversationKind::Direct } else { ConversationKind::Group }
+    }
+
+    /// The group this id names, if it is a group's.
+    pub fn group_id(&self) -> Option<GroupId> {
+        match ConversationId::parse(&self.0) {
+            Some(ConversationRef::Group(g)) => Some(g),
+            _ => None,
+        }
     }
 }
 
@@ -161,7 +228,9 @@ pub struct FollowEntry {
     pub follow_id: FollowId,
 }
 
-/// A stored direct message. `from`/`to` carry the usernames at send time.
+/// A stored message. `from`/`to` carry the usernames at send time. In a
+/// group conversation (see [`ConversationId::kind`]) there is no single
+/// recipient: `to_id` is `UserId(0)` and `to` is empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub id: MessageId,
@@ -348,4 +417,124 @@ pub struct Toggle {
 pub struct ViewerMarks {
     pub liked: bool,
     pub reposted: bool,
+}
+
+/// A member's role in a group. Exactly one member is the owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Created the group (or inherited it); manages admins.
+    Owner,
+    /// Edits the group and adds and removes members.
+    Admin,
+    /// Reads and writes.
+    Member,
+}
+
+impl Role {
+    /// The wire and storage name: `owner`, `admin` or `member`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    /// The inverse of [`Role::as_str`].
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+
+    /// True for the owner and admins (they may edit the group and its members).
+    pub fn manages(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// A group as its members see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: GroupId,
+    pub title: String,
+    pub topic: String,
+    /// The current owner.
+    pub owner: UserId,
+    pub member_count: u64,
+}
+
+impl Group {
+    /// The group's conversation id.
+    pub fn conversation_id(&self) -> ConversationId {
+        ConversationId::group(self.id)
+    }
+}
+
+/// A group to create: `owner` becomes its owner, each of `members` (other
+/// than the owner) a plain member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewGroup {
+    pub id: GroupId,
+    pub title: String,
+    pub topic: String,
+    pub owner: UserId,
+    pub members: Vec<UserId>,
+}
+
+/// One member of a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMember {
+    pub user: User,
+    pub role: Role,
+    /// When the member joined (Unix ms); the oldest admin (else member)
+    /// inherits the group when the owner leaves (ties: lower user id).
+    pub joined_ms: i64,
+}
+
+/// A change to a group's title and topic: `None` keeps a field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupUpdate {
+    pub title: Option<String>,
+    pub topic: Option<String>,
+}
+
+/// What adding members did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// These users were added (existing members and unknown users are
+    /// skipped); the group has `member_count` members now.
+    Added { added: Vec<UserId>, member_count: u64 },
+    /// Adding them would pass the member limit: nothing changed.
+    Full,
+    /// No such group.
+    NoGroup,
+}
+
+/// What removing a member (or a member leaving) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// The member who became owner because the owner left.
+    pub new_owner: Option<UserId>,
+    /// The last member left: the group and its history are gone.
+    pub ended: bool,
+}
+
+/// One group in a user's conversation list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSummary {
+    pub group: Group,
+    /// The newest message, if any was sent.
+    pub last_message: Option<Message>,
+}
+
+impl GroupSummary {
+    /// Where the group sorts in the conversation list: its newest
+    /// message's id, or the group's id when it has no message yet.
+    pub fn activity(&self) -> MessageId {
+        self.last_message.as_ref().map_or(MessageId(self.group.id.0), |m| m.id)
+    }
 }

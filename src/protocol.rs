@@ -81,6 +81,22 @@ pub enum Request {
     PresenceWatch(PresenceUsers),
     #[serde(rename = "presence.unwatch")]
     PresenceUnwatch(PresenceUsers),
+    #[serde(rename = "group.create")]
+    GroupCreate(GroupCreate),
+    #[serde(rename = "group.get")]
+    GroupGet(GroupTarget),
+    #[serde(rename = "group.update")]
+    GroupUpdate(GroupUpdate),
+    #[serde(rename = "group.members")]
+    GroupMembers(GroupMembers),
+    #[serde(rename = "group.add")]
+    GroupAdd(GroupAdd),
+    #[serde(rename = "group.remove")]
+    GroupRemove(GroupMemberTarget),
+    #[serde(rename = "group.leave")]
+    GroupLeave(GroupTarget),
+    #[serde(rename = "group.role")]
+    GroupRole(GroupRole),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -117,6 +133,14 @@ pub const REQUEST_KINDS: &[&str] = &[
     "presence.query",
     "presence.watch",
     "presence.unwatch",
+    "group.create",
+    "group.get",
+    "group.update",
+    "group.members",
+    "group.add",
+    "group.remove",
+    "group.leave",
+    "group.role",
     "ping",
 ];
 
@@ -136,6 +160,12 @@ impl Request {
                 | Request::PostUnlike(_)
                 | Request::PostRepost(_)
                 | Request::PostUnrepost(_)
+                | Request::GroupCreate(_)
+                | Request::GroupUpdate(_)
+                | Request::GroupAdd(_)
+                | Request::GroupRemove(_)
+                | Request::GroupLeave(_)
+                | Request::GroupRole(_)
         )
     }
 
@@ -194,18 +224,78 @@ pub struct AuthRefresh {
     pub refresh_token: String,
 }
 
+/// `message.send`: to a user by name (`to`) or to a conversation by id
+/// (`conversation`, direct or group); exactly one of the two.
 #[derive(Debug, Deserialize)]
 pub struct MessageSend {
-    pub to: String,
+    pub to: Option<String>,
+    pub conversation: Option<String>,
     pub text: String,
     pub nonce: Option<String>,
 }
 
+/// `message.history`: of my conversation with a user (`with`) or of a
+/// conversation by id (`conversation`); exactly one of the two.
 #[derive(Debug, Deserialize)]
 pub struct MessageHistory {
-    pub with: String,
+    pub with: Option<String>,
+    pub conversation: Option<String>,
     pub before: Option<MessageId>,
     pub limit: Option<u32>,
+}
+
+/// `group.create`.
+#[derive(Debug, Deserialize)]
+pub struct GroupCreate {
+    pub title: String,
+    pub topic: Option<String>,
+    /// Usernames to add besides the creator.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// `group.get`, `group.leave`: which group.
+#[derive(Debug, Deserialize)]
+pub struct GroupTarget {
+    pub conversation: String,
+}
+
+/// `group.update`: absent fields keep their value.
+#[derive(Debug, Deserialize)]
+pub struct GroupUpdate {
+    pub conversation: String,
+    pub title: Option<String>,
+    pub topic: Option<String>,
+}
+
+/// `group.members`: a page of members by user id.
+#[derive(Debug, Deserialize)]
+pub struct GroupMembers {
+    pub conversation: String,
+    pub after: Option<crate::model::UserId>,
+    pub limit: Option<u32>,
+}
+
+/// `group.add`.
+#[derive(Debug, Deserialize)]
+pub struct GroupAdd {
+    pub conversation: String,
+    pub members: Vec<String>,
+}
+
+/// `group.remove`: one member, by username.
+#[derive(Debug, Deserialize)]
+pub struct GroupMemberTarget {
+    pub conversation: String,
+    pub username: String,
+}
+
+/// `group.role`: `admin` or `member`.
+#[derive(Debug, Deserialize)]
+pub struct GroupRole {
+    pub conversation: String,
+    pub username: String,
+    pub role: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -395,17 +485,101 @@ pub struct UserView {
     pub display_name: String,
 }
 
-/// A direct message as the wire shows one.
+/// A message as the wire shows one. In a group, `to` is empty; `from` is
+/// empty and `from_deleted` true when the sender's account was deleted.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MessageView {
     pub id: String,
     pub conversation_id: String,
+    /// `direct` or `group`.
+    #[serde(default = "direct_kind")]
+    pub kind: String,
     pub from: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub from_deleted: bool,
     pub to: String,
     pub text: String,
     pub sent_at: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub nonce: Option<String>,
+}
+
+fn direct_kind() -> String {
+    "direct".into()
+}
+
+/// A group as the wire shows one.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupView {
+    /// The group's conversation id.
+    pub conversation_id: String,
+    pub title: String,
+    pub topic: String,
+    /// The owner's user id.
+    pub owner_id: String,
+    pub member_count: u64,
+}
+
+/// One member of a group.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberView {
+    pub user: UserView,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    /// RFC 3339, UTC.
+    pub joined_at: String,
+}
+
+/// Reply data of `group.create`, `group.get`, `group.update`,
+/// `group.remove`, `group.role`; also the data of `group.updated`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupEnvelope {
+    pub group: GroupView,
+    /// My role (replies only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub role: Option<String>,
+    /// Who made the change (events only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub by: Option<UserView>,
+    /// A member whose role changed (`group.role` and its event).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub member: Option<MemberView>,
+}
+
+/// Reply data of `group.members`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupMembersReply {
+    pub members: Vec<MemberView>,
+    /// Pass as `after` for the next page; null when there is none.
+    pub next_after: Option<String>,
+}
+
+/// Reply data of `group.add`; also the data of `group.member_added`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupMembersAdded {
+    pub group: GroupView,
+    /// The users added now (already members and unknown names are left out).
+    pub members: Vec<UserView>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub by: Option<UserView>,
+}
+
+/// Data of `group.member_removed` (to the remaining members and to the
+/// removed one), and reply data of `group.remove` and `group.leave`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GroupMemberRemoved {
+    pub conversation_id: String,
+    pub user: UserView,
+    /// Who removed them; equal to `user` when they left.
+    pub by: UserView,
+    /// The member who became owner because the owner left.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub new_owner_id: Option<String>,
+    /// The last member left: the group is gone.
+    pub ended: bool,
+    /// The group afterwards (absent when it ended).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group: Option<GroupView>,
 }
 
 /// Reply data of `auth.register`, `auth.login` and `auth.refresh`.
@@ -472,12 +646,19 @@ pub struct SyncReply {
     pub next: String,
 }
 
-/// One entry of `conversation.list`.
+/// One entry of `conversation.list`: a direct conversation (`with`) or a
+/// group (`group`). `last_message` is null for a group nobody wrote in yet.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ConversationView {
     pub conversation_id: String,
-    pub with: UserView,
-    pub last_message: MessageView,
+    /// `direct` or `group`.
+    #[serde(default = "direct_kind")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub with: Option<UserView>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group: Option<GroupView>,
+    pub last_message: Option<MessageView>,
 }
 
 /// Reply data of `conversation.list`.
@@ -608,7 +789,7 @@ pub struct PostReposted {
 
 /// Event names the server pushes.
 pub mod events {
-    /// A direct message to or from me was stored.
+    /// A message to or from me (direct) or to a group I am in was stored.
     pub const MESSAGE_NEW: &str = "message.new";
     /// My profile was changed from another of my sockets.
     pub const PROFILE_UPDATED: &str = "profile.updated";
@@ -624,4 +805,10 @@ pub mod events {
     pub const SYNC_NEEDED: &str = "sync.needed";
     /// A watched user came online or went offline.
     pub const PRESENCE_CHANGED: &str = "presence.changed";
+    /// A group I am in changed (title, topic, a role, its owner).
+    pub const GROUP_UPDATED: &str = "group.updated";
+    /// Members were added to a group I am in (or I was added).
+    pub const GROUP_MEMBER_ADDED: &str = "group.member_added";
+    /// A member left or was removed (also sent to that member).
+    pub const GROUP_MEMBER_REMOVED: &str = "group.member_removed";
 }

@@ -241,7 +241,44 @@ async fn many_channels_each_reach_their_subscribers((a, _sa, b, sb): Pair) {
     assert_eq!(seen, channels.into_iter().collect());
 }
 
+/// A batched publish (a group event to every member's inbox) gives each
+/// channel the position a single publish would have, continues each
+/// channel's offsets, reaches the subscribed channels, and lands in each
+/// channel's history; a batch larger than one script call's chunk too.
+async fn publish_many_positions_each_channel_like_single_publishes((a, _sa, b, sb): Pair) {
+    let channels: Vec<String> = (200..200 + 300).map(|i| format!("ib:{i}")).collect();
+    let subscribed = &channels[..20];
+    for c in subscribed {
+        sb.want(c, true);
+        b.subscribe(c).await.unwrap();
+    }
+    // One channel already has history: the batch continues its offsets.
+    let before = a.publish(&channels[0], Bytes::from("solo")).await.unwrap();
+    let got = a.publish_many(&channels, Bytes::from("group")).await;
+    assert_eq!(got.len(), channels.len());
+    let positions: Vec<Position> = got.into_iter().map(Result::unwrap).collect();
+    assert_eq!(positions[0], Position { epoch: before.epoch.clone(), offset: 2 });
+    assert!(positions[1..].iter().all(|p| p.offset == 1), "fresh channels start at 1");
+    let epochs: HashSet<&String> = positions.iter().map(|p| &p.epoch).collect();
+    assert!(epochs.len() > 1 || channels.len() == 1, "fresh channels get their own epochs");
+    for (c, p) in channels.iter().zip(&positions).step_by(37) {
+        let h = b.history(c, 0, 10).await.unwrap();
+        assert_eq!(h.top, *p, "{c}");
+        assert_eq!(h.entries.last().map(|e| e.payload.clone()), Some(Bytes::from("group")));
+    }
+    // A later single publish goes on from the batch's offset.
+    assert_eq!(a.publish(&channels[5], Bytes::from("next")).await.unwrap().offset, 2);
+    let want = subscribed.len() + 2;
+    let got = sb.wait_for(want).await;
+    for c in subscribed {
+        let mine: Vec<_> = got.iter().filter(|(ch, _, _)| ch == c).collect();
+        assert!(mine.iter().any(|(_, _, p)| p == &Bytes::from("group")), "{c} got the batch");
+    }
+    assert!(a.publish_many(&[], Bytes::from("x")).await.is_empty());
+}
+
 conformance!(
+    publish_many_positions_each_channel_like_single_publishes,
     many_channels_each_reach_their_subscribers,
     publishes_get_contiguous_positions_and_reach_subscribers,
     history_reads_by_offset_and_reports_trimming,

@@ -68,7 +68,11 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 #[path = "store_conformance/hardening.rs"]
 mod hardening_suite;
 
+#[path = "store_conformance/groups.rs"]
+mod groups_suite;
+
 mod suite {
+    pub use super::groups_suite::*;
     pub use super::hardening_suite::*;
     pub use super::posts_suite::*;
     use super::*;
@@ -741,4 +745,10 @@ every_backend!(
     deleted_users_write_nothing,
     freed_username_gets_no_old_messages,
     stale_message_ids_are_refused,
+    groups_create_get_update,
+    groups_members_roles_limit,
+    groups_succession_and_end,
+    groups_send_history_sync,
+    groups_conversation_list,
+    groups_account_deletion,
 );

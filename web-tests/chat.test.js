@@ -312,3 +312,94 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('a group: create it, add and remove members, chat in it, see member changes live', { timeout: 600000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) {
+    if (CI) throw new Error(`chromium not found at ${CHROMIUM}; CI must install it (apt-get install -y chromium)`);
+    console.error(`\n!!!!! SKIPPING the browser group test: chromium not found at ${CHROMIUM} !!!!!\n`);
+    t.skip('chromium missing');
+    return;
+  }
+  const build = spawnSync('cargo', ['build', '--locked'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
+  assert.strictEqual(build.status, 0, 'cargo build failed');
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-groups-'));
+  const server = new Server(await freePort(), dataDir);
+  const browsers = [];
+  const groupLi = '#conversations li[data-group]';
+  const members = (page) => page.textContent('#chat-sub');
+  try {
+    await server.start();
+    const base = server.base;
+    const [a, b, c] = [await launch('ann'), await launch('ben'), await launch('cat')];
+    browsers.push(a, b, c);
+    const [A, B, C] = [a.page, b.page, c.page];
+    await register(A, base, 'ann', 'Ann', 'correct-horse');
+    await register(B, base, 'ben', 'Ben', 'battery-staple');
+    await register(C, base, 'cat', 'Cat', 'tr0ub4dor&3');
+
+    // Ann creates a group with Ben; it opens for her and appears live for him.
+    await A.click('#btn-new-group');
+    await A.fill('#new-group-title', 'Weekend plans');
+    await A.fill('#new-group-members', 'ben');
+    await A.click('#new-group-submit');
+    await A.waitForSelector('#view-chat:not([hidden])');
+    assert.strictEqual(await A.textContent('#chat-title'), 'Weekend plans');
+    await A.waitForFunction(() => document.querySelector('#chat-sub').textContent.startsWith('2 members'));
+    await B.waitForSelector('.toast >> text=@ann added you to Weekend plans');
+    await B.waitForSelector(groupLi);
+
+    // They chat in it, live both ways; group messages name their sender.
+    await send(A, 'hello group');
+    assert.strictEqual(await waitForMessage(A, 'hello group'), 1);
+    await B.waitForFunction((sel) => {
+      const li = document.querySelector(sel);
+      return li && li.querySelector('.preview').textContent === 'ann: hello group';
+    }, groupLi);
+    await B.click(`${groupLi} button`);
+    assert.strictEqual(await waitForMessage(B, 'hello group'), 1);
+    await B.waitForSelector('#messages li.msg:not(.mine) .sender >> text=ann');
+    await send(B, 'hi ann');
+    assert.strictEqual(await waitForMessage(A, 'hi ann'), 1);
+
+    // Ann adds Cat from the members panel: Cat gets the group with its whole
+    // history, Ben's header counts three members, live.
+    await A.click('#btn-group-members');
+    await A.waitForSelector('#group-members li[data-username="ben"]');
+    await A.fill('#group-add-input', 'cat');
+    await A.click('#group-add-form button[type="submit"]');
+    await A.waitForSelector('#group-members li[data-username="cat"]');
+    await C.waitForSelector('.toast >> text=@ann added you to Weekend plans');
+    await B.waitForFunction(() => document.querySelector('#chat-sub').textContent.startsWith('3 members'));
+    await C.click(`${groupLi} button`);
+    assert.strictEqual(await waitForMessage(C, 'hello group'), 1);
+    assert.strictEqual(await waitForMessage(C, 'hi ann'), 1);
+    await send(C, 'cat is here');
+    assert.strictEqual(await waitForMessage(A, 'cat is here'), 1);
+    assert.strictEqual(await waitForMessage(B, 'cat is here'), 1);
+    await A.screenshot({ path: path.join(SHOTS, 'group.png') });
+
+    // Ann removes Ben: his client drops the group live; the rest go on.
+    await A.click('#group-members li[data-username="ben"] button');
+    await B.waitForSelector('.toast >> text=@ann removed you from Weekend plans');
+    await B.waitForFunction((sel) => !document.querySelector(sel), groupLi);
+    await C.waitForFunction(() => document.querySelector('#chat-sub').textContent.startsWith('2 members'));
+    await send(A, 'just us now');
+    assert.strictEqual(await waitForMessage(C, 'just us now'), 1);
+    assert.strictEqual(await B.$(groupLi), null, 'nothing of the group comes back for ben');
+
+    // Cat leaves; Ann sees the group shrink to one member.
+    await C.click('#btn-group-members');
+    await C.click('#btn-group-leave');
+    await C.waitForSelector('.toast >> text=You left the group');
+    await A.waitForFunction(() => document.querySelector('#chat-sub').textContent.startsWith('1 member'));
+    assert.match(await members(A), /^1 member\b/);
+  } finally {
+    for (const x of browsers) {
+      await x.ctx.close().catch(() => {});
+      fs.rmSync(x.userDataDir, { recursive: true, force: true });
+    }
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -98,7 +98,7 @@
     backoff: BACKOFF_MIN_MS,
     reconnectTimer: null,
     refreshTimer: null,
-    convs: new Map(), // lowercase peer username -> conversation
+    convs: new Map(), // lowercase peer username, or 'g:' + group id -> conversation
     following: new Set(), // lowercase usernames I follow
     openPeer: null, // lowercase username of the open chat
     view: 'empty',
@@ -123,6 +123,38 @@
     }
     return c;
   }
+
+  // A group conversation, keyed 'g:' + its id; `info` is the group as the
+  // server last described it (title, topic, owner_id, member_count).
+  function groupConv(g) {
+    const key = 'g:' + g.conversation_id;
+    let c = state.convs.get(key);
+    if (!c) {
+      c = { key, group: true, id: g.conversation_id, username: '', display_name: g.title || 'Group', color: null,
+        named: true, msgs: new Map(), last: null, unread: 0, historyLoaded: false, nextBefore: null,
+        loadingOlder: false, info: null, role: null, members: null };
+      state.convs.set(key, c);
+    }
+    if (g.title !== undefined) { c.info = g; c.display_name = g.title; }
+    return c;
+  }
+
+  // A group first seen through a message (sync before the list): fetch it once.
+  function groupById(id) {
+    const c = groupConv({ conversation_id: id });
+    if (!c.info && !c.resolving && state.authed) {
+      c.resolving = true;
+      request('group.get', { conversation: id }).then((d) => {
+        groupConv(d.group).role = d.role;
+        renderConversations();
+      }).catch(() => {}).finally(() => { c.resolving = false; });
+    }
+    return c;
+  }
+
+  const convOf = (m) => (m.kind === 'group' ? groupById(m.conversation_id) : conv(peerOf(m)));
+  // Where a conversation sorts: its newest message, or a group's creation.
+  const activity = (c) => (c.last ? c.last.id : c.group ? c.id : null);
 
   // A conversation first seen through a message knows only the username:
   // fetch the profile once for the display name and color.
@@ -301,7 +333,7 @@
     await syncMessages();
     flushOutbox();
     if (state.view === 'chat' && state.openPeer) {
-      const c = conv(state.openPeer);
+      const c = state.convs.get(state.openPeer) || conv(state.openPeer);
       if (!c.historyLoaded) await loadHistory(c);
     } else if (state.view === 'profile' && state.profile) {
       openProfile(state.profile.username, true);
@@ -332,7 +364,7 @@
 
   // Adds a message from any source (send reply, event, sync, history). Returns true if new.
   function addMessage(m, live) {
-    const c = conv(peerOf(m));
+    const c = convOf(m);
     if (c.msgs.has(m.id)) return false;
     c.msgs.set(m.id, m);
     if (m.nonce && lc(m.from) === lc(me().username)) {
@@ -348,8 +380,10 @@
     return true;
   }
 
+  const historyOf = (c) => (c.group ? { conversation: c.id } : { with: c.username });
+
   async function loadHistory(c) {
-    const d = await request('message.history', { with: c.username, limit: HISTORY_PAGE });
+    const d = await request('message.history', { ...historyOf(c), limit: HISTORY_PAGE });
     for (const m of d.messages) addMessage(m, false);
     c.historyLoaded = true;
     c.nextBefore = d.next_before;
@@ -376,7 +410,7 @@
     const scroller = $('messages-scroll');
     const fromBottom = scroller.scrollHeight - scroller.scrollTop;
     try {
-      const d = await request('message.history', { with: c.username, before: c.nextBefore, limit: HISTORY_PAGE });
+      const d = await request('message.history', { ...historyOf(c), before: c.nextBefore, limit: HISTORY_PAGE });
       c.nextBefore = d.next_before;
       for (const m of d.messages) addMessage(m, false);
       if (state.openPeer === c.key) {
@@ -397,10 +431,12 @@
       : c.nextBefore ? 'Scroll up for older messages' : (c.msgs.size ? 'Start of the conversation' : 'No messages yet. Say hi!');
   }
 
-  function sendMessage(to, text) {
-    const o = { nonce: nonce(), to, text, state: 'pending' };
+  // `c` is the open conversation: a user (`to`) or a group (`conversation`).
+  function sendMessage(c, text) {
+    const o = { nonce: nonce(), key: c.key, text, state: 'pending' };
+    if (c.group) o.conversation = c.id; else o.to = c.username;
     state.outbox.push(o);
-    if (state.openPeer === lc(to)) renderMessages(true);
+    if (state.openPeer === o.key) renderMessages(true);
     deliver(o);
   }
 
@@ -408,7 +444,8 @@
     if (!state.authed) return; // flushed after the next authentication
     o.state = 'pending';
     try {
-      const d = await request('message.send', { to: o.to, text: o.text, nonce: o.nonce });
+      const target = o.conversation ? { conversation: o.conversation } : { to: o.to };
+      const d = await request('message.send', { ...target, text: o.text, nonce: o.nonce });
       addMessage(d.message, false);
       renderConversations();
     } catch (e) {
@@ -420,7 +457,7 @@
       o.state = 'failed';
       o.error = e;
       showError(e);
-      if (state.openPeer === lc(o.to)) renderMessages(false);
+      if (state.openPeer === o.key) renderMessages(false);
     }
   }
 
@@ -432,7 +469,8 @@
   async function loadConversations() {
     const d = await request('conversation.list', { limit: 50 });
     for (const x of d.conversations) {
-      const c = conv(x.with.username, x.with);
+      const c = x.kind === 'group' ? groupConv(x.group) : conv(x.with.username, x.with);
+      if (!x.last_message) continue;
       addMessage(x.last_message, false);
       if (!c.last || cmpId(x.last_message.id, c.last.id) > 0) c.last = x.last_message;
     }
@@ -441,25 +479,26 @@
 
   function renderConversations() {
     const list = $('conversations');
-    const items = [...state.convs.values()].filter((c) => c.last || c.key === state.openPeer)
-      .sort((a, b) => (a.last && b.last ? cmpId(b.last.id, a.last.id) : a.last ? -1 : 1));
+    const items = [...state.convs.values()].filter((c) => activity(c) || c.key === state.openPeer)
+      .sort((a, b) => (activity(a) && activity(b) ? cmpId(activity(b), activity(a)) : activity(a) ? -1 : 1));
     list.replaceChildren();
     for (const c of items) {
       const li = el('li');
-      li.dataset.username = c.username;
+      if (c.group) li.dataset.group = c.id; else li.dataset.username = c.username;
       if (state.view === 'chat' && c.key === state.openPeer) li.className = 'active';
       const b = el('button');
       b.type = 'button';
       const av = el('div', 'avatar');
-      paintAvatar(av, c.username, c.display_name, c.color);
-      resolvePeer(c);
+      paintAvatar(av, c.group ? c.key : c.username, c.display_name, c.color);
+      if (!c.group) resolvePeer(c);
       const info = el('div', 'info');
       info.appendChild(el('div', 'name', c.display_name));
-      const prefix = c.last && lc(c.last.from) === lc(me().username) ? 'You: ' : '';
+      const mine = c.last && lc(c.last.from) === lc(me().username);
+      const prefix = mine ? 'You: ' : c.last && c.group ? `${senderName(c.last)}: ` : '';
       info.appendChild(el('div', 'preview', c.last ? prefix + c.last.text : 'No messages yet'));
       b.append(av, info);
       if (c.unread) b.appendChild(el('span', 'badge', String(c.unread)));
-      b.onclick = () => openChat(c.username);
+      b.onclick = () => (c.group ? openGroup(c.id) : openChat(c.username));
       li.appendChild(b);
       list.appendChild(li);
     }
@@ -479,8 +518,154 @@
 
   function renderChatHeader(c) {
     $('chat-title').textContent = c.display_name;
-    $('chat-sub').textContent = '@' + c.username;
-    paintAvatar($('chat-avatar'), c.username, c.display_name, c.color);
+    $('btn-chat-profile').hidden = !!c.group;
+    $('btn-group-members').hidden = !c.group;
+    if (!c.group) $('group-panel').hidden = true;
+    if (c.group) {
+      const n = c.info ? c.info.member_count : '?';
+      $('chat-sub').textContent = `${n} member${n === 1 ? '' : 's'}` + (c.info && c.info.topic ? ` · ${c.info.topic}` : '');
+      paintAvatar($('chat-avatar'), c.key, c.display_name, null);
+    } else {
+      $('chat-sub').textContent = '@' + c.username;
+      paintAvatar($('chat-avatar'), c.username, c.display_name, c.color);
+    }
+  }
+
+  const senderName = (m) => (m.from_deleted ? 'deleted account' : m.from);
+
+  async function openGroup(id) {
+    const c = groupById(id);
+    state.openPeer = c.key;
+    c.unread = 0;
+    $('group-panel').hidden = true;
+    show('chat');
+    renderChatHeader(c);
+    renderMessages(true);
+    updateHistoryStatus(c);
+    $('composer-input').focus();
+    if (!c.historyLoaded && state.authed) {
+      try { await loadHistory(c); } catch (e) { showError(e); }
+    }
+  }
+
+  // ---------- group members panel ----------
+  async function loadMembers(c) {
+    try {
+      const [g, page] = await Promise.all([
+        request('group.get', { conversation: c.id }),
+        request('group.members', { conversation: c.id, limit: 200 }),
+      ]);
+      groupConv(g.group).role = g.role;
+      c.members = page.members;
+      if (state.openPeer === c.key) { renderChatHeader(c); renderMembers(c); }
+    } catch (e) { showError(e); }
+  }
+
+  function renderMembers(c) {
+    const list = $('group-members');
+    list.replaceChildren();
+    const manages = c.role === 'owner' || c.role === 'admin';
+    for (const m of c.members || []) {
+      const li = el('li');
+      li.dataset.username = m.user.username;
+      const av = el('div', 'avatar small');
+      paintAvatar(av, m.user.username, m.user.display_name, null);
+      li.append(av, el('span', 'name', m.user.display_name), el('span', 'role', `@${m.user.username} · ${m.role}`));
+      const removable = m.user.id !== me().id && manages && m.role !== 'owner' && (m.role === 'member' || c.role === 'owner');
+      if (removable) {
+        const rm = el('button', '', 'Remove');
+        rm.type = 'button';
+        rm.onclick = () => request('group.remove', { conversation: c.id, username: m.user.username })
+          .then(() => loadMembers(c)).catch(showError);
+        li.appendChild(rm);
+      }
+      list.appendChild(li);
+    }
+    $('group-add-form').hidden = !manages;
+  }
+
+  function toggleMembers() {
+    const c = state.convs.get(state.openPeer);
+    if (!c || !c.group) return;
+    const panel = $('group-panel');
+    panel.hidden = !panel.hidden;
+    if (!panel.hidden) loadMembers(c);
+  }
+
+  async function addMember(ev) {
+    ev.preventDefault();
+    const c = state.convs.get(state.openPeer);
+    const name = $('group-add-input').value.trim();
+    if (!c || !c.group || !name) return;
+    try {
+      const d = await request('group.add', { conversation: c.id, members: [name] });
+      if (!d.members.length) toast(`@${name} was not added (unknown, or already a member)`);
+      $('group-add-input').value = '';
+      groupConv(d.group);
+      loadMembers(c);
+    } catch (e) { showError(e); }
+  }
+
+  async function leaveGroup() {
+    const c = state.convs.get(state.openPeer);
+    if (!c || !c.group) return;
+    try {
+      await request('group.leave', { conversation: c.id });
+      dropGroup(c.id, 'You left the group');
+    } catch (e) { showError(e); }
+  }
+
+  // Forgets a group (left, removed, ended) and closes it if it is open.
+  function dropGroup(id, message) {
+    const key = 'g:' + id;
+    if (!state.convs.has(key)) return;
+    state.convs.delete(key);
+    state.outbox = state.outbox.filter((o) => o.key !== key);
+    if (state.openPeer === key) { state.openPeer = null; $('group-panel').hidden = true; show('empty'); }
+    renderConversations();
+    if (message) toast(message);
+  }
+
+  async function createGroup(ev) {
+    ev.preventDefault();
+    const title = $('new-group-title').value.trim();
+    const members = $('new-group-members').value.split(/[\s,]+/).map((x) => x.replace(/^@/, '')).filter(Boolean);
+    if (!title) return;
+    $('new-group-submit').disabled = true;
+    try {
+      const d = await request('group.create', { title, members });
+      const c = groupConv(d.group);
+      c.role = d.role;
+      $('new-group-title').value = '';
+      $('new-group-members').value = '';
+      $('new-group-form').hidden = true;
+      openGroup(c.id);
+    } catch (e) { showError(e); } finally { $('new-group-submit').disabled = false; }
+  }
+
+  function onGroupEvent(name, data) {
+    const mine = (u) => u && u.id === me().id;
+    if (name === 'group.member_removed') {
+      if (mine(data.user) || data.ended) {
+        const by = mine(data.by) ? 'You left' : `@${data.by.username} removed you from`;
+        const c = state.convs.get('g:' + data.conversation_id);
+        dropGroup(data.conversation_id, c ? `${by} ${c.display_name}` : '');
+        return;
+      }
+      if (data.group) groupConv(data.group);
+    } else {
+      const c = groupConv(data.group);
+      if (name === 'group.member_added' && data.members.some(mine) && !mine(data.by)) {
+        toast(`@${data.by.username} added you to ${c.display_name}`);
+      }
+      if (data.member && mine(data.member.user)) c.role = data.member.role;
+    }
+    const c = state.convs.get('g:' + (data.conversation_id || (data.group && data.group.conversation_id)));
+    if (c && state.openPeer === c.key) {
+      renderChatHeader(c);
+      if (!$('group-panel').hidden) loadMembers(c);
+    }
+    renderConversations();
   }
 
   async function openChat(username, user) {
@@ -513,12 +698,13 @@
       if (day !== lastDay) { list.appendChild(el('li', 'day', day)); lastDay = day; }
       const li = el('li', 'msg' + (lc(m.from) === mine ? ' mine' : ''));
       li.dataset.id = m.id;
+      if (c.group && lc(m.from) !== mine) li.appendChild(el('div', 'sender', senderName(m)));
       li.appendChild(el('div', 'bubble text', m.text));
       li.appendChild(el('div', 'time', fmtTime(m.sent_at)));
       list.appendChild(li);
     }
     for (const o of state.outbox) {
-      if (lc(o.to) !== c.key) continue;
+      if (o.key !== c.key) continue;
       const li = el('li', 'msg mine ' + o.state);
       li.dataset.nonce = o.nonce;
       li.appendChild(el('div', 'bubble text', o.text));
@@ -807,6 +993,8 @@
         if (name === 'post.liked') it.post.likes = data.likes; else it.post.reposts = data.reposts;
       }
       if (state.view === 'home') renderTimeline();
+    } else if (name.startsWith('group.')) {
+      onGroupEvent(name, data);
     } else if (name === 'follow.new') {
       toast(`@${data.follower.username} started following you`);
       if (state.view === 'profile' && state.profile && state.profile.id === me().id) openProfile(me().username, true);
@@ -919,6 +1107,11 @@
     $('profile-edit').onsubmit = saveProfile;
     $('edit-color-pick').oninput = () => { $('edit-color').value = $('edit-color-pick').value; };
     $('search-input').oninput = onSearchInput;
+    $('btn-new-group').onclick = () => { $('new-group-form').hidden = !$('new-group-form').hidden; $('new-group-title').focus(); };
+    $('new-group-form').onsubmit = createGroup;
+    $('btn-group-members').onclick = toggleMembers;
+    $('group-add-form').onsubmit = addMember;
+    $('btn-group-leave').onclick = leaveGroup;
     $('messages-scroll').onscroll = () => {
       const c = state.convs.get(state.openPeer);
       if (c && $('messages-scroll').scrollTop < 40) loadOlder(c);
@@ -928,7 +1121,7 @@
       ev.preventDefault();
       const text = input.value;
       if (!text.trim() || !state.openPeer) return;
-      sendMessage(conv(state.openPeer).username, text);
+      sendMessage(state.convs.get(state.openPeer), text);
       input.value = '';
     };
     input.onkeydown = (ev) => {

@@ -29,6 +29,24 @@ use crate::client::{self, Fail, Target, Ws};
 use crate::setup;
 use crate::stats::{Failures, Latency, LatencySummary};
 
+/// What one measured write is and how a reader recognizes its event: the
+/// post of `fanout`, or the group message of `group`.
+pub struct Shape {
+    /// The request kind the author sends (`post.create`, `message.send`).
+    pub kind: &'static str,
+    /// The request's fields for write number `k`.
+    pub fields: Box<dyn Fn(usize) -> serde_json::Value + Send + Sync>,
+    /// The write number of an event frame of this run, or `None`.
+    pub parse: fn(&str) -> Option<usize>,
+}
+
+impl Shape {
+    /// `post.create` and `post.new`.
+    pub fn posts() -> Shape {
+        Shape { kind: "post.create", fields: Box::new(|k| json!({"text": post_text(k)})), parse: post_new_number }
+    }
+}
+
 /// The refusal printed when the server has no posts.
 pub const NO_POSTS: &str = "posts are not available on this server";
 
@@ -119,7 +137,7 @@ pub async fn run(target: Arc<Target>, prefix: &str, args: &FanoutArgs) -> Result
     let author_ws = setup::open_confirmed(&target, &author_token).await.map_err(|Fail(r)| Refused::Failed(r))?;
     let setup_seconds = setup_start.elapsed().as_secs_f64();
     eprintln!("fanout: {} followers online after {setup_seconds:.1} s; posting", followers.len());
-    let mut report = measure(&target, author_ws, followers, args).await;
+    let mut report = measure(&target, author_ws, followers, args, &Shape::posts()).await;
     report.followers_requested = args.followers;
     report.setup_seconds = setup_seconds;
     report.setup_failures = setup_failures;
@@ -217,7 +235,7 @@ struct FollowerOut {
 }
 
 /// Reads a follower's socket until it has every post or the deadline passes.
-async fn follower(mut ws: Ws, posts: usize, deadline: Instant) -> FollowerOut {
+async fn follower(mut ws: Ws, posts: usize, deadline: Instant, parse: fn(&str) -> Option<usize>) -> FollowerOut {
     let mut out = FollowerOut { got: Vec::with_capacity(posts), errors: Failures::default(), _ws: None };
     let mut seen = vec![false; posts];
     while out.got.len() < posts {
@@ -228,7 +246,7 @@ async fn follower(mut ws: Ws, posts: usize, deadline: Instant) -> FollowerOut {
         let now = Instant::now();
         match frame {
             Some(Ok(Message::Text(t))) => {
-                if let Some(k) = post_new_number(&t) {
+                if let Some(k) = parse(&t) {
                     match seen.get_mut(k) {
                         Some(s) if !*s => {
                             *s = true;
@@ -262,12 +280,22 @@ struct AuthorOut {
     errors: Failures,
 }
 
-async fn author(target: &Target, mut ws: Ws, args_posts: usize, interval: Duration, start: Instant) -> AuthorOut {
+async fn author(
+    target: &Target,
+    mut ws: Ws,
+    args_posts: usize,
+    interval: Duration,
+    start: Instant,
+    shape: &Shape,
+) -> AuthorOut {
     let mut out = AuthorOut { sent: vec![None; args_posts], ack: Latency::new(), errors: Failures::default() };
     for k in 0..args_posts {
         sleep_until(start + interval * k as u32).await;
         let id = 100 + k as u64;
-        let req = json!({"type": "post.create", "id": id, "text": post_text(k)}).to_string();
+        let mut req = (shape.fields)(k);
+        req["type"] = json!(shape.kind);
+        req["id"] = json!(id);
+        let req = req.to_string();
         let t0 = Instant::now();
         if ws.send(Message::text(req)).await.is_err() {
             out.errors.add("author socket lost");
@@ -293,12 +321,12 @@ async fn author(target: &Target, mut ws: Ws, args_posts: usize, interval: Durati
                 out.ack.record(t0.elapsed());
                 out.sent[k] = Some(t0);
             }
-            Ok(Ok(Err(e))) => out.errors.add(format!("post.create: {}", e.code.as_str())),
+            Ok(Ok(Err(e))) => out.errors.add(format!("{}: {}", shape.kind, e.code.as_str())),
             Ok(Err(())) => {
                 out.errors.add("author socket lost");
                 break;
             }
-            Err(_) => out.errors.add("timeout: post.create"),
+            Err(_) => out.errors.add(format!("timeout: {}", shape.kind)),
         }
     }
     out
@@ -346,16 +374,23 @@ fn median(sorted: &[f64]) -> f64 {
     if sorted.is_empty() { 0.0 } else { sorted[(sorted.len() - 1) / 2] }
 }
 
-async fn measure(target: &Target, author_ws: Ws, followers: Vec<Ws>, args: &FanoutArgs) -> FanoutReport {
+/// Runs the author's writes against the readers' sockets and summarizes.
+pub async fn measure(
+    target: &Target,
+    author_ws: Ws,
+    followers: Vec<Ws>,
+    args: &FanoutArgs,
+    shape: &Shape,
+) -> FanoutReport {
     let n = followers.len();
     let start = Instant::now() + Duration::from_millis(500);
     let deadline = start + args.interval * args.posts as u32 + args.drain;
     let mut set = JoinSet::new();
     for ws in followers {
-        let posts = args.posts;
-        set.spawn(async move { follower(ws, posts, deadline).await });
+        let (posts, parse) = (args.posts, shape.parse);
+        set.spawn(async move { follower(ws, posts, deadline, parse).await });
     }
-    let a = author(target, author_ws, args.posts, args.interval, start).await;
+    let a = author(target, author_ws, args.posts, args.interval, start, shape).await;
     let outs =
         setup::drain(&mut set, deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(2)).await;
     let mut errors = a.errors;

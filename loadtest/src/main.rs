@@ -4,7 +4,9 @@
 //! and server memory per socket), `dm` (open-loop direct messages between
 //! pairs: throughput and end-to-end latency), `ramp` (the highest DM rate
 //! that keeps 100% delivery and a p99 bound) and `fanout` (one post to many
-//! online followers: time to each follower's `post.new` and to the last).
+//! online followers: time to each follower's `post.new` and to the last)
+//! and `group` (one message to a group of M online members, across two
+//! nodes with `--target-b`: time to each member's `message.new` and to the last).
 //!
 //! Every run stops by itself: each phase has a duration and a drain
 //! deadline, and every network wait has a timeout. Targets outside the
@@ -14,6 +16,7 @@ mod client;
 mod connect;
 mod dm;
 mod fanout;
+mod group;
 mod report;
 mod setup;
 mod stats;
@@ -146,6 +149,22 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         drain: u64,
     },
+    /// One group of M online members (split over --target and --target-b);
+    /// one member sends; time to each member's `message.new` and the last's.
+    Group {
+        /// Members, the sender included (at most the server's --max-group-members).
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        /// Messages to send, one at a time.
+        #[arg(long, default_value_t = 5)]
+        messages: usize,
+        /// Seconds between messages.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+        /// Seconds to wait for deliveries after the last message.
+        #[arg(long, default_value_t = 10)]
+        drain: u64,
+    },
 }
 
 /// Refuses non-loopback targets unless explicitly allowed.
@@ -162,8 +181,8 @@ fn validate(cli: &Cli) -> Result<(), String> {
     check_target(cli.target, cli.allow_remote)?;
     if let Some(b) = cli.target_b {
         check_target(b, cli.allow_remote)?;
-        if !matches!(cli.scenario, Scenario::Dm { .. } | Scenario::Ramp { .. }) {
-            return Err("--target-b applies to dm and ramp only".into());
+        if !matches!(cli.scenario, Scenario::Dm { .. } | Scenario::Ramp { .. } | Scenario::Group { .. }) {
+            return Err("--target-b applies to dm, ramp and group only".into());
         }
     }
     let prefix_ok = !cli.user_prefix.is_empty()
@@ -215,6 +234,17 @@ fn validate(cli: &Cli) -> Result<(), String> {
             }
             if *posts == 0 || *posts > 1000 {
                 return Err("--posts must be 1-1000".into());
+            }
+            if !(interval.is_finite() && *interval > 0.0 && *interval <= 600.0) {
+                return Err("--interval must be in (0, 600] seconds".into());
+            }
+        }
+        Scenario::Group { members, messages, interval, .. } => {
+            if *members < 2 || *members > 100_000 {
+                return Err("--members must be 2-100000".into());
+            }
+            if *messages == 0 || *messages > 1000 {
+                return Err("--messages must be 1-1000".into());
             }
             if !(interval.is_finite() && *interval > 0.0 && *interval <= 600.0) {
                 return Err("--interval must be in (0, 600] seconds".into());
@@ -317,6 +347,23 @@ async fn run(cli: Cli) -> Result<Report, String> {
             match fanout::run(target, prefix, &args).await {
                 Ok(r) => Report::Fanout(r),
                 Err(fanout::Refused::NoPosts) => return Err(fanout::NO_POSTS.into()),
+                Err(fanout::Refused::Failed(why)) => return Err(why),
+            }
+        }
+        Scenario::Group { members, messages, interval, drain } => {
+            if (members as u64) + 64 > fd_limit {
+                return Err(format!("{members} members need more file descriptors than the limit of {fd_limit}"));
+            }
+            let args = fanout::FanoutArgs {
+                followers: members,
+                posts: messages,
+                interval: Duration::from_secs_f64(interval),
+                drain: Duration::from_secs(drain),
+                concurrency: cli.concurrency,
+            };
+            match group::run(target, target_b, prefix, &args).await {
+                Ok(r) => Report::Fanout(r),
+                Err(fanout::Refused::NoPosts) => return Err("groups are not available on this server".into()),
                 Err(fanout::Refused::Failed(why)) => return Err(why),
             }
         }

@@ -99,6 +99,27 @@ impl Broker for MemoryBroker {
         Ok(pos)
     }
 
+    async fn publish_many(&self, channels: &[String], payload: Bytes) -> Vec<Result<Position, BrokerError>> {
+        // One lock for the whole batch; each ring advances as in `publish`.
+        let mut st = self.state();
+        let mut out = Vec::with_capacity(channels.len());
+        for channel in channels {
+            let r = ring(&mut st.rings, channel, self.options.history_ttl);
+            r.top += 1;
+            r.entries.push_back((r.top, payload.clone()));
+            while r.entries.len() > self.options.history_size {
+                r.entries.pop_front();
+            }
+            let pos = Position { epoch: r.epoch.clone(), offset: r.top };
+            if self.sink.wants(channel) {
+                self.sink.deliver(channel, Some(pos.clone()), payload.clone());
+            }
+            out.push(Ok(pos));
+        }
+        st.publishes += channels.len() as u64;
+        out
+    }
+
     async fn publish_volatile(&self, channel: &str, payload: Bytes) -> Result<(), BrokerError> {
         if self.sink.wants(channel) {
             self.sink.deliver(channel, None, payload);

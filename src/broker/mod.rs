@@ -32,6 +32,10 @@ use crate::error::BrokerError;
 pub use memory::MemoryBroker;
 pub use redis::RedisBroker;
 
+/// Most channels one batched publish sends in one script call (bounds the
+/// time one call holds a Redis instance).
+pub const PUBLISH_MANY_CHUNK: usize = 256;
+
 /// Where an entry sits in a channel's history.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Position {
@@ -122,6 +126,15 @@ pub trait Broker: Send + Sync + 'static {
     /// returns its position. Delivery is at most once; history lets a
     /// reader fill what it missed.
     async fn publish(&self, channel: &str, payload: Bytes) -> Result<Position, BrokerError>;
+
+    /// [`Broker::publish`] of the same `payload` on each of `channels` (a
+    /// group event to every member's inbox), batched: one round trip per
+    /// backend instance (Redis: one script call per instance holding any
+    /// of the channels, in chunks of [`PUBLISH_MANY_CHUNK`]), not one per
+    /// channel. Each channel gets its own position, as if published alone;
+    /// the answer has one result per channel, in order. A failure of one
+    /// instance fails only its channels.
+    async fn publish_many(&self, channels: &[String], payload: Bytes) -> Vec<Result<Position, BrokerError>>;
 
     /// Publishes `payload` without history or position (presence changes).
     async fn publish_volatile(&self, channel: &str, payload: Bytes) -> Result<(), BrokerError>;

@@ -1,16 +1,22 @@
-//! `message.send`: store a direct message (the store resolves the recipient
-//! in the same step), then deliver `message.new` to the recipient's sockets
-//! and the sender's other sockets, then acknowledge.
+//! `message.send`: store a message, then deliver `message.new` to every
+//! socket of everyone in the conversation (the sender's other sockets
+//! included), then acknowledge. To a user by name (`to`: the store
+//! resolves the recipient in the same step) or to a conversation by id
+//! (`conversation`: direct, or a group I am a member of; the store checks
+//! membership with the write). A group message is one store write and one
+//! batched publish to every member's inbox.
 //! A repeated nonce returns the original message and delivers it again:
 //! the first attempt may have committed after its caller was told
 //! `unavailable` (or failed before publishing), and then this retry is the
 //! only chance to push it. Clients de-duplicate `message.new` by id.
 
+use super::group_access::no_such_group;
 use super::{ConnState, Reply, event_frame, message_view, reply};
 use crate::app::App;
-use crate::error::{Error, Result};
-use crate::model::{DirectSend, MessageId};
+use crate::error::{Error, Result, bad_request};
+use crate::model::{ConversationId, ConversationRef, DirectSend, Message, MessageId, User, UserId};
 use crate::protocol::{MessageEnvelope, MessageSend, events};
+use crate::store::Inserted;
 use crate::validate;
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<Reply> {
@@ -19,30 +25,77 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<R
     if let Some(n) = &r.nonce {
         validate::nonce(n)?;
     }
-    let not_found = || Error::NotFound(format!("no user named `{}`", r.to));
-    validate::username(&r.to).map_err(|_| not_found())?;
-    let send = DirectSend {
-        id: MessageId(app.ids.next_id()),
-        from: me,
-        to_username: r.to.clone(),
-        text: r.text,
-        nonce: r.nonce,
+    let id = MessageId(app.ids.next_id());
+    let stored = match (r.to, r.conversation) {
+        (Some(to), None) => {
+            to_name(app, DirectSend { id, from: me, to_username: to, text: r.text, nonce: r.nonce }).await?
+        }
+        (None, Some(c)) => to_conversation(app, &c, me, id, r.text, r.nonce).await?,
+        _ => return Err(bad_request("give exactly one of `to` and `conversation`")),
     };
-    let stored = app.store.send_direct(&send).await?.ok_or_else(not_found)?;
-    let to_id = stored.message.to_id;
     let envelope = MessageEnvelope { message: message_view(&stored.message) };
-
     let frame = event_frame(events::MESSAGE_NEW, &envelope)?;
     // Stored already: a broker failure delays delivery (the hub's outbox
     // publishes it again once the broker is back; clients resume or
     // sync), it never loses the message, so the sender still gets its ack.
-    if let Err(e) = app.hub.send_to_user(to_id, &frame, None).await {
-        tracing::warn!(error = %e, "message stored but not published to the recipient");
-    }
-    if to_id != send.from.id {
-        if let Err(e) = app.hub.send_to_user(send.from.id, &frame, Some(conn.id)).await {
-            tracing::warn!(error = %e, "message stored but not published to the sender's devices");
+    let m = &stored.message;
+    match m.conversation_id.group_id() {
+        Some(g) => {
+            let members = app.store.group_member_ids(g).await?;
+            let failed = app.hub.send_to_users(&members, &frame, Some(conn.id)).await;
+            if failed > 0 {
+                tracing::warn!(failed, "group message stored but not yet published to every member");
+            }
+        }
+        None => {
+            if let Err(e) = app.hub.send_to_user(m.to_id, &frame, None).await {
+                tracing::warn!(error = %e, "message stored but not published to the recipient");
+            }
+            if m.to_id != m.from_id {
+                if let Err(e) = app.hub.send_to_user(m.from_id, &frame, Some(conn.id)).await {
+                    tracing::warn!(error = %e, "message stored but not published to the sender's devices");
+                }
+            }
         }
     }
     reply(&envelope)
+}
+
+async fn to_name(app: &App, send: DirectSend) -> Result<Inserted> {
+    let not_found = || Error::NotFound(format!("no user named `{}`", send.to_username));
+    validate::username(&send.to_username).map_err(|_| not_found())?;
+    app.store.send_direct(&send).await?.ok_or_else(not_found)
+}
+
+async fn to_conversation(
+    app: &App,
+    conversation: &str,
+    from: User,
+    id: MessageId,
+    text: String,
+    nonce: Option<String>,
+) -> Result<Inserted> {
+    let no_such = || Error::NotFound("no such conversation".into());
+    match ConversationId::parse(conversation) {
+        Some(ConversationRef::Group(g)) => {
+            let m = Message {
+                id,
+                conversation_id: ConversationId::group(g),
+                from_id: from.id,
+                from: from.username,
+                to_id: UserId(0),
+                to: String::new(),
+                text,
+                nonce,
+            };
+            app.store.send_group(&m).await?.ok_or_else(no_such_group)
+        }
+        Some(ConversationRef::Direct(a, b)) if a == from.id || b == from.id => {
+            let peer = if a == from.id { b } else { a };
+            let to = app.store.user_by_id(peer).await?.ok_or_else(no_such)?;
+            let send = DirectSend { id, from, to_username: to.username.clone(), text, nonce };
+            Ok(app.store.insert_message(&send.into_message(&to)).await?)
+        }
+        _ => Err(no_such()),
+    }
 }

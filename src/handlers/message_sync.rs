@@ -1,4 +1,6 @@
-//! `message.sync`: every message to or from me after a cursor, oldest first.
+//! `message.sync`: every message to or from me, and of every group I am a
+//! member of now, after a cursor, oldest first (a merge of the store's
+//! direct and group feeds, each read up to the page size).
 //!
 //! Ids are minted before the write commits, so a message can become visible
 //! after one with a larger id. The final page's cursor (`next` when `more`
@@ -8,7 +10,8 @@
 //! `more: true` always advance, so paging cannot loop. A page also ends
 //! before passing `max_reply_bytes` (then `more` is true).
 
-use super::{ConnState, Reply, message_view, page_bytes, reply};
+use super::group_access::message_views;
+use super::{ConnState, Reply, page_bytes, reply};
 use crate::app::App;
 use crate::error::Result;
 use crate::model::{MessageId, now_ms};
@@ -24,7 +27,11 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSync) -> Result<R
     let me = conn.user()?.user.id;
     let limit = validate::limit(r.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let mut page = app.store.messages_since(me, r.since, limit).await?;
-    let mut messages: Vec<_> = page.iter().map(message_view).collect();
+    page.extend(app.store.group_messages_since(me, r.since, limit).await?);
+    page.sort_unstable_by_key(|m| m.id);
+    page.dedup_by_key(|m| m.id);
+    page.truncate(limit);
+    let mut messages = message_views(app, &page).await?;
     let cut = page_bytes::fit(&mut messages, app.config.max_reply_bytes);
     page.truncate(messages.len());
     let more = cut || page.len() == limit;

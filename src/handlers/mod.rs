@@ -15,6 +15,14 @@ mod follow_add;
 mod follow_followers;
 mod follow_following;
 mod follow_remove;
+mod group_access;
+mod group_add;
+mod group_create;
+mod group_get;
+mod group_members;
+mod group_remove;
+mod group_role;
+mod group_update;
 mod lookup;
 mod message_history;
 mod message_send;
@@ -190,6 +198,14 @@ async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
         Request::PresenceQuery(r) => presence::query(app, conn, r).await,
         Request::PresenceWatch(r) => presence::watch(app, conn, r).await,
         Request::PresenceUnwatch(r) => presence::unwatch(app, conn, r).await,
+        Request::GroupCreate(r) => group_create::handle(app, conn, r).await,
+        Request::GroupGet(r) => group_get::handle(app, conn, r).await,
+        Request::GroupUpdate(r) => group_update::handle(app, conn, r).await,
+        Request::GroupMembers(r) => group_members::handle(app, conn, r).await,
+        Request::GroupAdd(r) => group_add::handle(app, conn, r).await,
+        Request::GroupRemove(r) => group_remove::remove(app, conn, r).await,
+        Request::GroupLeave(r) => group_remove::leave(app, conn, r).await,
+        Request::GroupRole(r) => group_role::handle(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }

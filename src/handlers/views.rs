@@ -13,7 +13,9 @@ pub fn message_view(m: &Message) -> MessageView {
     MessageView {
         id: m.id.to_string(),
         conversation_id: m.conversation_id.to_string(),
+        kind: m.conversation_id.kind().as_str().into(),
         from: m.from.clone(),
+        from_deleted: false,
         to: m.to.clone(),
         text: m.text.clone(),
         sent_at: rfc3339(m.id.unix_ms()),

@@ -222,6 +222,30 @@ impl Hub {
         self.publish_inbox(user, payload::encode_frame(except, frame)).await
     }
 
+    /// [`Hub::send_to_user`] for each of `users` (a group event to every
+    /// member), in one batched broker publish (one round trip per broker
+    /// instance). `except` is a connection id, unique across nodes, so the
+    /// same payload serves every inbox. Inboxes whose publish failed are
+    /// queued for the outbox worker like a failed single publish. Returns
+    /// how many publishes failed.
+    pub async fn send_to_users(&self, users: &[UserId], frame: &Utf8Bytes, except: Option<ConnId>) -> usize {
+        let payload = payload::encode_frame(except, frame);
+        let channels: Vec<String> = users.iter().map(|u| inbox_channel(*u)).collect();
+        let started = std::time::Instant::now();
+        let results = self.broker.publish_many(&channels, payload.clone()).await;
+        crate::metrics::global().broker_publish_seconds.observe(crate::metrics::since(started));
+        let mut failed = 0;
+        for (channel, r) in channels.into_iter().zip(results) {
+            if r.is_err() {
+                failed += 1;
+                if self.outbox.try_send((channel, payload.clone())).is_err() {
+                    tracing::error!("hub: outbox full; a group event is dropped (the client will sync)");
+                }
+            }
+        }
+        failed
+    }
+
     /// Closes some of `user`'s sockets, on every node, with `code`.
     pub async fn close_sockets(&self, user: UserId, target: CloseTarget, code: u16) -> Result<(), BrokerError> {
         self.publish_inbox(user, payload::encode_close(code, &target)).await.map(|_| ())

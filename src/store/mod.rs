@@ -7,6 +7,7 @@
 //! trait, in `handlers` and `auth`; a backend only stores and fetches.
 
 mod cql;
+pub mod groups;
 mod sqlite;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::model::{
 };
 
 pub use cql::{ScyllaOptions, ScyllaStore};
+pub use groups::GroupStore;
 pub use sqlite::SqliteStore;
 
 /// The oldest a message id may be (its timestamp against the wall clock)
@@ -53,6 +55,13 @@ pub struct Inserted {
     pub created: bool,
 }
 
+impl Inserted {
+    /// A message that was written now.
+    pub fn new(m: &Message) -> Inserted {
+        Inserted { message: m.clone(), created: true }
+    }
+}
+
 /// Durable storage of users, profiles, follows, sessions and messages.
 ///
 /// Every method either completes durably or returns an error; an `Ok` from a
@@ -68,7 +77,7 @@ pub struct Inserted {
 /// first). They fail with `StoreError::UserGone` and leave nothing behind:
 /// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: GroupStore + Send + Sync + 'static {
     // ---- users --------------------------------------------------------
 
     /// Creates a user with a default profile and indexes it for
@@ -108,7 +117,10 @@ pub trait Store: Send + Sync + 'static {
     /// others' counts drop), and every direct conversation with the user,
     /// both directions, with both sides' sync and conversation-list entries
     /// (a message left behind would carry a username that anyone may
-    /// register next). The username is free again afterwards; a new account
+    /// register next). The user leaves every group as by
+    /// [`GroupStore::remove_group_member`] (succession, last member ends
+    /// it); their group messages stay readable to the rest, and readers
+    /// show them as from a deleted account (their `from_id` names no user). The username is free again afterwards; a new account
     /// with it has a new id and so none of the old conversations. Returns
     /// false when the user did not exist. Idempotent.
     async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;

@@ -34,6 +34,7 @@ struct Instance {
 
 struct Scripts {
     publish: Script,
+    publish_many: Script,
     history: Script,
     lease: Script,
     release: Script,
@@ -98,6 +99,7 @@ impl RedisBroker {
         }
         let scripts = Scripts {
             publish: Script::new(scripts::PUBLISH),
+            publish_many: Script::new(scripts::PUBLISH_MANY),
             history: Script::new(scripts::HISTORY),
             lease: Script::new(scripts::LEASE),
             release: Script::new(scripts::RELEASE),
@@ -122,6 +124,30 @@ impl RedisBroker {
             Ok(Err(e)) => Err(unavailable(e)),
             Err(_) => Err(unavailable("redis call timed out")),
         }
+    }
+
+    /// One [`scripts::PUBLISH_MANY`] call for `channels[i]` for each `i` of
+    /// `idx` (all on one instance).
+    async fn publish_chunk(
+        &self,
+        channels: &[String],
+        idx: &[usize],
+        payload: &Bytes,
+    ) -> Result<Vec<(String, u64)>, BrokerError> {
+        let Some(first) = idx.first() else { return Ok(Vec::new()) };
+        let mut conn = self.cmd(&channels[*first]);
+        let mut inv = self.scripts.publish_many.prepare_invoke();
+        for i in idx {
+            inv.key(stream_key(&channels[*i])).key(meta_key(&channels[*i]));
+        }
+        inv.arg(payload.as_ref())
+            .arg(self.options.history_size)
+            .arg(self.options.history_ttl.as_secs())
+            .arg(random_hex(6));
+        for i in idx {
+            inv.arg(format!("{PREFIX}{}", channels[*i]));
+        }
+        self.timed(inv.invoke_async(&mut conn)).await
     }
 
     async fn reconcile(&self, channel: &str) -> Result<(), BrokerError> {
@@ -194,6 +220,37 @@ impl Broker for RedisBroker {
             .arg(random_hex(6));
         let (epoch, offset): (String, u64) = self.timed(inv.invoke_async(&mut conn)).await?;
         Ok(Position { epoch, offset })
+    }
+
+    async fn publish_many(&self, channels: &[String], payload: Bytes) -> Vec<Result<Position, BrokerError>> {
+        let mut by_instance: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, c) in channels.iter().enumerate() {
+            by_instance.entry(shard::pick(c, self.instances.len())).or_default().push(i);
+        }
+        let calls = by_instance
+            .into_values()
+            .flat_map(|idx| idx.chunks(super::PUBLISH_MANY_CHUNK).map(<[usize]>::to_vec).collect::<Vec<_>>());
+        let calls = calls.map(|idx| {
+            let payload = payload.clone();
+            async move {
+                let got = self.publish_chunk(channels, &idx, &payload).await;
+                (idx, got)
+            }
+        });
+        let mut out: Vec<Result<Position, BrokerError>> =
+            channels.iter().map(|_| Err(unavailable("not published"))).collect();
+        for (idx, got) in futures_util::future::join_all(calls).await {
+            match got {
+                Ok(positions) if positions.len() == idx.len() => {
+                    for (i, (epoch, offset)) in idx.into_iter().zip(positions) {
+                        out[i] = Ok(Position { epoch, offset });
+                    }
+                }
+                Ok(_) => idx.into_iter().for_each(|i| out[i] = Err(unavailable("unexpected publish reply"))),
+                Err(e) => idx.into_iter().for_each(|i| out[i] = Err(unavailable(&e))),
+            }
+        }
+        out
     }
 
     async fn publish_volatile(&self, channel: &str, payload: Bytes) -> Result<(), BrokerError> {

@@ -22,6 +22,31 @@ redis.call('publish', ARGV[1], epoch .. ' ' .. off .. '\n' .. ARGV[2])
 return {epoch, off}
 ";
 
+/// [`PUBLISH`] of one payload on many channels of one instance, in one
+/// step. KEYS: stream 1, meta 1, stream 2, meta 2, ... ARGV: payload, max
+/// length, TTL seconds, epoch prefix for channels that have none (the
+/// channel's index is appended), then the pub/sub channel of each pair.
+/// Returns `{{epoch, offset}, ...}` in KEYS order.
+pub const PUBLISH_MANY: &str = r"
+local out = {}
+for i = 1, #KEYS / 2 do
+  local s, m = KEYS[2 * i - 1], KEYS[2 * i]
+  local epoch = redis.call('hget', m, 'e')
+  if not epoch then
+    epoch = ARGV[4] .. i
+    redis.call('hset', m, 'e', epoch, 'o', 0)
+    redis.call('del', s)
+  end
+  local off = redis.call('hincrby', m, 'o', 1)
+  redis.call('xadd', s, 'MAXLEN', ARGV[2], off .. '-1', 'd', ARGV[1])
+  redis.call('expire', s, ARGV[3])
+  redis.call('expire', m, ARGV[3])
+  redis.call('publish', ARGV[4 + i], epoch .. ' ' .. off .. '\n' .. ARGV[1])
+  out[i] = {epoch, off}
+end
+return out
+";
+
 /// Reads a channel's position and the entries after an offset. KEYS:
 /// stream, meta. ARGV: after, limit, epoch to use if the channel has none,
 /// TTL seconds. Returns `{epoch, top, entries}` (entries as XRANGE gives them).

@@ -71,7 +71,7 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
         checked.push(q);
     };
     check(Q::UserGet, type_checks::<UserRow>);
-    for q in [Q::MessageGet, Q::MessagePage, Q::InboxPage] {
+    for q in [Q::MessageGet, Q::MessagePage, Q::InboxPage, Q::GroupLastGet, Q::GroupFeedPage] {
         check(q, type_checks::<MessageRow>);
     }
     check(Q::ConversationsOfUser, type_checks::<ConversationRow>);
@@ -88,7 +88,13 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
     for q in [Q::FollowCountsGet, Q::PostCountsGet] {
         check(q, type_checks::<(Option<Counter>, Option<Counter>)>);
     }
-    for q in [Q::ConvBuckets, Q::InboxBuckets, Q::UserItemBuckets, Q::HomeBuckets, Q::HomeBucketList] {
+    check(Q::GroupGet, type_checks::<(Option<String>, Option<String>)>);
+    for q in [Q::GroupMemberGet, Q::GroupMembersAll, Q::GroupMembersPage] {
+        check(q, type_checks::<(i64, Option<String>, Option<i64>)>);
+    }
+    for q in
+        [Q::ConvBuckets, Q::ConvBucketsFrom, Q::InboxBuckets, Q::UserItemBuckets, Q::HomeBuckets, Q::HomeBucketList]
+    {
         check(q, type_checks::<(i32,)>);
     }
     for q in [Q::FollowingPage, Q::FollowersPage, Q::RepostsOfPost, Q::HomeByBucketPage] {
@@ -104,6 +110,7 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
         Q::RepostsOfUser,
         Q::ItemsOfPost,
         Q::HomeByItem,
+        Q::UserGroups,
     ] {
         check(q, type_checks::<(i64,)>);
     }

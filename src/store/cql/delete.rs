@@ -28,6 +28,7 @@ impl ScyllaStore {
         self.delete_follows(id).await?;
         self.delete_messages(id).await?;
         self.delete_user_posts(id).await?;
+        self.leave_all_groups(id).await?;
         let Some(row) = row else { return Ok(false) };
         let (Some(username), display) = (row.username.clone(), row.display_name.clone().unwrap_or_default()) else {
             return Ok(false);

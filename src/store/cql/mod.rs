@@ -14,7 +14,7 @@
 //! - [`binds`]: the bound values of the wide statements (order and types tested).
 //! - [`rows`]: `DeserializeRow` structs and their model conversions.
 //! - [`counts`]: like, repost and follow counts (counter tables).
-//! - `accounts`, `sessions`, `messages`, `social`, `delete`, `posts`: the methods.
+//! - `accounts`, `sessions`, `messages`, `social`, `delete`, `posts`, `groups`: the methods.
 
 mod accounts;
 mod binds;
@@ -23,6 +23,7 @@ mod counts;
 mod decode_tests;
 mod delete;
 mod exec;
+mod groups;
 pub mod keys;
 mod messages;
 pub mod options;

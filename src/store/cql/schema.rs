@@ -13,6 +13,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("003_follows.cql", include_str!("../../../cql/003_follows.cql")),
     ("004_posts.cql", include_str!("../../../cql/004_posts.cql")),
     ("005_counts.cql", include_str!("../../../cql/005_counts.cql")),
+    ("006_groups.cql", include_str!("../../../cql/006_groups.cql")),
 ];
 
 /// The keyspace statement: NetworkTopologyStrategy with the same factor
@@ -76,9 +77,14 @@ mod tests {
 
     #[test]
     fn files_are_numbered_in_order_and_match_cql_dir() {
-        for (i, (name, _)) in FILES.iter().enumerate() {
-            assert!(name.starts_with(&format!("{:03}_", i + 1)), "{name}");
+        // Numbers strictly increase (a number may be missing: branches
+        // reserve theirs, e.g. 006_groups beside another branch's 005).
+        let mut last = 0;
+        for (name, _) in FILES {
+            let n: u32 = name.get(..3).and_then(|d| d.parse().ok()).unwrap_or_else(|| panic!("{name}"));
+            assert!(name[3..].starts_with('_') && n > last, "{name}");
             assert!(name.ends_with(".cql"));
+            last = n;
         }
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cql");
         let mut on_disk: Vec<String> = std::fs::read_dir(dir)

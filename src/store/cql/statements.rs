@@ -114,6 +114,39 @@ statements! {
     ConversationsOfUser: Read => format!("SELECT peer_id, {MESSAGE_COLS} FROM conversations WHERE user_id = ?");
     ConversationDelete: Write => "DELETE FROM conversations USING TIMESTAMP ? WHERE user_id = ? AND peer_id = ?";
     ConversationsDelete: Write => "DELETE FROM conversations USING TIMESTAMP ? WHERE user_id = ?";
+    // ---- groups
+    GroupInsert: Write => "INSERT INTO groups (group_id, title, topic) VALUES (?, ?, ?)";
+    GroupGet: Read => "SELECT title, topic FROM groups WHERE group_id = ?";
+    GroupSetTitle: Write => "UPDATE groups SET title = ? WHERE group_id = ?";
+    GroupSetTopic: Write => "UPDATE groups SET topic = ? WHERE group_id = ?";
+    GroupDelete: Write => "DELETE FROM groups WHERE group_id = ?";
+    GroupLastUpsert: Write =>
+        "INSERT INTO group_last (group_id, message_id, conversation_id, from_id, from_name, to_id, to_name, body, \
+         nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?";
+    GroupLastGet: Read => format!("SELECT {MESSAGE_COLS} FROM group_last WHERE group_id = ?");
+    GroupLastDelete: Write => "DELETE FROM group_last USING TIMESTAMP ? WHERE group_id = ?";
+    GroupMemberInsert: Write =>
+        "INSERT INTO group_members (group_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)";
+    GroupMemberGet: Read => "SELECT user_id, role, joined_at FROM group_members WHERE group_id = ? AND user_id = ?";
+    GroupMemberSetRole: Write => "UPDATE group_members SET role = ? WHERE group_id = ? AND user_id = ?";
+    GroupMemberDelete: Write => "DELETE FROM group_members WHERE group_id = ? AND user_id = ?";
+    GroupMembersAll: Read => "SELECT user_id, role, joined_at FROM group_members WHERE group_id = ?";
+    GroupMembersPage: Read =>
+        "SELECT user_id, role, joined_at FROM group_members WHERE group_id = ? AND user_id > ? LIMIT ?";
+    GroupMembersDelete: Write => "DELETE FROM group_members WHERE group_id = ?";
+    UserGroupInsert: Write => "INSERT INTO user_groups (user_id, group_id) VALUES (?, ?)";
+    UserGroupDelete: Write => "DELETE FROM user_groups WHERE user_id = ? AND group_id = ?";
+    UserGroups: Read => "SELECT group_id FROM user_groups WHERE user_id = ?";
+    GroupFeedInsert: Write =>
+        "INSERT INTO group_feed (conversation_id, bucket, message_id, from_id, from_name, to_id, to_name, body, \
+         nonce) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    GroupFeedPage: Read => format!(
+        "SELECT {MESSAGE_COLS} FROM group_feed WHERE conversation_id = ? AND bucket = ? AND message_id > ? LIMIT ?");
+    GroupFeedDelete: Write => "DELETE FROM group_feed WHERE conversation_id = ? AND bucket = ? AND message_id = ?";
+    GroupFeedBucketDelete: Write => "DELETE FROM group_feed WHERE conversation_id = ? AND bucket = ?";
+    MessageBucketDelete: Write => "DELETE FROM messages WHERE conversation_id = ? AND bucket = ?";
+    ConvBucketsFrom: Read => "SELECT bucket FROM conv_buckets WHERE conversation_id = ? AND bucket >= ?";
+    ConvBucketsDelete: Write => "DELETE FROM conv_buckets WHERE conversation_id = ?";
     // ---- follows
     FollowClaim: Lwt => "INSERT INTO following (user_id, followee_id, follow_id) VALUES (?, ?, ?) IF NOT EXISTS";
     FollowGet: Read => "SELECT follow_id FROM following WHERE user_id = ? AND followee_id = ?";
@@ -350,6 +383,7 @@ mod tests {
             include_str!("delete.rs"),
             include_str!("posts.rs"),
             include_str!("counts.rs"),
+            include_str!("groups.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();

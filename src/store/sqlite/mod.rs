@@ -2,6 +2,7 @@
 
 mod account;
 mod engine;
+mod groups;
 mod posts;
 mod schema;
 mod social;

@@ -185,6 +185,27 @@ const MIGRATIONS: &[&str] = &[
                   AND o.conversation_id = user_conversations.conversation_id
                   AND o.last_message_id > user_conversations.last_message_id);
     "#,
+    // 7: group conversations. A group's messages are rows of `messages`
+    // under its conversation id (the group id as text, to_id 0); members
+    // find them through `group_members` (sync, conversation list), so a
+    // message costs one row whatever the group's size. `last_message_id`
+    // is the group's activity: its id until the first message.
+    r#"
+    CREATE TABLE groups (
+        id              INTEGER PRIMARY KEY,
+        title           TEXT NOT NULL,
+        topic           TEXT NOT NULL DEFAULT '',
+        last_message_id INTEGER NOT NULL
+    );
+    CREATE TABLE group_members (
+        group_id  INTEGER NOT NULL,
+        user_id   INTEGER NOT NULL,
+        role      TEXT NOT NULL,
+        joined_at INTEGER NOT NULL,
+        PRIMARY KEY (group_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX group_members_by_user ON group_members(user_id, group_id);
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
