@@ -7,6 +7,7 @@
 //! trait, in `handlers` and `auth`; a backend only stores and fetches.
 
 mod cql;
+pub mod read_state;
 mod sqlite;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::model::{
 };
 
 pub use cql::{ScyllaOptions, ScyllaStore};
+pub use read_state::ReadStateStore;
 pub use sqlite::SqliteStore;
 
 /// The oldest a message id may be (its timestamp against the wall clock)
@@ -68,7 +70,7 @@ pub struct Inserted {
 /// first). They fail with `StoreError::UserGone` and leave nothing behind:
 /// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: read_state::ReadStateStore + Send + Sync + 'static {
     // ---- users --------------------------------------------------------
 
     /// Creates a user with a default profile and indexes it for
