@@ -7,6 +7,9 @@ use serde_json::value::RawValue;
 
 use crate::model::{FollowId, ItemId, MessageId, PostId};
 
+mod chat_state;
+pub use chat_state::*;
+
 /// The part of a request every frame has: its kind and an optional request
 /// id that the reply echoes. Parsed first, so even a malformed request gets a
 /// reply carrying its `id`.
@@ -81,6 +84,18 @@ pub enum Request {
     PresenceWatch(PresenceUsers),
     #[serde(rename = "presence.unwatch")]
     PresenceUnwatch(PresenceUsers),
+    #[serde(rename = "conversation.read")]
+    ConversationRead(ConversationRead),
+    #[serde(rename = "change.sync")]
+    ChangeSync(ChangeSync),
+    #[serde(rename = "settings.get")]
+    SettingsGet {},
+    #[serde(rename = "settings.update")]
+    SettingsUpdate(SettingsUpdate),
+    #[serde(rename = "typing.start")]
+    TypingStart(Typing),
+    #[serde(rename = "typing.stop")]
+    TypingStop(Typing),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -117,6 +132,12 @@ pub const REQUEST_KINDS: &[&str] = &[
     "presence.query",
     "presence.watch",
     "presence.unwatch",
+    "conversation.read",
+    "change.sync",
+    "settings.get",
+    "settings.update",
+    "typing.start",
+    "typing.stop",
     "ping",
 ];
 
@@ -136,6 +157,8 @@ impl Request {
                 | Request::PostUnlike(_)
                 | Request::PostRepost(_)
                 | Request::PostUnrepost(_)
+                | Request::ConversationRead(_)
+                | Request::SettingsUpdate(_)
         )
     }
 
@@ -478,6 +501,15 @@ pub struct ConversationView {
     pub conversation_id: String,
     pub with: UserView,
     pub last_message: MessageView,
+    /// Messages from others above my read pointer (at most the cap, 999).
+    #[serde(default)]
+    pub unread: u32,
+    /// More than the cap lie above my pointer: show `unread` as "999+".
+    #[serde(default)]
+    pub unread_capped: bool,
+    /// My read pointer in this conversation; null if I never read it.
+    #[serde(default)]
+    pub read_up_to: Option<String>,
 }
 
 /// Reply data of `conversation.list`.
@@ -486,6 +518,13 @@ pub struct ConversationListReply {
     pub conversations: Vec<ConversationView>,
     /// Pass as `before` for the next page; null when there is none.
     pub next_before: Option<String>,
+    /// First page only (no `before`): the sum of `unread` over my most
+    /// recent conversations (up to 100 of them), at most the cap (999).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unread_total: Option<u32>,
+    /// With `unread_total`: the sum reached the cap, or a count was capped.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unread_total_capped: Option<bool>,
 }
 
 /// A user's public profile as the wire shows it.
@@ -624,4 +663,12 @@ pub mod events {
     pub const SYNC_NEEDED: &str = "sync.needed";
     /// A watched user came online or went offline.
     pub const PRESENCE_CHANGED: &str = "presence.changed";
+    /// My read pointer moved (from another of my sockets).
+    pub const CONVERSATION_READ: &str = "conversation.read";
+    /// Another member read a conversation up to a message (a read receipt).
+    pub const MESSAGE_READ: &str = "message.read";
+    /// Another member is typing (ephemeral: no `pos`, may be lost).
+    pub const TYPING_START: &str = "typing.start";
+    /// Another member stopped typing (ephemeral).
+    pub const TYPING_STOP: &str = "typing.stop";
 }
