@@ -67,10 +67,13 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 
 #[path = "store_conformance/hardening.rs"]
 mod hardening_suite;
+#[path = "store_conformance/read_state.rs"]
+mod read_state_suite;
 
 mod suite {
     pub use super::hardening_suite::*;
     pub use super::posts_suite::*;
+    pub use super::read_state_suite::*;
     use super::*;
 
     pub async fn users(s: Arc<dyn Store>) {
@@ -702,4 +705,10 @@ every_backend!(
     deleted_users_write_nothing,
     freed_username_gets_no_old_messages,
     stale_message_ids_are_refused,
+    read_pointers_move_forward_only,
+    racing_moves_end_at_the_largest,
+    unread_counts_are_capped_and_skip_my_messages,
+    change_feeds_page_once_each,
+    stale_change_ids_are_refused,
+    receipt_settings_default_on,
 );
