@@ -83,7 +83,19 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
     check(Q::SearchScan, type_checks::<(String, i64)>);
     check(Q::NonceGet, type_checks::<(String, i64)>);
     check(Q::SessionsOfUser, type_checks::<(String,)>);
-    for q in [Q::ConvBuckets, Q::InboxBuckets, Q::UserItemBuckets, Q::HomeBuckets, Q::HomeBucketList] {
+    check(Q::ChangePage, type_checks::<(i64, i32, String, i64, i64)>);
+    check(Q::SettingsGet, type_checks::<(Option<bool>,)>);
+    for q in [Q::ReadPointerGet, Q::MessageSenders, Q::MessageSendersGet] {
+        check(q, type_checks::<(i64,)>);
+    }
+    for q in [
+        Q::ConvBuckets,
+        Q::InboxBuckets,
+        Q::UserItemBuckets,
+        Q::HomeBuckets,
+        Q::HomeBucketList,
+        Q::ChangeBuckets,
+    ] {
         check(q, type_checks::<(i32,)>);
     }
     for q in [Q::FollowingPage, Q::FollowersPage, Q::RepostsOfPost, Q::HomeByBucketPage] {
