@@ -108,7 +108,10 @@ async fn read_pointers_move_forward_and_reach_my_devices_and_the_sender() {
     assert_eq!((mine["conversation_id"].clone(), mine["read_up_to"].clone()), (json!(conv), sent[1]["id"].clone()));
     let receipt = bob.event("message.read").await;
     assert_eq!(receipt["by"], "rp_ann");
-    assert_eq!((receipt["conversation_id"].clone(), receipt["message_id"].clone()), (json!(conv), sent[1]["id"].clone()));
+    assert_eq!(
+        (receipt["conversation_id"].clone(), receipt["message_id"].clone()),
+        (json!(conv), sent[1]["id"].clone())
+    );
     // Backwards and repeated: a no-op answered with the stored pointer.
     for back in [&sent[0], &sent[1]] {
         let r = laptop.ok("conversation.read", json!({"conversation": conv, "message_id": back["id"]})).await;
@@ -209,7 +212,10 @@ async fn resume_replays_read_pointers_but_never_typing() {
     assert_eq!(data["recovered"], true);
     let a = bob.next_event().await;
     let b = bob.next_event().await;
-    assert_eq!((a["event"].clone(), a["data"]["read_up_to"].clone()), (json!("conversation.read"), first["id"].clone()));
+    assert_eq!(
+        (a["event"].clone(), a["data"]["read_up_to"].clone()),
+        (json!("conversation.read"), first["id"].clone())
+    );
     assert_eq!((b["event"].clone(), b["data"]["message"]["id"].clone()), (json!("message.new"), second["id"].clone()));
     bob.assert_no_events().await;
     s.stop().await;
@@ -387,10 +393,21 @@ async fn run_catch_up(seed: u64) -> (usize, usize, usize) {
     let peers = [format!("cu{seed}_bob"), format!("cu{seed}_cy")];
     let first = Client::register(&s, &me).await;
     let token = first.access_token.clone();
-    let mut online = Device { client: Some(first), view: View::default(), pos: Value::Null, msg_since: "0".into(), change_after: None };
+    let mut online = Device {
+        client: Some(first),
+        view: View::default(),
+        pos: Value::Null,
+        msg_since: "0".into(),
+        change_after: None,
+    };
     let second = Client::login(&s, &me).await;
-    let mut roaming =
-        Device { client: Some(second), view: View::default(), pos: Value::Null, msg_since: "0".into(), change_after: None };
+    let mut roaming = Device {
+        client: Some(second),
+        view: View::default(),
+        pos: Value::Null,
+        msg_since: "0".into(),
+        change_after: None,
+    };
     let mut others = Vec::new();
     for p in &peers {
         others.push(Client::register(&s, p).await);

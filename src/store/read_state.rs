@@ -119,12 +119,8 @@ pub trait ReadStateStore: Send + Sync + 'static {
     /// given: the read pointer, and how many messages from others lie above
     /// it. Bounded: at most `cap + 1` messages above the pointer are read
     /// per conversation; `count` is exact when `capped` is false.
-    async fn unread(
-        &self,
-        user: UserId,
-        conversations: &[ConversationId],
-        cap: u32,
-    ) -> Result<Vec<Unread>, StoreError>;
+    async fn unread(&self, user: UserId, conversations: &[ConversationId], cap: u32)
+    -> Result<Vec<Unread>, StoreError>;
 
     /// Up to `limit` of `user`'s changes with ids above `after`, oldest
     /// first, each once: paging with the last change's id as `after`

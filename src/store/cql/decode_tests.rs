@@ -88,14 +88,8 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
     for q in [Q::ReadPointerGet, Q::MessageSenders, Q::MessageSendersGet] {
         check(q, type_checks::<(i64,)>);
     }
-    for q in [
-        Q::ConvBuckets,
-        Q::InboxBuckets,
-        Q::UserItemBuckets,
-        Q::HomeBuckets,
-        Q::HomeBucketList,
-        Q::ChangeBuckets,
-    ] {
+    for q in [Q::ConvBuckets, Q::InboxBuckets, Q::UserItemBuckets, Q::HomeBuckets, Q::HomeBucketList, Q::ChangeBuckets]
+    {
         check(q, type_checks::<(i32,)>);
     }
     for q in [Q::FollowingPage, Q::FollowersPage, Q::RepostsOfPost, Q::HomeByBucketPage] {

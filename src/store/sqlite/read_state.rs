@@ -50,9 +50,8 @@ fn unread_one(conn: &Connection, user: UserId, conv: &ConversationId, cap: u32) 
         .query_row(params![user.0, conv.0], |r| r.get(0))
         .optional()?;
     // At most cap + 1 messages above the pointer, by the conversation index.
-    let mut s = conn.prepare_cached(
-        "SELECT from_id FROM messages WHERE conversation_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-    )?;
+    let mut s = conn
+        .prepare_cached("SELECT from_id FROM messages WHERE conversation_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3")?;
     let senders = s
         .query_map(params![conv.0, pointer.unwrap_or(-1), i64::from(cap) + 1], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
