@@ -38,9 +38,8 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ChangeSync) -> Result<Re
     let mut names: HashMap<UserId, Option<String>> = HashMap::from([(me.id, Some(me.username.clone()))]);
     let mut changes = Vec::with_capacity(page.len());
     for c in &page {
-        if !names.contains_key(&c.by) {
-            let name = app.store.user_by_id(c.by).await?.map(|u| u.username);
-            names.insert(c.by, name);
+        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(c.by) {
+            e.insert(app.store.user_by_id(c.by).await?.map(|u| u.username));
         }
         // A receipt from an account deleted since: its conversation is gone.
         let Some(Some(by)) = names.get(&c.by) else { continue };
