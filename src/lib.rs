@@ -25,6 +25,7 @@
 //! - [`fanout`]: background fan-out of posts to followers (events, home-timeline copies).
 //! - [`timeline`]: home-timeline rules (visibility, merging copied and read-time items).
 //! - [`app`]: the shared state built at start.
+//! - [`conversation`]: who may see a conversation (membership, members): the one access check.
 //! - [`protocol`]: wire types (serde only, no I/O).
 //! - [`model`]: domain types and newtype ids.
 //! - [`validate`]: field rules.
@@ -39,6 +40,7 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod conversation;
 pub mod error;
 pub mod fanout;
 pub mod handlers;

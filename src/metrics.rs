@@ -73,6 +73,8 @@ pub struct Metrics {
     pub events_delivered: IntCounter,
     /// Sockets closed because their outbound queue was full.
     pub slow_consumer_closes: IntCounter,
+    /// Ephemeral frames (typing) not queued: the socket's queue was over half full.
+    pub ephemeral_dropped: IntCounter,
     errors: Vec<IntCounter>,
     /// Time to run one request (parse to reply), in seconds.
     pub request_seconds: Histogram,
@@ -138,6 +140,8 @@ impl Metrics {
         };
         let events_delivered = simple("events_delivered_total", "Event frames queued to sockets.");
         let slow_consumer_closes = simple("slow_consumer_closes_total", "Sockets closed as slow consumers.");
+        let ephemeral_dropped =
+            simple("ephemeral_dropped_total", "Ephemeral frames (typing) dropped for a queue over half full.");
         let lat = LATENCY_BUCKETS.to_vec();
         Metrics {
             sockets_open,
@@ -153,6 +157,7 @@ impl Metrics {
             ],
             events_delivered,
             slow_consumer_closes,
+            ephemeral_dropped,
             errors: ERROR_CODES.iter().map(|c| errors.with_label_values(&[c.as_str()])).collect(),
             request_seconds: histogram(&registry, "request_seconds", "Time to handle one request.", lat.clone()),
             store_write_seconds: histogram(

@@ -72,6 +72,12 @@ snowflake_id!(
     GroupId
 );
 snowflake_id!(
+    /// A change id: a snowflake minted when a change to chat state (a read
+    /// pointer, later an edit or a reaction) was made. A user's change feed
+    /// is ordered (and paged) by it.
+    ChangeId
+);
+snowflake_id!(
     /// A timeline item id. A post's item has the post's id; a repost's item
     /// has its own id, minted when the repost was made. Timelines are
     /// ordered and paged by it.

@@ -7,6 +7,9 @@ use serde_json::value::RawValue;
 
 use crate::model::{FollowId, ItemId, MessageId, PostId};
 
+mod chat_state;
+pub use chat_state::*;
+
 /// The part of a request every frame has: its kind and an optional request
 /// id that the reply echoes. Parsed first, so even a malformed request gets a
 /// reply carrying its `id`.
@@ -97,6 +100,18 @@ pub enum Request {
     GroupLeave(GroupTarget),
     #[serde(rename = "group.role")]
     GroupRole(GroupRole),
+    #[serde(rename = "conversation.read")]
+    ConversationRead(ConversationRead),
+    #[serde(rename = "change.sync")]
+    ChangeSync(ChangeSync),
+    #[serde(rename = "settings.get")]
+    SettingsGet {},
+    #[serde(rename = "settings.update")]
+    SettingsUpdate(SettingsUpdate),
+    #[serde(rename = "typing.start")]
+    TypingStart(Typing),
+    #[serde(rename = "typing.stop")]
+    TypingStop(Typing),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -141,6 +156,12 @@ pub const REQUEST_KINDS: &[&str] = &[
     "group.remove",
     "group.leave",
     "group.role",
+    "conversation.read",
+    "change.sync",
+    "settings.get",
+    "settings.update",
+    "typing.start",
+    "typing.stop",
     "ping",
 ];
 
@@ -166,6 +187,8 @@ impl Request {
                 | Request::GroupRemove(_)
                 | Request::GroupLeave(_)
                 | Request::GroupRole(_)
+                | Request::ConversationRead(_)
+                | Request::SettingsUpdate(_)
         )
     }
 
@@ -659,6 +682,15 @@ pub struct ConversationView {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub group: Option<GroupView>,
     pub last_message: Option<MessageView>,
+    /// Messages from others above my read pointer (at most the cap, 999).
+    #[serde(default)]
+    pub unread: u32,
+    /// More than the cap lie above my pointer: show `unread` as "999+".
+    #[serde(default)]
+    pub unread_capped: bool,
+    /// My read pointer in this conversation; null if I never read it.
+    #[serde(default)]
+    pub read_up_to: Option<String>,
 }
 
 /// Reply data of `conversation.list`.
@@ -667,6 +699,13 @@ pub struct ConversationListReply {
     pub conversations: Vec<ConversationView>,
     /// Pass as `before` for the next page; null when there is none.
     pub next_before: Option<String>,
+    /// First page only (no `before`): the sum of `unread` over my most
+    /// recent conversations (up to 100 of them), at most the cap (999).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unread_total: Option<u32>,
+    /// With `unread_total`: the sum reached the cap, or a count was capped.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unread_total_capped: Option<bool>,
 }
 
 /// A user's public profile as the wire shows it.
@@ -811,4 +850,12 @@ pub mod events {
     pub const GROUP_MEMBER_ADDED: &str = "group.member_added";
     /// A member left or was removed (also sent to that member).
     pub const GROUP_MEMBER_REMOVED: &str = "group.member_removed";
+    /// My read pointer moved (from another of my sockets).
+    pub const CONVERSATION_READ: &str = "conversation.read";
+    /// Another member read a conversation up to a message (a read receipt).
+    pub const MESSAGE_READ: &str = "message.read";
+    /// Another member is typing (ephemeral: no `pos`, may be lost).
+    pub const TYPING_START: &str = "typing.start";
+    /// Another member stopped typing (ephemeral).
+    pub const TYPING_STOP: &str = "typing.stop";
 }

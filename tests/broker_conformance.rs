@@ -143,6 +143,32 @@ async fn volatile_publishes_have_no_position_and_unsubscribe_stops_delivery((a, 
     assert!(got[before..].iter().all(|(c, _, _)| c == "pr:4"), "{got:?}");
 }
 
+/// The ephemeral path (typing): a volatile publish on an inbox channel
+/// reaches its subscribers without a position, takes no offset, and is not
+/// in the channel's history (so resume never replays it).
+async fn volatile_publishes_on_an_inbox_take_no_offset((a, _sa, b, sb): Pair) {
+    sb.want("ib:9", true);
+    b.subscribe("ib:9").await.unwrap();
+    let first = a.publish("ib:9", Bytes::from("stored-1")).await.unwrap();
+    a.publish_volatile("ib:9", Bytes::from("typing")).await.unwrap();
+    let second = a.publish("ib:9", Bytes::from("stored-2")).await.unwrap();
+    assert_eq!((first.offset, second.offset), (1, 2), "the volatile publish took no offset");
+    assert_eq!(first.epoch, second.epoch);
+    let got = sb.wait_for(3).await;
+    let got: Vec<_> = got.into_iter().filter(|(c, _, _)| c == "ib:9").map(|(_, p, b)| (p, b)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(first), Bytes::from("stored-1")),
+            (None, Bytes::from("typing")),
+            (Some(second), Bytes::from("stored-2")),
+        ]
+    );
+    let h = b.history("ib:9", 0, 10).await.unwrap();
+    assert!(h.complete);
+    assert_eq!(h.entries.iter().map(|e| e.payload.clone()).collect::<Vec<_>>(), vec!["stored-1", "stored-2"]);
+}
+
 async fn leases_are_exclusive_until_released((a, _sa, b, _sb): Pair) {
     let ttl = Duration::from_secs(10);
     assert!(a.lease("worker:9", "node-a", ttl).await.unwrap());
@@ -283,6 +309,7 @@ conformance!(
     publishes_get_contiguous_positions_and_reach_subscribers,
     history_reads_by_offset_and_reports_trimming,
     volatile_publishes_have_no_position_and_unsubscribe_stops_delivery,
+    volatile_publishes_on_an_inbox_take_no_offset,
     leases_are_exclusive_until_released,
     presence_is_online_while_any_node_holds_it,
 );

@@ -67,6 +67,8 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 
 #[path = "store_conformance/hardening.rs"]
 mod hardening_suite;
+#[path = "store_conformance/read_state.rs"]
+mod read_state_suite;
 
 #[path = "store_conformance/groups.rs"]
 mod groups_suite;
@@ -75,6 +77,7 @@ mod suite {
     pub use super::groups_suite::*;
     pub use super::hardening_suite::*;
     pub use super::posts_suite::*;
+    pub use super::read_state_suite::*;
     use super::*;
 
     pub async fn users(s: Arc<dyn Store>) {
@@ -751,4 +754,10 @@ every_backend!(
     groups_send_history_sync,
     groups_conversation_list,
     groups_account_deletion,
+    read_pointers_move_forward_only,
+    racing_moves_end_at_the_largest,
+    unread_counts_are_capped_and_skip_my_messages,
+    change_feeds_page_once_each,
+    stale_change_ids_are_refused,
+    receipt_settings_default_on,
 );

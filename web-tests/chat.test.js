@@ -189,6 +189,25 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
       .textContent === 'You: how are you?');
     await B.screenshot({ path: path.join(SHOTS, 'chat.png') });
 
+    // Chat state: unread counts while bob looks elsewhere, a read receipt
+    // once he opens the chat, and alice's typing indicator.
+    await B.click('#btn-home');
+    await send(A, 'unread one');
+    await send(A, 'unread two');
+    await B.waitForSelector('#conversations li[data-username="alice"] .badge:text-is("2")');
+    await B.waitForSelector('#unread-total:text-is("2 unread")');
+    await B.click('#conversations li[data-username="alice"] button');
+    assert.strictEqual(await waitForMessage(B, 'unread two'), 1);
+    await B.waitForSelector('#unread-total', { state: 'hidden' });
+    assert.strictEqual(await B.$('#conversations li[data-username="alice"] .badge'), null, 'read: no badge');
+    await A.waitForSelector('#messages li.msg:has(.text:text-is("unread two")) .seen:text-is("Seen")');
+    await A.fill('#composer-input', 'typing a reply');
+    await B.waitForSelector('#typing:text-is("Alice Liddell is typing…")');
+    await B.screenshot({ path: path.join(SHOTS, 'typing.png') });
+    await A.press('#composer-input', 'Enter');
+    assert.strictEqual(await waitForMessage(B, 'typing a reply'), 1);
+    await B.waitForSelector('#typing', { state: 'hidden' });
+
     // The server restarts (graceful: close code 4000). Alice writes while it is down.
     await server.stop();
     await A.waitForSelector('#conn-status:not([data-state="online"])');
@@ -263,7 +282,7 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     assert.strictEqual(await shown(), 30, 'one history page at first');
     assert.strictEqual(await C.isVisible('#messages li.msg .text >> text="hi bob!"'), false);
     await C.evaluate(() => { document.querySelector('#messages-scroll').scrollTop = 0; });
-    await C.waitForFunction(() => document.querySelectorAll('#messages li.msg[data-id]').length === 42);
+    await C.waitForFunction(() => document.querySelectorAll('#messages li.msg[data-id]').length === 45);
     assert.strictEqual(await waitForMessage(C, 'hi bob!'), 1);
     await C.waitForSelector('#history-status >> text=Start of the conversation');
 

@@ -112,10 +112,13 @@
     let c = state.convs.get(key);
     if (!c) {
       c = { key, username: peer, display_name: peer, color: null, named: false, msgs: new Map(), last: null,
-        unread: 0, historyLoaded: false, nextBefore: null, loadingOlder: false };
+        unread: 0, historyLoaded: false, nextBefore: null, loadingOlder: false,
+        // chat state: conversation id, my read pointer, the peer's (receipts), typing
+        id: null, readUpTo: null, unreadCapped: false, peerRead: null, typingUntil: 0, reading: false };
       state.convs.set(key, c);
     }
     if (user) {
+      if (user.id && !c.id && state.session) c.id = directId(me().id, user.id);
       c.username = user.username;
       c.display_name = user.display_name;
       if (user.color !== undefined) c.color = user.color;
@@ -171,6 +174,9 @@
     }
   }
   const me = () => state.session.user;
+  // A direct conversation's id: "<lower user id>-<higher user id>".
+  const directId = (a, b) => (cmpId(a, b) <= 0 ? `${a}-${b}` : `${b}-${a}`);
+  const changesKey = () => `hubbub.changes.${state.session.user.id}`;
   const peerOf = (m) => (lc(m.from) === lc(me().username) ? m.to : m.from);
 
   // ---------- WebSocket and requests ----------
@@ -331,6 +337,7 @@
   async function afterAuth() {
     await Promise.all([loadConversations(), loadFollowing()]);
     await syncMessages();
+    await syncChanges();
     flushOutbox();
     if (state.view === 'chat' && state.openPeer) {
       const c = state.convs.get(state.openPeer) || conv(state.openPeer);
@@ -365,6 +372,7 @@
   // Adds a message from any source (send reply, event, sync, history). Returns true if new.
   function addMessage(m, live) {
     const c = convOf(m);
+    if (!c.id) c.id = m.conversation_id;
     if (c.msgs.has(m.id)) return false;
     c.msgs.set(m.id, m);
     if (m.nonce && lc(m.from) === lc(me().username)) {
@@ -376,7 +384,11 @@
     if (live && newest && lc(m.from) !== lc(me().username) && !(state.view === 'chat' && state.openPeer === c.key && document.hasFocus())) {
       c.unread++;
     }
-    if (state.view === 'chat' && state.openPeer === c.key) renderMessages(newest);
+    if (lc(m.from) !== lc(me().username)) c.typingUntil = 0; // their message ends their typing
+    if (state.view === 'chat' && state.openPeer === c.key) {
+      renderMessages(newest);
+      if (live) markRead(c);
+    }
     return true;
   }
 
@@ -473,9 +485,101 @@
       if (!x.last_message) continue;
       addMessage(x.last_message, false);
       if (!c.last || cmpId(x.last_message.id, c.last.id) > 0) c.last = x.last_message;
+      // The server's count is the truth (my other devices may have read).
+      c.id = x.conversation_id;
+      c.unread = x.unread || 0;
+      c.unreadCapped = !!x.unread_capped;
+      c.readUpTo = x.read_up_to || null;
     }
     renderConversations();
   }
+
+  // ---------- chat state: read pointers, receipts, typing ----------
+  // change.sync from the stored cursor: my pointers moved elsewhere and the
+  // receipts I got while away (skip kinds this client does not know).
+  async function syncChanges() {
+    let after = localStorage.getItem(changesKey());
+    for (let guard = 0; guard < 50; guard++) {
+      const d = await request('change.sync', after ? { after, limit: 200 } : { limit: 200 });
+      for (const ch of d.changes) {
+        const c = convById(ch.conversation_id);
+        if (!c) continue;
+        if (ch.kind === 'receipt') c.peerRead = maxId(c.peerRead, ch.message_id);
+        else if (ch.kind === 'read') c.readUpTo = maxId(c.readUpTo, ch.message_id);
+      }
+      after = d.next;
+      localStorage.setItem(changesKey(), after);
+      if (!d.more) break;
+    }
+    renderConversations();
+    if (state.view === 'chat' && state.openPeer) renderMessages(false);
+  }
+
+  function convById(id) {
+    for (const c of state.convs.values()) if (c.id === id) return c;
+    return null;
+  }
+  const maxId = (a, b) => (!a || (b && cmpId(b, a) > 0) ? b : a);
+
+  // The open chat is read up to its newest message from the peer.
+  async function markRead(c) {
+    if (!state.authed || !c.id || c.reading || document.visibilityState !== 'visible') return;
+    let latest = null;
+    for (const m of c.msgs.values()) if (lc(m.from) !== lc(me().username)) latest = maxId(latest, m.id);
+    if (!latest || (c.readUpTo && cmpId(latest, c.readUpTo) <= 0)) {
+      if (c.unread) { c.unread = 0; renderConversations(); }
+      return;
+    }
+    c.reading = true;
+    try {
+      const d = await request('conversation.read', { conversation: c.id, message_id: latest });
+      c.readUpTo = maxId(c.readUpTo, d.read_up_to);
+      c.unread = 0;
+      c.unreadCapped = false;
+      renderConversations();
+    } catch { /* retried on the next message or focus */ } finally {
+      c.reading = false;
+    }
+  }
+
+  // Another device of mine read: the server's list has the new counts.
+  let listTimer = null;
+  function refreshListSoon() {
+    clearTimeout(listTimer);
+    listTimer = setTimeout(() => { if (state.authed) loadConversations().catch(() => {}); }, 200);
+  }
+
+  // Typing: at most one typing.start per 3 s while the input changes; a
+  // stop when the message is sent. The server rate limits too.
+  let typingSentAt = 0;
+  let typingIn = null;
+  function onComposerInput() {
+    const c = state.convs.get(state.openPeer);
+    if (!c || !c.id || !state.authed || !$('composer-input').value.trim()) return;
+    if (Date.now() - typingSentAt < 3000 && typingIn === c.id) return;
+    typingSentAt = Date.now();
+    typingIn = c.id;
+    request('typing.start', { conversation: c.id }).catch(() => {});
+  }
+  function stopTyping() {
+    if (!typingIn || !state.authed) return;
+    request('typing.stop', { conversation: typingIn }).catch(() => {});
+    typingIn = null;
+    typingSentAt = 0;
+  }
+
+  function renderTyping() {
+    const c = state.convs.get(state.openPeer);
+    const on = state.view === 'chat' && c && c.typingUntil > Date.now();
+    $('typing').hidden = !on;
+    $('typing').textContent = on ? `${c.display_name} is typing…` : '';
+    for (const li of document.querySelectorAll('#conversations li')) {
+      const x = state.convs.get(lc(li.dataset.username));
+      li.classList.toggle('typing', !!x && x.typingUntil > Date.now());
+    }
+  }
+
+  function unreadText(c) { return c.unreadCapped ? `${c.unread}+` : String(c.unread); }
 
   function renderConversations() {
     const list = $('conversations');
@@ -497,12 +601,19 @@
       const prefix = mine ? 'You: ' : c.last && c.group ? `${senderName(c.last)}: ` : '';
       info.appendChild(el('div', 'preview', c.last ? prefix + c.last.text : 'No messages yet'));
       b.append(av, info);
-      if (c.unread) b.appendChild(el('span', 'badge', String(c.unread)));
+      if (c.unread) b.appendChild(el('span', 'badge', unreadText(c)));
       b.onclick = () => (c.group ? openGroup(c.id) : openChat(c.username));
       li.appendChild(b);
       list.appendChild(li);
     }
     $('conversations-empty').hidden = items.length > 0;
+    let total = 0;
+    let capped = false;
+    for (const c of state.convs.values()) { total += c.unread; capped = capped || c.unreadCapped; }
+    const t = $('unread-total');
+    t.hidden = total === 0;
+    t.textContent = total > 999 || capped ? `${Math.min(total, 999)}+ unread` : `${total} unread`;
+    renderTyping();
   }
 
   // ---------- views ----------
@@ -681,6 +792,7 @@
     if (!c.historyLoaded && state.authed) {
       try { await loadHistory(c); } catch (e) { showError(e); }
     }
+    markRead(c);
   }
 
   function renderMessages(stickToBottom) {
@@ -693,6 +805,9 @@
     const msgs = [...c.msgs.values()].sort((a, b) => cmpId(a.id, b.id));
     let lastDay = null;
     const mine = lc(me().username);
+    // "Seen" goes under my newest message the peer has read (receipts).
+    let seen = null;
+    if (c.peerRead) for (const m of msgs) if (lc(m.from) === mine && cmpId(m.id, c.peerRead) <= 0) seen = m.id;
     for (const m of msgs) {
       const day = fmtDay(m.sent_at);
       if (day !== lastDay) { list.appendChild(el('li', 'day', day)); lastDay = day; }
@@ -701,6 +816,7 @@
       if (c.group && lc(m.from) !== mine) li.appendChild(el('div', 'sender', senderName(m)));
       li.appendChild(el('div', 'bubble text', m.text));
       li.appendChild(el('div', 'time', fmtTime(m.sent_at)));
+      if (m.id === seen) li.appendChild(el('div', 'seen', 'Seen'));
       list.appendChild(li);
     }
     for (const o of state.outbox) {
@@ -977,6 +1093,24 @@
     if (name === 'message.new') {
       addMessage(data.message, true);
       renderConversations();
+    } else if (name === 'conversation.read') {
+      const c = convById(data.conversation_id);
+      if (c) c.readUpTo = maxId(c.readUpTo, data.read_up_to);
+      refreshListSoon();
+    } else if (name === 'message.read') {
+      const c = convById(data.conversation_id);
+      if (c) {
+        c.peerRead = maxId(c.peerRead, data.message_id);
+        if (state.view === 'chat' && state.openPeer === c.key) renderMessages(false);
+      }
+    } else if (name === 'typing.start' || name === 'typing.stop') {
+      const c = convById(data.conversation_id);
+      if (c) {
+        const ms = name === 'typing.start' ? (data.expires_in_ms || 6000) : 0;
+        c.typingUntil = ms ? Date.now() + ms : 0;
+        renderTyping();
+        if (ms) setTimeout(renderTyping, ms + 50);
+      }
     } else if (name === 'profile.updated') {
       if (data.profile.id === me().id) {
         applyMyProfile(data.profile);
@@ -1121,15 +1255,17 @@
       ev.preventDefault();
       const text = input.value;
       if (!text.trim() || !state.openPeer) return;
+      stopTyping();
       sendMessage(state.convs.get(state.openPeer), text);
       input.value = '';
     };
+    input.oninput = onComposerInput;
     input.onkeydown = (ev) => {
       if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); $('composer').requestSubmit(); }
     };
     window.addEventListener('focus', () => {
       const c = state.convs.get(state.openPeer);
-      if (c && c.unread) { c.unread = 0; renderConversations(); }
+      if (c && state.view === 'chat') markRead(c);
     });
     window.addEventListener('online', () => { if (state.session && !state.ws) connect(); });
     // Another tab rotated the tokens: use them rather than the now-replaced ones.

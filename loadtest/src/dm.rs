@@ -5,6 +5,12 @@
 //! and every latency is measured from the *scheduled* time, so a stalled
 //! sender or server shows up in the figures instead of hiding. The due time
 //! travels in the message text (see [`crate::stats::stamp`]).
+//!
+//! With `--typing-per-sec T`, each sender also sends `typing.start` for its
+//! conversation T times a second on the same socket (its own open-loop
+//! schedule), so the message figures can be compared with and without
+//! typing traffic beside them. Typing replies use ids from
+//! [`TYPING_ID_BASE`] up and are counted apart from the messages.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +34,44 @@ pub struct Pair {
     sender: Ws,
     receiver: Ws,
     to: String,
+    /// Their direct conversation id (from the tokens' `sub`), for typing.
+    conversation: Option<String>,
+}
+
+/// Request ids of `typing.start` start here (message ids count from 0).
+pub const TYPING_ID_BASE: u64 = 1 << 40;
+
+/// The `sub` claim (the user id) of a JWT, read without verifying it.
+fn token_user(token: &str) -> Option<u64> {
+    let payload = token.split('.').nth(1)?;
+    let mut bits = 0u32;
+    let mut acc = 0u32;
+    let mut bytes = Vec::with_capacity(payload.len() * 3 / 4);
+    for c in payload.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v["sub"].as_str()?.parse().ok()
+}
+
+/// The direct conversation id of two users' tokens.
+fn conversation_of(a: Option<&String>, b: Option<&String>) -> Option<String> {
+    let (a, b) = (token_user(a?)?, token_user(b?)?);
+    Some(format!("{}-{}", a.min(b), a.max(b)))
 }
 
 /// Registers (or logs in) 2 × `pairs` users and opens their sockets:
@@ -42,6 +86,8 @@ pub async fn setup(
     concurrency: usize,
 ) -> (Vec<Pair>, Failures) {
     let (tokens, mut failures) = setup::tokens(target, prefix, 2 * pairs, concurrency).await;
+    let conversations: Vec<Option<String>> =
+        (0..pairs).map(|p| conversation_of(tokens[2 * p].as_ref(), tokens[2 * p + 1].as_ref())).collect();
     let (mut socks, mut rsocks) = match target_b {
         None => {
             let (socks, f) = setup::sockets(target, &tokens, concurrency).await;
@@ -60,7 +106,8 @@ pub async fn setup(
     let mut out = Vec::with_capacity(pairs);
     for p in 0..pairs {
         if let (Some(sender), Some(receiver)) = (socks[p].take(), rsocks[p].take()) {
-            out.push(Pair { sender, receiver, to: client::username(prefix, 2 * p + 1) });
+            let (to, conversation) = (client::username(prefix, 2 * p + 1), conversations[p].clone());
+            out.push(Pair { sender, receiver, to, conversation });
         }
     }
     (out, failures)
@@ -101,6 +148,12 @@ pub struct PhaseReport {
     pub end_to_end: LatencySummary,
     /// How far behind its schedule a sender fell at worst, in milliseconds.
     pub max_send_lag_ms: f64,
+    /// Offered `typing.start` rate over all pairs, per second (0: none).
+    pub typing_offered_rate: f64,
+    /// `typing.start` requests written.
+    pub typing_sent: u64,
+    /// Their `ok` replies (forwarded or answered `sent: false`).
+    pub typing_acked: u64,
 }
 
 impl PhaseReport {
@@ -112,6 +165,8 @@ impl PhaseReport {
 
 struct SenderOut {
     ws: Option<Ws>,
+    typing_sent: u64,
+    typing_acked: u64,
     sent: u64,
     acked: u64,
     errors: Failures,
@@ -134,6 +189,7 @@ struct Phase {
     send_until: Instant,
     deadline: Instant,
     rate: f64,
+    typing_rate: f64,
     pairs: usize,
     acked: AtomicU64,
     delivered: AtomicU64,
@@ -146,6 +202,7 @@ pub async fn phase(
     pairs: Vec<Pair>,
     number: u32,
     rate_per_pair: f64,
+    typing_per_pair: f64,
     seconds: f64,
     drain: Duration,
 ) -> (Vec<Pair>, PhaseReport) {
@@ -158,6 +215,7 @@ pub async fn phase(
         send_until,
         deadline: send_until + drain,
         rate: rate_per_pair,
+        typing_rate: typing_per_pair,
         pairs: n,
         acked: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
@@ -167,9 +225,9 @@ pub async fn phase(
     let mut receivers = JoinSet::new();
     let mut names = Vec::with_capacity(n);
     for (i, p) in pairs.into_iter().enumerate() {
-        names.push(p.to.clone());
+        names.push((p.to.clone(), p.conversation.clone()));
         let sh = shared.clone();
-        senders.spawn(async move { (i, sender(sh, i, p.sender, p.to).await) });
+        senders.spawn(async move { (i, sender(sh, i, p.sender, p.to, p.conversation).await) });
         let (sh, done) = (shared.clone(), done_rx.clone());
         receivers.spawn(async move { (i, receiver(sh, p.receiver, done).await) });
     }
@@ -182,12 +240,18 @@ pub async fn phase(
 
 fn summarize(
     sh: Arc<Phase>,
-    names: Vec<String>,
+    names: Vec<(String, Option<String>)>,
     sent: Vec<(usize, SenderOut)>,
     got: Vec<(usize, ReceiverOut)>,
     seconds: f64,
 ) -> (Vec<Pair>, PhaseReport) {
-    let mut r = PhaseReport { pairs: sh.pairs, offered_rate: sh.rate * sh.pairs as f64, seconds, ..Default::default() };
+    let mut r = PhaseReport {
+        pairs: sh.pairs,
+        offered_rate: sh.rate * sh.pairs as f64,
+        typing_offered_rate: sh.typing_rate * sh.pairs as f64,
+        seconds,
+        ..Default::default()
+    };
     let (mut ack, mut e2e) = (Latency::new(), Latency::new());
     let mut max_lag = Duration::ZERO;
     let mut senders: Vec<Option<Ws>> = (0..names.len()).map(|_| None).collect();
@@ -195,6 +259,8 @@ fn summarize(
     for (i, s) in sent {
         r.sent += s.sent;
         r.acked += s.acked;
+        r.typing_sent += s.typing_sent;
+        r.typing_acked += s.typing_acked;
         r.errors.merge(&s.errors);
         ack.merge(&s.ack);
         max_lag = max_lag.max(s.max_lag);
@@ -214,17 +280,19 @@ fn summarize(
     r.end_to_end = e2e.summary();
     r.max_send_lag_ms = max_lag.as_secs_f64() * 1000.0;
     let mut pairs = Vec::new();
-    for ((s, rcv), to) in senders.into_iter().zip(receivers).zip(names) {
+    for ((s, rcv), (to, conversation)) in senders.into_iter().zip(receivers).zip(names) {
         if let (Some(sender), Some(receiver)) = (s, rcv) {
-            pairs.push(Pair { sender, receiver, to });
+            pairs.push(Pair { sender, receiver, to, conversation });
         }
     }
     (pairs, r)
 }
 
-async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String) -> SenderOut {
+async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String, conversation: Option<String>) -> SenderOut {
     let mut out = SenderOut {
         ws: None,
+        typing_sent: 0,
+        typing_acked: 0,
         sent: 0,
         acked: 0,
         errors: Failures::default(),
@@ -235,6 +303,10 @@ async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String) -> SenderO
     let due_at = |seq: u64| sh.start + Duration::from_micros(stats::due_us(seq, sh.rate, offset));
     let mut seq = 0u64;
     let mut alive = true;
+    // Typing: its own schedule; none without a rate or a conversation id.
+    let typing = conversation.filter(|_| sh.typing_rate > 0.0);
+    let typing_due = |k: u64| sh.start + Duration::from_micros(stats::due_us(k, sh.typing_rate, offset));
+    let mut tseq = 0u64;
     while alive {
         let due = due_at(seq);
         let sending = due < sh.send_until;
@@ -242,6 +314,24 @@ async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String) -> SenderO
             break;
         }
         let wake = if sending { due } else { sh.deadline };
+        let tdue = typing.as_ref().map(|_| typing_due(tseq)).filter(|t| *t < sh.send_until && *t < wake);
+        if let (Some(t), Some(conv)) = (tdue, typing.as_ref()) {
+            tokio::select! {
+                biased;
+                frame = ws.next() => alive = on_reply(&sh, frame, &mut out, due_at),
+                _ = sleep_until(t) => {
+                    let id = TYPING_ID_BASE + tseq;
+                    let req = format!(r#"{{"type":"typing.start","id":{id},"conversation":"{conv}"}}"#);
+                    if ws.send(Message::text(req)).await.is_err() {
+                        out.errors.add("sender socket lost");
+                        alive = false;
+                    }
+                    out.typing_sent += 1;
+                    tseq += 1;
+                }
+            }
+            continue;
+        }
         tokio::select! {
             biased;
             frame = ws.next() => alive = on_reply(&sh, frame, &mut out, due_at),
@@ -292,6 +382,13 @@ fn on_reply(sh: &Phase, frame: Frame, out: &mut SenderOut, due_at: impl Fn(u64) 
         return true;
     };
     let Some(id) = v.id else { return true };
+    if id >= TYPING_ID_BASE {
+        match v.kind.as_ref() {
+            "ok" => out.typing_acked += 1,
+            _ => out.errors.add(format!("typing error {}", v.code.as_deref().unwrap_or("?"))),
+        }
+        return true;
+    }
     match v.kind.as_ref() {
         "ok" => {
             out.acked += 1;
@@ -408,6 +505,27 @@ mod tests {
         assert_eq!(ev.event.as_deref(), Some("message.new"));
         let m = ev.data.and_then(|d| d.message).unwrap();
         assert_eq!(stats::parse_stamp(&m.text).map(|s| s.seq), Some(3));
+    }
+
+    #[test]
+    fn conversation_ids_come_from_the_tokens_sub() {
+        // header.payload.signature; payload {"sub":"12","x":1} in base64url.
+        let t = |sub: &str| {
+            let json = format!(r#"{{"sub":"{sub}","x":1}}"#);
+            let mut out = String::new();
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            for chunk in json.as_bytes().chunks(3) {
+                let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+                for i in 0..=chunk.len() {
+                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            format!("h.{out}.s")
+        };
+        assert_eq!(token_user(&t("12")), Some(12));
+        assert_eq!(conversation_of(Some(&t("90")), Some(&t("7"))), Some("7-90".into()));
+        assert_eq!(conversation_of(None, Some(&t("7"))), None);
+        assert_eq!(token_user("not a jwt"), None);
     }
 
     #[test]

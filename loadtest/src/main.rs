@@ -107,6 +107,10 @@ enum Scenario {
         /// Seconds to wait for outstanding replies and deliveries after sending.
         #[arg(long, default_value_t = 10)]
         drain: u64,
+        /// `typing.start` requests per second per sender, beside the
+        /// messages, on the same socket and conversation (0: none).
+        #[arg(long, default_value_t = 0.0)]
+        typing_per_sec: f64,
     },
     /// Raise the total DM rate step by step until delivery drops below 100%
     /// or p99 exceeds the bound; report the highest passing rate.
@@ -206,8 +210,11 @@ fn validate(cli: &Cli) -> Result<(), String> {
                 return Err("--seconds must be at most 3600".into());
             }
         }
-        Scenario::Dm { pairs, rate, seconds, .. } => {
+        Scenario::Dm { pairs, rate, seconds, typing_per_sec, .. } => {
             positive_pairs(*pairs)?;
+            if !(typing_per_sec.is_finite() && *typing_per_sec >= 0.0 && *typing_per_sec <= 1000.0) {
+                return Err("--typing-per-sec must be in [0, 1000]".into());
+            }
             if !(rate.is_finite() && *rate > 0.0 && *rate <= 100_000.0) {
                 return Err("--rate must be in (0, 100000] messages/s per sender".into());
             }
@@ -294,12 +301,12 @@ async fn run(cli: Cli) -> Result<Report, String> {
             };
             Report::Connect(connect::run(target, prefix, &args).await)
         }
-        Scenario::Dm { pairs, rate, seconds, drain } => {
+        Scenario::Dm { pairs, rate, seconds, drain, typing_per_sec } => {
             let (ready, setup_failures) = dm::setup(&target, target_b.as_ref(), prefix, pairs, cli.concurrency).await;
             if ready.is_empty() {
                 return Err(format!("no pair could be set up: {:?}", setup_failures.0));
             }
-            let (_, phase) = dm::phase(ready, 1, rate, seconds, Duration::from_secs(drain)).await;
+            let (_, phase) = dm::phase(ready, 1, rate, typing_per_sec, seconds, Duration::from_secs(drain)).await;
             Report::Dm { setup_failures, phase }
         }
         Scenario::Ramp { pairs, start, step, max, step_seconds, p99_ms, drain } => {
@@ -313,7 +320,7 @@ async fn run(cli: Cli) -> Result<Report, String> {
                 }
                 let per_pair = total / ready.len() as f64;
                 let (left, phase) =
-                    dm::phase(ready, i as u32 + 1, per_pair, step_seconds, Duration::from_secs(drain)).await;
+                    dm::phase(ready, i as u32 + 1, per_pair, 0.0, step_seconds, Duration::from_secs(drain)).await;
                 ready = left;
                 let pass = phase.complete() && phase.end_to_end.p99_ms <= p99_ms;
                 eprintln!(

@@ -175,6 +175,10 @@ fn phase_table(s: &mut String, p: &PhaseReport) {
     latency(s, "ack (scheduled->ok)", &p.ack);
     latency(s, "end-to-end (sched->event)", &p.end_to_end);
     row(s, "max sender lag", format!("{:.2} ms", p.max_send_lag_ms));
+    if p.typing_sent > 0 {
+        let typing = format!("{:.0}/s offered, {} sent, {} ok", p.typing_offered_rate, p.typing_sent, p.typing_acked);
+        row(s, "typing.start beside", typing);
+    }
     failures(s, "errors", &p.errors);
 }
 

@@ -10,7 +10,9 @@ mod auth_logout;
 mod auth_refresh;
 mod auth_register;
 mod auth_token;
+mod change_sync;
 mod conversation_list;
+mod conversation_read;
 mod follow_add;
 mod follow_followers;
 mod follow_following;
@@ -39,8 +41,10 @@ mod post_views;
 mod presence;
 mod profile_get;
 mod profile_update;
+mod settings;
 mod timeline_home;
 mod timeline_user;
+mod typing;
 mod user_search;
 mod views;
 
@@ -81,6 +85,8 @@ pub struct ConnState {
     pub control: Arc<ConnControl>,
     /// Users whose presence this socket watches (bounded).
     pub watching: Vec<UserId>,
+    /// Typing signals this socket forwarded recently (bounded).
+    pub typing: typing::TypingState,
     /// The hub's handle of this socket while authenticated.
     handle: Option<ConnHandle>,
 }
@@ -88,7 +94,16 @@ pub struct ConnState {
 impl ConnState {
     /// A fresh, unauthenticated socket's state.
     pub fn new(id: ConnId, peer: SocketAddr, tx: mpsc::Sender<OutFrame>, control: Arc<ConnControl>) -> ConnState {
-        ConnState { id, peer, auth: None, tx, control, watching: Vec::new(), handle: None }
+        ConnState {
+            id,
+            peer,
+            auth: None,
+            tx,
+            control,
+            watching: Vec::new(),
+            typing: typing::TypingState::default(),
+            handle: None,
+        }
     }
 
     /// The authenticated user, or `unauthorized`.
@@ -128,6 +143,7 @@ impl ConnState {
     /// Returns this socket to the unauthenticated state (and stops its
     /// presence watches).
     pub async fn forget_user(&mut self, app: &App) {
+        self.typing = typing::TypingState::default();
         for u in std::mem::take(&mut self.watching) {
             app.hub.unwatch(u, self.id).await;
         }
@@ -206,6 +222,12 @@ async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
         Request::GroupRemove(r) => group_remove::remove(app, conn, r).await,
         Request::GroupLeave(r) => group_remove::leave(app, conn, r).await,
         Request::GroupRole(r) => group_role::handle(app, conn, r).await,
+        Request::ConversationRead(r) => conversation_read::handle(app, conn, r).await,
+        Request::ChangeSync(r) => change_sync::handle(app, conn, r).await,
+        Request::SettingsGet {} => settings::get(app, conn).await,
+        Request::SettingsUpdate(r) => settings::update(app, conn, r).await,
+        Request::TypingStart(r) => typing::start(app, conn, r).await,
+        Request::TypingStop(r) => typing::stop(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }

@@ -105,6 +105,20 @@ impl ConnHandle {
         self.cursor.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Queues an ephemeral frame (typing) only while the socket's queue is
+    /// at most half full; otherwise drops it. Ephemeral signals may be lost
+    /// by design, and they must never be what closes a slow consumer or
+    /// takes the room that stored events need.
+    pub fn push_ephemeral(&self, frame: Utf8Bytes) {
+        if self.tx.capacity() * 2 < self.tx.max_capacity() {
+            crate::metrics::global().ephemeral_dropped.inc();
+            return;
+        }
+        if self.tx.try_send(Box::new(frame)).is_ok() {
+            crate::metrics::global().events_delivered.inc();
+        }
+    }
+
     /// Queues a frame; a full queue closes the socket as a slow consumer.
     pub fn push(&self, frame: Utf8Bytes) {
         let m = crate::metrics::global();

@@ -98,9 +98,10 @@ impl LocalHub {
             };
             match &pos {
                 Some(p) => gap |= c.offer(p, mine, self.hold_limit),
+                // Volatile publishes on an inbox are ephemeral (typing).
                 None => {
                     if let Some(f) = mine {
-                        c.push(f);
+                        c.push_ephemeral(f);
                     }
                 }
             }

@@ -246,6 +246,20 @@ impl Hub {
         failed
     }
 
+    /// Sends an ephemeral frame (typing) to `user`'s live sockets on every
+    /// node, except `except`: a volatile publish on the user's inbox
+    /// channel, so it takes no inbox position, is never in history (resume
+    /// does not replay it), and is not retried when the broker is down. A
+    /// socket whose queue is more than half full does not get it.
+    pub async fn send_ephemeral(
+        &self,
+        user: UserId,
+        frame: &Utf8Bytes,
+        except: Option<ConnId>,
+    ) -> Result<(), BrokerError> {
+        self.broker.publish_volatile(&inbox_channel(user), payload::encode_frame(except, frame)).await
+    }
+
     /// Closes some of `user`'s sockets, on every node, with `code`.
     pub async fn close_sockets(&self, user: UserId, target: CloseTarget, code: u16) -> Result<(), BrokerError> {
         self.publish_inbox(user, payload::encode_close(code, &target)).await.map(|_| ())

@@ -8,6 +8,7 @@
 
 mod cql;
 pub mod groups;
+pub mod read_state;
 mod sqlite;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::model::{
 
 pub use cql::{ScyllaOptions, ScyllaStore};
 pub use groups::GroupStore;
+pub use read_state::ReadStateStore;
 pub use sqlite::SqliteStore;
 
 /// The oldest a message id may be (its timestamp against the wall clock)
@@ -77,7 +79,7 @@ impl Inserted {
 /// first). They fail with `StoreError::UserGone` and leave nothing behind:
 /// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
-pub trait Store: GroupStore + Send + Sync + 'static {
+pub trait Store: GroupStore + ReadStateStore + Send + Sync + 'static {
     // ---- users --------------------------------------------------------
 
     /// Creates a user with a default profile and indexes it for

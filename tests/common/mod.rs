@@ -381,6 +381,11 @@ impl Client {
         }
     }
 
+    /// The event frames kept so far (whole), without waiting for more.
+    pub fn take_events(&mut self) -> Vec<Value> {
+        self.events.drain(..).collect()
+    }
+
     /// The next event frame, whole (from the kept ones first).
     pub async fn next_event(&mut self) -> Value {
         if let Some(e) = self.events.pop_front() {

@@ -92,9 +92,20 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
     for q in [Q::GroupMemberGet, Q::GroupMembersAll, Q::GroupMembersPage] {
         check(q, type_checks::<(i64, Option<String>, Option<i64>)>);
     }
-    for q in
-        [Q::ConvBuckets, Q::ConvBucketsFrom, Q::InboxBuckets, Q::UserItemBuckets, Q::HomeBuckets, Q::HomeBucketList]
-    {
+    check(Q::ChangePage, type_checks::<(i64, i32, String, i64, i64)>);
+    check(Q::SettingsGet, type_checks::<(Option<bool>,)>);
+    for q in [Q::ReadPointerGet, Q::MessageSenders, Q::MessageSendersGet] {
+        check(q, type_checks::<(i64,)>);
+    }
+    for q in [
+        Q::ConvBuckets,
+        Q::ConvBucketsFrom,
+        Q::InboxBuckets,
+        Q::UserItemBuckets,
+        Q::HomeBuckets,
+        Q::HomeBucketList,
+        Q::ChangeBuckets,
+    ] {
         check(q, type_checks::<(i32,)>);
     }
     for q in [Q::FollowingPage, Q::FollowersPage, Q::RepostsOfPost, Q::HomeByBucketPage] {

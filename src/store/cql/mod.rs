@@ -28,6 +28,7 @@ pub mod keys;
 mod messages;
 pub mod options;
 mod posts;
+mod read_state;
 mod rows;
 pub mod schema;
 mod sessions;

@@ -14,6 +14,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("004_posts.cql", include_str!("../../../cql/004_posts.cql")),
     ("005_counts.cql", include_str!("../../../cql/005_counts.cql")),
     ("006_groups.cql", include_str!("../../../cql/006_groups.cql")),
+    ("007_read_state.cql", include_str!("../../../cql/007_read_state.cql")),
 ];
 
 /// The keyspace statement: NetworkTopologyStrategy with the same factor

@@ -232,6 +232,24 @@ statements! {
     HomeByBucketDelete: Write => "DELETE FROM home_by_bucket WHERE bucket = ? AND item_id = ? AND user_id = ?";
     HomeBucketListInsert: Write => "INSERT INTO home_bucket_list (shard, bucket) VALUES (?, ?)";
     HomeBucketList: Read => "SELECT bucket FROM home_bucket_list WHERE shard = ? AND bucket <= ?";
+    // ---- read state (cql/007)
+    ReadPointerGet: Read => "SELECT message_id FROM read_pointers WHERE user_id = ? AND conversation_id = ?";
+    ReadPointerSet: Write =>
+        "INSERT INTO read_pointers (user_id, conversation_id, message_id) VALUES (?, ?, ?) USING TIMESTAMP ?";
+    MessageSendersGet: Read =>
+        "SELECT from_id FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id = ?";
+    MessageSenders: Read =>
+        "SELECT from_id FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id > ? LIMIT ?";
+    ChangeInsert: Write =>
+        "INSERT INTO user_changes (user_id, bucket, change_id, kind, conversation_id, by_id, message_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)";
+    ChangePage: Read =>
+        "SELECT change_id, kind, conversation_id, by_id, message_id FROM user_changes \
+         WHERE user_id = ? AND bucket = ? AND change_id > ? LIMIT ?";
+    ChangeBucketInsert: Write => "INSERT INTO change_buckets (user_id, bucket) VALUES (?, ?)";
+    ChangeBuckets: Read => "SELECT bucket FROM change_buckets WHERE user_id = ? AND bucket >= ?";
+    SettingsSet: Write => "INSERT INTO chat_settings (user_id, read_receipts) VALUES (?, ?)";
+    SettingsGet: Read => "SELECT read_receipts FROM chat_settings WHERE user_id = ?";
 }
 
 /// Every statement, prepared once, indexed by [`Q`].
@@ -384,6 +402,7 @@ mod tests {
             include_str!("posts.rs"),
             include_str!("counts.rs"),
             include_str!("groups.rs"),
+            include_str!("read_state.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();

@@ -206,6 +206,30 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX group_members_by_user ON group_members(user_id, group_id);
     "#,
+    // 8: chat state (issue 15): read pointers, each user's change feed
+    // (read pointers now; edits, deletes and reactions later, as new kinds),
+    // and the read-receipt setting. Self-contained: touches no older table.
+    r#"
+    CREATE TABLE IF NOT EXISTS read_pointers (
+        user_id         INTEGER NOT NULL,
+        conversation_id TEXT NOT NULL,
+        message_id      INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS user_changes (
+        user_id         INTEGER NOT NULL,
+        change_id       INTEGER NOT NULL,
+        kind            INTEGER NOT NULL,
+        conversation_id TEXT NOT NULL,
+        by_id           INTEGER NOT NULL,
+        message_id      INTEGER NOT NULL,
+        PRIMARY KEY (user_id, change_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS chat_settings (
+        user_id       INTEGER PRIMARY KEY,
+        read_receipts INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
