@@ -760,4 +760,5 @@ every_backend!(
     change_feeds_page_once_each,
     stale_change_ids_are_refused,
     receipt_settings_default_on,
+    deletion_takes_the_read_state,
 );

@@ -122,7 +122,10 @@ pub trait Store: GroupStore + ReadStateStore + Send + Sync + 'static {
     /// register next). The user leaves every group as by
     /// [`GroupStore::remove_group_member`] (succession, last member ends
     /// it); their group messages stay readable to the rest, and readers
-    /// show them as from a deleted account (their `from_id` names no user). The username is free again afterwards; a new account
+    /// show them as from a deleted account (their `from_id` names no user).
+    /// The user's read pointers, change feed and chat settings go too, and
+    /// so do the peers' read pointers in the deleted direct conversations.
+    /// The username is free again afterwards; a new account
     /// with it has a new id and so none of the old conversations. Returns
     /// false when the user did not exist. Idempotent.
     async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;

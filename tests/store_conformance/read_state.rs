@@ -173,3 +173,29 @@ pub async fn receipt_settings_default_on(s: Arc<dyn Store>) {
     assert_eq!(s.read_receipts(&[bob.user.id]).await.unwrap(), [true]);
     assert!(s.read_receipts(&[]).await.unwrap().is_empty());
 }
+
+pub async fn deletion_takes_the_read_state(s: Arc<dyn Store>) {
+    let ids = Generator::new(7);
+    let (ann, bob) = (user(&ids, "rd_ann"), user(&ids, "rd_bob"));
+    s.create_user(&ann).await.unwrap();
+    s.create_user(&bob).await.unwrap();
+    let to_ann = s.insert_message(&dm(&ids, &bob.user, &ann.user, "to ann", None)).await.unwrap().message;
+    let to_bob = s.insert_message(&dm(&ids, &ann.user, &bob.user, "to bob", None)).await.unwrap().message;
+    let conv = to_ann.conversation_id.clone();
+    let m = mark(&ids, &ann.user, &conv, to_ann.id, &[&bob.user]);
+    assert_eq!(s.mark_read(&m).await.unwrap(), ReadOutcome::Moved);
+    let m = mark(&ids, &bob.user, &conv, to_bob.id, &[&ann.user]);
+    assert_eq!(s.mark_read(&m).await.unwrap(), ReadOutcome::Moved);
+    s.set_read_receipts(ann.user.id, false).await.unwrap();
+    assert!(!s.changes_since(ann.user.id, ChangeId(0), 100).await.unwrap().is_empty());
+
+    assert!(s.delete_user(ann.user.id).await.unwrap());
+    // Ann's pointers, feed and settings are gone (a default on read).
+    assert!(s.changes_since(ann.user.id, ChangeId(0), 100).await.unwrap().is_empty());
+    let u = s.unread(ann.user.id, std::slice::from_ref(&conv), 999).await.unwrap();
+    assert_eq!((u[0].read_up_to, u[0].count), (None, 0));
+    assert_eq!(s.read_receipts(&[ann.user.id]).await.unwrap(), [true]);
+    // Bob's pointer in the conversation that went with her is gone too.
+    let b = s.unread(bob.user.id, std::slice::from_ref(&conv), 999).await.unwrap();
+    assert_eq!((b[0].read_up_to, b[0].count), (None, 0));
+}

@@ -9,7 +9,8 @@
 //! rows it may leave are filtered out on read, and the username claim is
 //! taken over by the next registration (orphaned claims). Cost:
 //! O(sessions + follows + messages sent or received + buckets +
-//! conversations + search prefixes + likes + reposts + posts + home copies).
+//! conversations + search prefixes + likes + reposts + posts + home copies +
+//! change-feed buckets).
 
 use super::ScyllaStore;
 use super::binds;
@@ -29,6 +30,7 @@ impl ScyllaStore {
         self.delete_messages(id).await?;
         self.delete_user_posts(id).await?;
         self.leave_all_groups(id).await?;
+        self.delete_chat_state(id).await?;
         let Some(row) = row else { return Ok(false) };
         let (Some(username), display) = (row.username.clone(), row.display_name.clone().unwrap_or_default()) else {
             return Ok(false);
@@ -101,7 +103,22 @@ impl ScyllaStore {
         let convs: Vec<ConversationRow> = self.db.rows(Q::ConversationsOfUser, (id.0,)).await?;
         for c in convs {
             self.db.write(Q::ConversationDelete, (ts, c.peer_id, id.0)).await?;
+            // The peer's read pointer in a conversation that is gone.
+            self.db.write(Q::ReadPointerDelete, (ts, c.peer_id, &c.conversation_id)).await?;
         }
         self.db.write(Q::ConversationsDelete, (ts, id.0)).await
+    }
+
+    /// The user's chat state: read pointers, change feed, settings. (The
+    /// peers' pointers in deleted direct conversations go with those
+    /// conversations, in `delete_messages`.)
+    async fn delete_chat_state(&self, id: UserId) -> Result<(), StoreError> {
+        self.db.write(Q::ReadPointersDelete, (tombstone_timestamp(now_ms()), id.0)).await?;
+        let buckets: Vec<(i32,)> = self.db.rows(Q::ChangeBuckets, (id.0, i32::MIN)).await?;
+        for (b,) in buckets {
+            self.db.write(Q::ChangeBucketDelete, (id.0, b)).await?;
+        }
+        self.db.write(Q::ChangeBucketsDelete, (id.0,)).await?;
+        self.db.write(Q::SettingsDelete, (id.0,)).await
     }
 }

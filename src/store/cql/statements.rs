@@ -250,6 +250,14 @@ statements! {
     ChangeBuckets: Read => "SELECT bucket FROM change_buckets WHERE user_id = ? AND bucket >= ?";
     SettingsSet: Write => "INSERT INTO chat_settings (user_id, read_receipts) VALUES (?, ?)";
     SettingsGet: Read => "SELECT read_receipts FROM chat_settings WHERE user_id = ?";
+    // Account deletion: pointers carry message-id timestamps, so their
+    // deletes take a newer one (keys::tombstone_timestamp).
+    ReadPointersDelete: Write => "DELETE FROM read_pointers USING TIMESTAMP ? WHERE user_id = ?";
+    ReadPointerDelete: Write =>
+        "DELETE FROM read_pointers USING TIMESTAMP ? WHERE user_id = ? AND conversation_id = ?";
+    ChangeBucketDelete: Write => "DELETE FROM user_changes WHERE user_id = ? AND bucket = ?";
+    ChangeBucketsDelete: Write => "DELETE FROM change_buckets WHERE user_id = ?";
+    SettingsDelete: Write => "DELETE FROM chat_settings WHERE user_id = ?";
 }
 
 /// Every statement, prepared once, indexed by [`Q`].

@@ -69,6 +69,12 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
         // rows of those conversations (found among the peers' own rows, so
         // none is left pointing at a conversation that lost messages), then
         // the user's rows.
+        // Read state: mine, and the peers' pointers in those conversations.
+        "DELETE FROM read_pointers WHERE user_id = ?1",
+        "DELETE FROM user_changes WHERE user_id = ?1",
+        "DELETE FROM chat_settings WHERE user_id = ?1",
+        "DELETE FROM read_pointers
+         WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM messages
          WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM user_conversations
