@@ -96,7 +96,10 @@ concurrent_counter_writes: 8
 concurrent_materialized_view_writes: 4
 key_cache_size: 16MiB
 counter_cache_size: 8MiB
-prepared_statements_cache_size: 16MiB
+# Every test keyspace prepares its own ~250 statements; a whole test run
+# creates hundreds of keyspaces, which thrashed a 16 MiB cache (statements
+# evicted while in use: "prepared statement not found").
+prepared_statements_cache_size: 256MiB
 hinted_handoff_enabled: false
 dynamic_snitch: false
 # Generous request timeouts: the box is shared with builds.
