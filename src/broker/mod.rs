@@ -80,7 +80,9 @@ pub struct PresenceState {
 pub struct BrokerOptions {
     /// Entries kept per channel.
     pub history_size: usize,
-    /// How long a channel's history lives after its last publish.
+    /// How long a channel's history lives after its last publish, at least
+    /// (Redis keeps it up to a sixteenth longer: it refreshes the expiry
+    /// once per sixteenth, not on every publish).
     pub history_ttl: Duration,
     /// Longest any single backend call may take.
     pub timeout: Duration,

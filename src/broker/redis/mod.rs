@@ -63,6 +63,15 @@ fn meta_key(channel: &str) -> String {
     format!("{PREFIX}m:{channel}")
 }
 
+/// The TTL (seconds) a publish sets when it refreshes a channel's history
+/// expiry: `ttl` plus a sixteenth (at least one second), so a busy channel
+/// refreshes at most once per sixteenth of `ttl` and idle history lives
+/// between `ttl` and this long after its last event.
+fn refreshed_ttl(ttl: Duration) -> u64 {
+    let secs = ttl.as_secs().max(1);
+    secs + (secs / 16).max(1)
+}
+
 fn presence_keys(key: &str) -> (String, String) {
     (format!("{PREFIX}pr:{key}"), format!("{PREFIX}ls:{key}"))
 }
@@ -143,6 +152,7 @@ impl RedisBroker {
         inv.arg(payload.as_ref())
             .arg(self.options.history_size)
             .arg(self.options.history_ttl.as_secs())
+            .arg(refreshed_ttl(self.options.history_ttl))
             .arg(random_hex(6));
         for i in idx {
             inv.arg(format!("{PREFIX}{}", channels[*i]));
@@ -217,6 +227,7 @@ impl Broker for RedisBroker {
             .arg(payload.as_ref())
             .arg(self.options.history_size)
             .arg(self.options.history_ttl.as_secs())
+            .arg(refreshed_ttl(self.options.history_ttl))
             .arg(random_hex(6));
         let (epoch, offset): (String, u64) = self.timed(inv.invoke_async(&mut conn)).await?;
         Ok(Position { epoch, offset })

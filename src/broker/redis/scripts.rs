@@ -4,44 +4,57 @@
 
 /// Appends to a channel's capped stream and publishes, in one step, so
 /// offsets are contiguous. KEYS: stream, meta. ARGV: pub/sub channel,
-/// payload, max length, TTL seconds, epoch to use if the channel has none.
-/// Returns `{epoch, offset}`. The published message is `"<epoch> <offset>\n"`
-/// followed by the payload.
+/// payload, max length, TTL seconds, refreshed TTL seconds (see below),
+/// epoch to use if the channel has none. Returns `{epoch, offset}`. The
+/// published message is `"<epoch> <offset>\n"` followed by the payload.
+///
+/// Expiry: both keys' expiry is refreshed only when the stream would live
+/// less than TTL seconds more (or has none: it was just created), and then
+/// set to the refreshed TTL (a little longer). History therefore lives at
+/// least TTL seconds after the last event, at most the refreshed TTL, and
+/// a busy inbox pays one `TTL` read per event instead of two `EXPIRE`
+/// writes. Both keys always get the same deadline in the same call.
 pub const PUBLISH: &str = r"
 local epoch = redis.call('hget', KEYS[2], 'e')
 if not epoch then
-  epoch = ARGV[5]
+  epoch = ARGV[6]
   redis.call('hset', KEYS[2], 'e', epoch, 'o', 0)
   redis.call('del', KEYS[1])
 end
 local off = redis.call('hincrby', KEYS[2], 'o', 1)
 redis.call('xadd', KEYS[1], 'MAXLEN', ARGV[3], off .. '-1', 'd', ARGV[2])
-redis.call('expire', KEYS[1], ARGV[4])
-redis.call('expire', KEYS[2], ARGV[4])
+if redis.call('ttl', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('expire', KEYS[1], ARGV[5])
+  redis.call('expire', KEYS[2], ARGV[5])
+end
 redis.call('publish', ARGV[1], epoch .. ' ' .. off .. '\n' .. ARGV[2])
 return {epoch, off}
 ";
 
 /// [`PUBLISH`] of one payload on many channels of one instance, in one
 /// step. KEYS: stream 1, meta 1, stream 2, meta 2, ... ARGV: payload, max
-/// length, TTL seconds, epoch prefix for channels that have none (the
-/// channel's index is appended), then the pub/sub channel of each pair.
-/// Returns `{{epoch, offset}, ...}` in KEYS order.
+/// length, TTL seconds, refreshed TTL seconds (expiry as in [`PUBLISH`]),
+/// epoch prefix for channels that have none (the channel's index is
+/// appended), then the pub/sub channel of each pair. Returns
+/// `{{epoch, offset}, ...}` in KEYS order.
 pub const PUBLISH_MANY: &str = r"
 local out = {}
+local ttl = tonumber(ARGV[3])
 for i = 1, #KEYS / 2 do
   local s, m = KEYS[2 * i - 1], KEYS[2 * i]
   local epoch = redis.call('hget', m, 'e')
   if not epoch then
-    epoch = ARGV[4] .. i
+    epoch = ARGV[5] .. i
     redis.call('hset', m, 'e', epoch, 'o', 0)
     redis.call('del', s)
   end
   local off = redis.call('hincrby', m, 'o', 1)
   redis.call('xadd', s, 'MAXLEN', ARGV[2], off .. '-1', 'd', ARGV[1])
-  redis.call('expire', s, ARGV[3])
-  redis.call('expire', m, ARGV[3])
-  redis.call('publish', ARGV[4 + i], epoch .. ' ' .. off .. '\n' .. ARGV[1])
+  if redis.call('ttl', s) < ttl then
+    redis.call('expire', s, ARGV[4])
+    redis.call('expire', m, ARGV[4])
+  end
+  redis.call('publish', ARGV[5 + i], epoch .. ' ' .. off .. '\n' .. ARGV[1])
   out[i] = {epoch, off}
 end
 return out
