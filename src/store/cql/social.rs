@@ -20,6 +20,8 @@ impl ScyllaStore {
     /// Claims the pair with `IF NOT EXISTS`; the winner writes both list
     /// rows and moves both counts. A timed-out claim is read back to see
     /// whose id won (ids are unique, so a match is this call's claim).
+    /// A call that finds the pair already claimed repairs its list rows
+    /// (see `repair_follow_rows`).
     /// Both users are read first, concurrently: `UserGone` without the
     /// follower, `false` without the followee, nothing written either way.
     pub(super) async fn add_follow_cql(
@@ -49,8 +51,35 @@ impl ScyllaStore {
                 self.db.write(Q::FollowersInsert, (followee.0, id.0, follower.0)),
             )?;
             self.bump_follow(follower, followee, 1).await;
+        } else {
+            self.repair_follow_rows(follower, followee).await?;
         }
         Ok(ours)
+    }
+
+    /// An existing claim may lack its list rows: the call that claimed it
+    /// failed (a timeout) between the claim and the rows, and its caller
+    /// retried, landing here. Writes the rows again under the claim's id
+    /// (idempotent), then reads the claim once more and deletes them if
+    /// the follow was released meanwhile, so a racing `remove_follow`
+    /// leaves no row behind. Counts are not moved here: a racing first
+    /// call may still be about to move them, and a claim whose rows failed
+    /// leaves its counts one short (the drift the `Store` docs allow).
+    async fn repair_follow_rows(&self, follower: UserId, followee: UserId) -> Result<(), StoreError> {
+        let row: Option<(i64,)> = self.db.one_serial(Q::FollowGet, (follower.0, followee.0)).await?;
+        let Some((fid,)) = row else { return Ok(()) };
+        tokio::try_join!(
+            self.db.write(Q::FollowingInsert, (follower.0, fid, followee.0)),
+            self.db.write(Q::FollowersInsert, (followee.0, fid, follower.0)),
+        )?;
+        let still: Option<(i64,)> = self.db.one_serial(Q::FollowGet, (follower.0, followee.0)).await?;
+        if still.map(|(f,)| f) != Some(fid) {
+            tokio::try_join!(
+                self.db.write(Q::FollowingDelete, (follower.0, fid, followee.0)),
+                self.db.write(Q::FollowersDelete, (followee.0, fid, follower.0)),
+            )?;
+        }
+        Ok(())
     }
 
     /// Reads the follow's id, releases the claim on exactly that id (and
