@@ -12,8 +12,11 @@ pub use chat_state::*;
 
 /// The part of a request every frame has: its kind and an optional request
 /// id that the reply echoes. Parsed first, so even a malformed request gets a
-/// reply carrying its `id`.
+/// reply carrying its `id`. Every field may be missing, also in serde's
+/// sequence form (`["ping"]`, which `Request` accepts too for kinds
+/// without fields), so whatever parses as a `Request` parses as an envelope.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct Envelope {
     #[serde(rename = "type")]
     pub kind: Option<serde_json::Value>,
