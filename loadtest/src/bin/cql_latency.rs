@@ -86,7 +86,7 @@ where
 {
     let mut out = Vec::with_capacity(args.n);
     for (range, keep) in [(0..args.warmup, false), (args.warmup..args.warmup + args.n, true)] {
-        let mut next = range.clone().into_iter();
+        let mut next = range.clone();
         let mut running = FuturesUnordered::new();
         loop {
             while running.len() < args.concurrency.max(1) {
