@@ -258,7 +258,12 @@ pub async fn group_read_pointers_and_unread_counts(s: Arc<dyn Store>) {
     let elsewhere = s.send_group(&group_msg(&ids, other, ann, "x", None)).await.unwrap().unwrap().message;
     let counts = |v: Vec<hubbub::store::read_state::Unread>| v.iter().map(|x| (x.count, x.capped)).collect::<Vec<_>>();
     for (who, want) in [(ann, 2), (bea, 3), (cid, 3)] {
-        assert_eq!(counts(s.unread(who.id, &[conv.clone()], 10).await.unwrap()), vec![(want, false)], "{}", who.username);
+        assert_eq!(
+            counts(s.unread(who.id, std::slice::from_ref(&conv), 10).await.unwrap()),
+            vec![(want, false)],
+            "{}",
+            who.username
+        );
     }
     let mark = |who: &User, at: MessageId, to: &[&User]| ReadMark {
         user: who.id,
@@ -269,11 +274,11 @@ pub async fn group_read_pointers_and_unread_counts(s: Arc<dyn Store>) {
     };
     assert_eq!(s.mark_read(&mark(cid, elsewhere.id, &[])).await.unwrap(), ReadOutcome::NoSuchMessage);
     assert_eq!(s.mark_read(&mark(cid, sent[2].id, &[ann, bea])).await.unwrap(), ReadOutcome::Moved);
-    let u = s.unread(cid.id, &[conv.clone()], 10).await.unwrap();
+    let u = s.unread(cid.id, std::slice::from_ref(&conv), 10).await.unwrap();
     assert_eq!((u[0].count, u[0].read_up_to), (0, Some(sent[2].id)), "only cid's own c1 is above");
     for who in [ann, bea] {
         let feed = s.changes_since(who.id, ChangeId(0), 10).await.unwrap();
         assert!(feed.iter().any(|c| c.kind == ChangeKind::Receipt && c.by == cid.id && c.conversation == conv));
     }
-    assert_eq!(s.unread(bea.id, &[conv.clone()], 1).await.unwrap()[0].count, 1, "capped at 1");
+    assert_eq!(s.unread(bea.id, std::slice::from_ref(&conv), 1).await.unwrap()[0].count, 1, "capped at 1");
 }
