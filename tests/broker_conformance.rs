@@ -303,8 +303,33 @@ async fn publish_many_positions_each_channel_like_single_publishes((a, _sa, b, s
     assert!(a.publish_many(&[], Bytes::from("x")).await.is_empty());
 }
 
+/// A batched volatile publish (typing to every member of a group) reaches
+/// each subscribed channel without a position, takes no offset, stays out
+/// of history, and covers a batch larger than one chunk.
+async fn publish_volatile_many_reaches_each_channel_without_a_position((a, _sa, b, sb): Pair) {
+    let channels: Vec<String> = (600..600 + 300).map(|i| format!("ib:{i}")).collect();
+    let subscribed: Vec<&String> = channels.iter().step_by(15).collect();
+    for c in &subscribed {
+        sb.want(c, true);
+        b.subscribe(c).await.unwrap();
+    }
+    let first = a.publish(&channels[0], Bytes::from("stored-1")).await.unwrap();
+    assert_eq!(a.publish_volatile_many(&channels, Bytes::from("typing")).await, 0);
+    let second = a.publish(&channels[0], Bytes::from("stored-2")).await.unwrap();
+    assert_eq!((first.offset, second.offset), (1, 2), "the volatile batch took no offset");
+    let got = sb.wait_for(subscribed.len() + 2).await;
+    for c in &subscribed {
+        let mine: Vec<_> = got.iter().filter(|(ch, _, _)| ch == *c).map(|(_, p, b)| (p.clone(), b.clone())).collect();
+        assert!(mine.contains(&(None, Bytes::from("typing"))), "{c}: {mine:?}");
+    }
+    let h = b.history(&channels[0], 0, 10).await.unwrap();
+    assert_eq!(h.entries.iter().map(|e| e.payload.clone()).collect::<Vec<_>>(), vec!["stored-1", "stored-2"]);
+    assert_eq!(a.publish_volatile_many(&[], Bytes::from("x")).await, 0);
+}
+
 conformance!(
     publish_many_positions_each_channel_like_single_publishes,
+    publish_volatile_many_reaches_each_channel_without_a_position,
     many_channels_each_reach_their_subscribers,
     publishes_get_contiguous_positions_and_reach_subscribers,
     history_reads_by_offset_and_reports_trimming,

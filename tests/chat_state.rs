@@ -518,4 +518,159 @@ async fn typing_and_receipts_reach_every_node() {
     assert_eq!((r["by"].clone(), r["message_id"].clone()), (json!("cl_ann"), m["id"].clone()));
     let list = ann_b.ok("conversation.list", json!({})).await;
     assert_eq!((list["conversations"][0]["unread"].clone(), list["unread_total"].clone()), (json!(0), json!(0)));
+    // A group's typing goes through the batched volatile publish on Redis.
+    let g = ann_a.ok("group.create", json!({"title": "across", "members": ["cl_bob"]})).await;
+    let g = g["group"]["conversation_id"].as_str().unwrap().to_owned();
+    assert_eq!(bob.ok("typing.start", json!({"conversation": g})).await["sent"], true);
+    for ann in [&mut ann_a, &mut ann_b] {
+        let t = ann.event("typing.start").await;
+        assert_eq!((t["from"].clone(), t["conversation_id"].clone()), (json!("cl_bob"), json!(g)));
+    }
+}
+
+/// Creates a group as `owner` with `members`; returns its conversation id.
+async fn create_group(owner: &mut Client, title: &str, members: &[&str]) -> String {
+    let data = owner.ok("group.create", json!({"title": title, "members": members})).await;
+    data["group"]["conversation_id"].as_str().expect("conversation id").to_owned()
+}
+
+async fn say(c: &mut Client, conv: &str, text: &str) -> Value {
+    c.ok("message.send", json!({"conversation": conv, "text": text})).await["message"].clone()
+}
+
+/// Every event frame `c` has been sent so far (after a ping round trip).
+async fn drain(c: &mut Client) -> Vec<Value> {
+    c.ok("ping", json!({})).await;
+    c.take_events()
+}
+
+/// The list entry of `conv` in `c`'s `conversation.list`.
+async fn entry(c: &mut Client, conv: &str) -> Value {
+    let list = c.ok("conversation.list", json!({})).await;
+    let all = list["conversations"].as_array().expect("conversations").clone();
+    all.into_iter().find(|e| e["conversation_id"] == conv).unwrap_or_else(|| panic!("{conv} not in {list}"))
+}
+
+#[tokio::test]
+async fn group_read_pointers_unread_and_receipts_to_current_members_only() {
+    let s = server().await;
+    let mut ann = Client::register(&s, "gr_ann").await;
+    let mut bea = Client::register(&s, "gr_bea").await;
+    let mut cid = Client::register(&s, "gr_cid").await;
+    let mut out = Client::register(&s, "gr_out").await;
+    let conv = create_group(&mut ann, "club", &["gr_bea", "gr_cid"]).await;
+    let m1 = say(&mut ann, &conv, "one").await;
+    let m2 = say(&mut ann, &conv, "two").await;
+    let m3 = say(&mut bea, &conv, "three").await;
+    for c in [&mut ann, &mut bea, &mut cid] {
+        drain(c).await;
+    }
+    // Unread counts others' messages above my pointer.
+    let unread = |e: &Value| (e["unread"].clone(), e["read_up_to"].clone());
+    assert_eq!(unread(&entry(&mut cid, &conv).await), (json!(3), Value::Null));
+    assert_eq!(unread(&entry(&mut bea, &conv).await), (json!(2), Value::Null));
+    assert_eq!(unread(&entry(&mut ann, &conv).await), (json!(1), Value::Null));
+
+    let r = cid.ok("conversation.read", json!({"conversation": conv, "message_id": m2["id"]})).await;
+    assert_eq!(r, json!({"conversation_id": conv, "read_up_to": m2["id"], "moved": true}));
+    for c in [&mut ann, &mut bea] {
+        let receipt = c.event("message.read").await;
+        assert_eq!(
+            (receipt["conversation_id"].clone(), receipt["by"].clone(), receipt["message_id"].clone()),
+            (json!(conv), json!("gr_cid"), m2["id"].clone())
+        );
+    }
+    assert_eq!(unread(&entry(&mut cid, &conv).await), (json!(1), m2["id"].clone()));
+    let list = cid.ok("conversation.list", json!({})).await;
+    assert_eq!(list["unread_total"], 1);
+
+    // An outsider and a missing group get the same not_found.
+    let missing = format!("{}", conv.parse::<u64>().unwrap() + 1);
+    let mut messages = BTreeSet::new();
+    for (c, target) in [(&conv, "existing"), (&missing, "missing")] {
+        for kind in ["conversation.read", "typing.start"] {
+            let (code, msg) = out.err(kind, json!({"conversation": c, "message_id": m1["id"]})).await;
+            assert_eq!(code, "not_found", "{kind} {target}");
+            messages.insert(msg);
+        }
+    }
+    assert_eq!(messages.len(), 1, "{messages:?}");
+
+    // A removed member: not_found from then on, and no more receipts.
+    ann.ok("group.remove", json!({"conversation": conv, "username": "gr_cid"})).await;
+    for c in [&mut ann, &mut bea, &mut cid] {
+        drain(c).await;
+    }
+    for kind in ["conversation.read", "typing.start", "typing.stop"] {
+        let (code, _) = cid.err(kind, json!({"conversation": conv, "message_id": m3["id"]})).await;
+        assert_eq!(code, "not_found", "{kind}");
+    }
+    bea.ok("conversation.read", json!({"conversation": conv, "message_id": m2["id"]})).await;
+    assert_eq!(ann.event("message.read").await["by"], "gr_bea");
+    cid.assert_no_events().await;
+    out.assert_no_events().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn groups_above_the_receipt_size_get_no_receipts() {
+    let s = server().await;
+    let mut ann = Client::register(&s, "gb_ann").await;
+    let mut bea = Client::register(&s, "gb_bea").await;
+    // 21 members: one above the receipt limit of 20.
+    let mut names = vec!["gb_bea".to_owned()];
+    for i in 0..19 {
+        let n = format!("gb_m{i}");
+        Client::register(&s, &n).await;
+        names.push(n);
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let conv = create_group(&mut ann, "big", &names).await;
+    let m = say(&mut ann, &conv, "hello all").await;
+    drain(&mut ann).await;
+    drain(&mut bea).await;
+    assert_eq!(entry(&mut bea, &conv).await["unread"], 1);
+    let r = bea.ok("conversation.read", json!({"conversation": conv, "message_id": m["id"]})).await;
+    assert_eq!(r["moved"], true);
+    assert_eq!(entry(&mut bea, &conv).await["unread"], 0);
+    ann.assert_no_events().await;
+    // Not in the sender's change feed either.
+    let changes = ann.ok("change.sync", json!({})).await;
+    assert!(
+        changes["changes"].as_array().unwrap().iter().all(|c| c["kind"] != "receipt"),
+        "no receipt change: {changes}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn group_typing_reaches_every_other_member_and_no_one_else() {
+    let s = server().await;
+    let mut ann = Client::register(&s, "gt_ann").await;
+    let mut ann2 = Client::login(&s, "gt_ann").await;
+    let mut bea = Client::register(&s, "gt_bea").await;
+    let mut bea2 = Client::login(&s, "gt_bea").await;
+    let mut cid = Client::register(&s, "gt_cid").await;
+    let mut dan = Client::register(&s, "gt_dan").await;
+    let mut out = Client::register(&s, "gt_out").await;
+    let conv = create_group(&mut ann, "typing", &["gt_bea", "gt_cid", "gt_dan"]).await;
+    ann.ok("group.remove", json!({"conversation": conv, "username": "gt_dan"})).await;
+    for c in [&mut ann, &mut ann2, &mut bea, &mut bea2, &mut cid, &mut dan, &mut out] {
+        drain(c).await;
+    }
+    assert_eq!(ann.ok("typing.start", json!({"conversation": conv})).await, json!({"sent": true}));
+    for c in [&mut bea, &mut bea2, &mut cid] {
+        let frame = c.next_event().await;
+        assert_eq!(frame["event"], "typing.start", "{frame}");
+        assert_eq!(frame["data"], json!({"conversation_id": conv, "from": "gt_ann", "expires_in_ms": 6000}));
+        assert!(frame.get("pos").is_none(), "ephemeral: no inbox position: {frame}");
+    }
+    assert_eq!(ann.ok("typing.stop", json!({"conversation": conv})).await, json!({"sent": true}));
+    for c in [&mut bea, &mut bea2, &mut cid] {
+        assert_eq!(c.event("typing.stop").await, json!({"conversation_id": conv, "from": "gt_ann"}));
+    }
+    for c in [&mut ann, &mut ann2, &mut bea, &mut bea2, &mut cid, &mut dan, &mut out] {
+        c.assert_no_events().await;
+    }
+    s.stop().await;
 }

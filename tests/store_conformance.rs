@@ -749,6 +749,7 @@ every_backend!(
     freed_username_gets_no_old_messages,
     stale_message_ids_are_refused,
     groups_create_get_update,
+    group_read_pointers_and_unread_counts,
     groups_members_roles_limit,
     groups_succession_and_end,
     groups_send_history_sync,

@@ -114,7 +114,7 @@
       c = { key, username: peer, display_name: peer, color: null, named: false, msgs: new Map(), last: null,
         unread: 0, historyLoaded: false, nextBefore: null, loadingOlder: false,
         // chat state: conversation id, my read pointer, the peer's (receipts), typing
-        id: null, readUpTo: null, unreadCapped: false, peerRead: null, typingUntil: 0, reading: false };
+        id: null, readUpTo: null, unreadCapped: false, peerRead: null, typers: {}, reading: false };
       state.convs.set(key, c);
     }
     if (user) {
@@ -384,7 +384,7 @@
     if (live && newest && lc(m.from) !== lc(me().username) && !(state.view === 'chat' && state.openPeer === c.key && document.hasFocus())) {
       c.unread++;
     }
-    if (lc(m.from) !== lc(me().username)) c.typingUntil = 0; // their message ends their typing
+    if (lc(m.from) !== lc(me().username) && c.typers) delete c.typers[lc(m.from)]; // their message ends their typing
     if (state.view === 'chat' && state.openPeer === c.key) {
       renderMessages(newest);
       if (live) markRead(c);
@@ -570,15 +570,23 @@
 
   function renderTyping() {
     const c = state.convs.get(state.openPeer);
-    const on = state.view === 'chat' && c && c.typingUntil > Date.now();
+    const names = c ? typingNames(c) : [];
+    const on = state.view === 'chat' && names.length > 0;
     $('typing').hidden = !on;
-    $('typing').textContent = on ? `${c.display_name} is typing…` : '';
+    // A group names the members typing (`from`); a direct chat its peer.
+    const who = c && c.group ? names.join(', ') : (c ? c.display_name : '');
+    $('typing').textContent = on ? `${who} ${c.group && names.length > 1 ? 'are' : 'is'} typing…` : '';
     for (const li of document.querySelectorAll('#conversations li')) {
       const x = state.convs.get(lc(li.dataset.username));
-      li.classList.toggle('typing', !!x && x.typingUntil > Date.now());
+      li.classList.toggle('typing', !!x && typingNames(x).length > 0);
     }
   }
 
+  // Who is typing in `c` now (usernames, from the `from` of typing events).
+  function typingNames(c) {
+    const now = Date.now();
+    return Object.values(c.typers || {}).filter((t) => t.until > now).map((t) => t.name);
+  }
   function unreadText(c) { return c.unreadCapped ? `${c.unread}+` : String(c.unread); }
 
   function renderConversations() {
@@ -1107,7 +1115,9 @@
       const c = convById(data.conversation_id);
       if (c) {
         const ms = name === 'typing.start' ? (data.expires_in_ms || 6000) : 0;
-        c.typingUntil = ms ? Date.now() + ms : 0;
+        c.typers = c.typers || {};
+        if (ms) c.typers[lc(data.from)] = { name: data.from, until: Date.now() + ms };
+        else delete c.typers[lc(data.from)];
         renderTyping();
         if (ms) setTimeout(renderTyping, ms + 50);
       }

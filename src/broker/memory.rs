@@ -127,6 +127,15 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
+    async fn publish_volatile_many(&self, channels: &[String], payload: Bytes) -> usize {
+        for channel in channels {
+            if self.sink.wants(channel) {
+                self.sink.deliver(channel, None, payload.clone());
+            }
+        }
+        0
+    }
+
     async fn history(&self, channel: &str, after: u64, limit: usize) -> Result<History, BrokerError> {
         let mut st = self.state();
         let r = ring(&mut st.rings, channel, self.options.history_ttl);

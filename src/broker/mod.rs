@@ -141,6 +141,14 @@ pub trait Broker: Send + Sync + 'static {
     /// Publishes `payload` without history or position (presence changes).
     async fn publish_volatile(&self, channel: &str, payload: Bytes) -> Result<(), BrokerError>;
 
+    /// [`Broker::publish_volatile`] of the same `payload` on each of
+    /// `channels` (a typing signal to every member of a group), batched:
+    /// one round trip per backend instance (Redis: one pipeline of
+    /// `PUBLISH` per instance holding any of the channels, in chunks of
+    /// [`PUBLISH_MANY_CHUNK`]). No history, no position. Returns how many
+    /// channels were not published (a failed instance fails its channels).
+    async fn publish_volatile_many(&self, channels: &[String], payload: Bytes) -> usize;
+
     /// The latest position of `channel` and at most `limit` entries after
     /// `after`, oldest first. A channel with no history gets a fresh epoch,
     /// so the returned position can be resumed from later.

@@ -8,28 +8,30 @@
 //! message that is not in the conversation is `not_found`. Receipts go
 //! only between members who both have `read_receipts` on (reciprocity, as
 //! in WhatsApp: turning them off also means seeing nobody's), and only in
-//! conversations of at most [`RECEIPT_MAX_MEMBERS`] members.
+//! conversations of at most [`RECEIPT_MAX_MEMBERS`] members (direct
+//! conversations and small groups).
 
 use super::{ConnState, Reply, event_frame, reply};
 use crate::app::App;
 use crate::conversation::{self, Conversation};
 use crate::error::{Error, Result};
-use crate::model::{ChangeId, User, UserId};
+use crate::model::{ChangeId, UserId};
 use crate::protocol::{ConversationRead, ConversationReadEvent, ConversationReadReply, MessageReadEvent, events};
 use crate::store::read_state::{ReadMark, ReadOutcome};
 
 /// Read receipts are sent in conversations with at most this many members
-/// (every direct conversation; small groups once groups exist).
+/// (every direct conversation, and groups up to this size); larger groups
+/// get none (protocol.md, `message.read`).
 pub const RECEIPT_MAX_MEMBERS: usize = 20;
 
 /// The members who get a receipt when `me` reads `conv`.
-async fn receipt_targets(app: &App, me: UserId, conv: &Conversation) -> Result<Vec<User>> {
-    let others: Vec<User> = conv.others(me).cloned().collect();
+async fn receipt_targets(app: &App, me: UserId, conv: &Conversation) -> Result<Vec<UserId>> {
+    let others = conv.others(me);
     if others.is_empty() || conv.members.len() > RECEIPT_MAX_MEMBERS {
         return Ok(Vec::new());
     }
     let mut ids = vec![me];
-    ids.extend(others.iter().map(|u| u.id));
+    ids.extend(others.iter().copied());
     let on = app.store.read_receipts(&ids).await?;
     if !on.first().copied().unwrap_or(true) {
         return Ok(Vec::new());
@@ -47,7 +49,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ConversationRead) -> Res
         conversation: conv.id.clone(),
         message_id: r.message_id,
         change,
-        receipts_to: targets.iter().map(|u| u.id).collect(),
+        receipts_to: targets.clone(),
     };
     let conversation_id = conv.id.to_string();
     match app.store.mark_read(&mark).await? {
@@ -74,9 +76,11 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ConversationRead) -> Res
                 change_id: change.to_string(),
             };
             let frame = event_frame(events::MESSAGE_READ, &receipt)?;
-            for t in &targets {
-                if let Err(e) = app.hub.send_to_user(t.id, &frame, None).await {
-                    tracing::warn!(error = %e, "read receipt stored but not published");
+            // One batched publish for every receiving member.
+            if !targets.is_empty() {
+                let failed = app.hub.send_to_users(&targets, &frame, None).await;
+                if failed > 0 {
+                    tracing::warn!(failed, "read receipt stored but not published to every member yet");
                 }
             }
             reply(&ConversationReadReply { conversation_id, read_up_to: r.message_id.to_string(), moved: true })

@@ -1,5 +1,6 @@
 //! `typing.start` and `typing.stop`: ephemeral signals to the other
-//! members' live sockets, on every node. Never stored, no inbox position
+//! members' live sockets (every other member of a group), on every node,
+//! in one batched volatile publish. Never stored, no inbox position
 //! (the hub's volatile path), not replayed on resume, and dropped for a
 //! socket whose queue is over half full: typing never delays or displaces
 //! a stored event.
@@ -62,11 +63,15 @@ async fn forward(app: &App, conn: &ConnState, conv: &conversation::Conversation,
         expires_in_ms: (event == events::TYPING_START).then_some(EXPIRES_MS),
     };
     let frame = event_frame(event, &data)?;
-    for u in conv.others(me.id) {
-        // Ephemeral: a broker failure loses the signal, nothing else.
-        if let Err(e) = app.hub.send_ephemeral(u.id, &frame, None).await {
-            tracing::debug!(error = %e, "typing signal not published");
-        }
+    let others = conv.others(me.id);
+    if others.is_empty() {
+        return Ok(());
+    }
+    // Ephemeral, one batched volatile publish: a broker failure loses the
+    // signal, nothing else.
+    let failed = app.hub.send_ephemeral_to_users(&others, &frame, None).await;
+    if failed > 0 {
+        tracing::debug!(failed, "typing signal not published to every member");
     }
     Ok(())
 }

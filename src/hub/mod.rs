@@ -260,6 +260,14 @@ impl Hub {
         self.broker.publish_volatile(&inbox_channel(user), payload::encode_frame(except, frame)).await
     }
 
+    /// [`Hub::send_ephemeral`] to each of `users` (typing in a group), in
+    /// one batched volatile publish (one round trip per broker instance).
+    /// Returns how many inboxes it was not published to (lost, never retried).
+    pub async fn send_ephemeral_to_users(&self, users: &[UserId], frame: &Utf8Bytes, except: Option<ConnId>) -> usize {
+        let channels: Vec<String> = users.iter().map(|u| inbox_channel(*u)).collect();
+        self.broker.publish_volatile_many(&channels, payload::encode_frame(except, frame)).await
+    }
+
     /// Closes some of `user`'s sockets, on every node, with `code`.
     pub async fn close_sockets(&self, user: UserId, target: CloseTarget, code: u16) -> Result<(), BrokerError> {
         self.publish_inbox(user, payload::encode_close(code, &target)).await.map(|_| ())

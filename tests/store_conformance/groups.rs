@@ -238,3 +238,47 @@ pub async fn groups_account_deletion(s: Arc<dyn Store>) {
     // A deleted user sends nothing.
     assert!(matches!(s.send_group(&group_msg(&ids, id, &u[0], "boo", None)).await, Err(StoreError::UserGone)));
 }
+
+/// Read pointers and unread counts in a group: each member's count is the
+/// others' messages above their own pointer; a pointer only names a
+/// message of that group; receipts land in the feeds named.
+pub async fn group_read_pointers_and_unread_counts(s: Arc<dyn Store>) {
+    use hubbub::model::ChangeId;
+    use hubbub::store::read_state::{ChangeKind, ReadMark, ReadOutcome};
+    let ids = Generator::new(13);
+    let u = users(&s, &ids, &["gu_ann", "gu_bea", "gu_cid"]).await;
+    let (ann, bea, cid) = (&u[0], &u[1], &u[2]);
+    let g = new_group(&s, &ids, ann, &[bea, cid]).await;
+    let other = new_group(&s, &ids, ann, &[bea]).await;
+    let conv = ConversationId::group(g);
+    let mut sent = Vec::new();
+    for (from, text) in [(ann, "a1"), (ann, "a2"), (bea, "b1"), (cid, "c1")] {
+        sent.push(s.send_group(&group_msg(&ids, g, from, text, None)).await.unwrap().unwrap().message);
+    }
+    let elsewhere = s.send_group(&group_msg(&ids, other, ann, "x", None)).await.unwrap().unwrap().message;
+    let counts = |v: Vec<hubbub::store::read_state::Unread>| v.iter().map(|x| (x.count, x.capped)).collect::<Vec<_>>();
+    for (who, want) in [(ann, 2), (bea, 3), (cid, 3)] {
+        assert_eq!(
+            counts(s.unread(who.id, std::slice::from_ref(&conv), 10).await.unwrap()),
+            vec![(want, false)],
+            "{}",
+            who.username
+        );
+    }
+    let mark = |who: &User, at: MessageId, to: &[&User]| ReadMark {
+        user: who.id,
+        conversation: conv.clone(),
+        message_id: at,
+        change: ChangeId(ids.next_id()),
+        receipts_to: to.iter().map(|u| u.id).collect(),
+    };
+    assert_eq!(s.mark_read(&mark(cid, elsewhere.id, &[])).await.unwrap(), ReadOutcome::NoSuchMessage);
+    assert_eq!(s.mark_read(&mark(cid, sent[2].id, &[ann, bea])).await.unwrap(), ReadOutcome::Moved);
+    let u = s.unread(cid.id, std::slice::from_ref(&conv), 10).await.unwrap();
+    assert_eq!((u[0].count, u[0].read_up_to), (0, Some(sent[2].id)), "only cid's own c1 is above");
+    for who in [ann, bea] {
+        let feed = s.changes_since(who.id, ChangeId(0), 10).await.unwrap();
+        assert!(feed.iter().any(|c| c.kind == ChangeKind::Receipt && c.by == cid.id && c.conversation == conv));
+    }
+    assert_eq!(s.unread(bea.id, std::slice::from_ref(&conv), 1).await.unwrap()[0].count, 1, "capped at 1");
+}

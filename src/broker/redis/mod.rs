@@ -275,6 +275,31 @@ impl Broker for RedisBroker {
         Ok(())
     }
 
+    async fn publish_volatile_many(&self, channels: &[String], payload: Bytes) -> usize {
+        let mut msg = Vec::with_capacity(payload.len() + 2);
+        msg.extend_from_slice(b"v\n");
+        msg.extend_from_slice(&payload);
+        let mut by_instance: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, c) in channels.iter().enumerate() {
+            by_instance.entry(shard::pick(c, self.instances.len())).or_default().push(i);
+        }
+        let calls = by_instance
+            .into_values()
+            .flat_map(|idx| idx.chunks(super::PUBLISH_MANY_CHUNK).map(<[usize]>::to_vec).collect::<Vec<_>>());
+        let msg = &msg;
+        let calls = calls.map(|idx| async move {
+            let Some(first) = idx.first() else { return 0 };
+            let mut conn = self.cmd(&channels[*first]);
+            let mut pipe = redis::pipe();
+            for i in &idx {
+                pipe.cmd("PUBLISH").arg(format!("{PREFIX}{}", channels[*i])).arg(msg.as_slice()).ignore();
+            }
+            let got: Result<(), BrokerError> = self.timed(pipe.query_async(&mut conn)).await;
+            if got.is_err() { idx.len() } else { 0 }
+        });
+        futures_util::future::join_all(calls).await.into_iter().sum()
+    }
+
     async fn history(&self, channel: &str, after: u64, limit: usize) -> Result<History, BrokerError> {
         let mut conn = self.cmd(channel);
         let mut inv = self.scripts.history.key(stream_key(channel));
