@@ -31,11 +31,14 @@ pub struct TestServer {
 }
 
 /// How long a server may take to become healthy. On CQL it first creates
-/// a fresh keyspace of ~30 tables, and Cassandra applies schema changes one
-/// at a time for all the tests running at once, so that takes far longer
-/// than anything else a test waits for.
+/// a fresh keyspace of ~45 tables, and Cassandra applies schema changes one
+/// at a time for all the tests running at once, each slower as the node's
+/// schema grows (late in the CQL pass the node holds hundreds of test
+/// keyspaces: over 180 s for two servers starting at once was seen in CI),
+/// so that takes far longer than anything else a test waits for. A server
+/// that fails to start fails at once instead (see `wait_healthy`).
 pub fn start_wait() -> Duration {
-    if test_scylla().is_some() { Duration::from_secs(180) } else { WAIT }
+    if test_scylla().is_some() { Duration::from_secs(600) } else { WAIT }
 }
 
 /// The CQL node(s) the socket tests store in (`HUBBUB_TEST_SCYLLA=host:port`,
@@ -113,6 +116,9 @@ impl TestServer {
                 if status == 200 {
                     return;
                 }
+            }
+            if self.task.as_ref().is_some_and(|t| t.is_finished()) {
+                panic!("the server stopped before it became healthy (its store or listener failed to open)");
             }
             assert!(tokio::time::Instant::now() < deadline, "server never became healthy");
             tokio::time::sleep(Duration::from_millis(20)).await;
