@@ -62,6 +62,24 @@ impl MemoryBroker {
         // a way later calls would misread, so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Appends `payload` to `channel`'s ring (capped) and delivers it with
+    /// its position: the one step of `publish` and `publish_many`. Runs
+    /// under the lock so the sink sees offsets in order; the sink never
+    /// blocks and never calls back into the broker.
+    fn append(&self, st: &mut State, channel: &str, payload: Bytes) -> Position {
+        let r = ring(&mut st.rings, channel, self.options.history_ttl);
+        r.top += 1;
+        r.entries.push_back((r.top, payload.clone()));
+        while r.entries.len() > self.options.history_size {
+            r.entries.pop_front();
+        }
+        let pos = Position { epoch: r.epoch.clone(), offset: r.top };
+        if self.sink.wants(channel) {
+            self.sink.deliver(channel, Some(pos.clone()), payload);
+        }
+        pos
+    }
 }
 
 fn ring<'a>(rings: &'a mut HashMap<String, Ring>, channel: &str, ttl: Duration) -> &'a mut Ring {
@@ -84,19 +102,7 @@ impl Broker for MemoryBroker {
             let ttl = self.options.history_ttl;
             st.rings.retain(|_, r| r.touched.elapsed() <= ttl);
         }
-        let r = ring(&mut st.rings, channel, self.options.history_ttl);
-        r.top += 1;
-        r.entries.push_back((r.top, payload.clone()));
-        while r.entries.len() > self.options.history_size {
-            r.entries.pop_front();
-        }
-        let pos = Position { epoch: r.epoch.clone(), offset: r.top };
-        // Delivered under the lock so the sink sees offsets in order; the
-        // sink never blocks and never calls back into the broker.
-        if self.sink.wants(channel) {
-            self.sink.deliver(channel, Some(pos.clone()), payload);
-        }
-        Ok(pos)
+        Ok(self.append(&mut st, channel, payload))
     }
 
     async fn publish_many(&self, channels: &[String], payload: Bytes) -> Vec<Result<Position, BrokerError>> {
@@ -104,17 +110,7 @@ impl Broker for MemoryBroker {
         let mut st = self.state();
         let mut out = Vec::with_capacity(channels.len());
         for channel in channels {
-            let r = ring(&mut st.rings, channel, self.options.history_ttl);
-            r.top += 1;
-            r.entries.push_back((r.top, payload.clone()));
-            while r.entries.len() > self.options.history_size {
-                r.entries.pop_front();
-            }
-            let pos = Position { epoch: r.epoch.clone(), offset: r.top };
-            if self.sink.wants(channel) {
-                self.sink.deliver(channel, Some(pos.clone()), payload.clone());
-            }
-            out.push(Ok(pos));
+            out.push(Ok(self.append(&mut st, channel, payload.clone())));
         }
         st.publishes += channels.len() as u64;
         out

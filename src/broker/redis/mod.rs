@@ -72,11 +72,33 @@ fn refreshed_ttl(ttl: Duration) -> u64 {
     secs + (secs / 16).max(1)
 }
 
+/// A volatile publish's message: `"v\n"` then the payload (no position).
+fn volatile_message(payload: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(payload.len() + 2);
+    msg.extend_from_slice(b"v\n");
+    msg.extend_from_slice(payload);
+    msg
+}
+
 fn presence_keys(key: &str) -> (String, String) {
     (format!("{PREFIX}pr:{key}"), format!("{PREFIX}ls:{key}"))
 }
 
 impl RedisBroker {
+    /// The indexes of `channels` grouped by the Redis instance that owns
+    /// them, in chunks of at most `PUBLISH_MANY_CHUNK`: one call each for
+    /// the batched publishes.
+    fn batches(&self, channels: &[String]) -> Vec<Vec<usize>> {
+        let mut by_instance: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, c) in channels.iter().enumerate() {
+            by_instance.entry(shard::pick(c, self.instances.len())).or_default().push(i);
+        }
+        by_instance
+            .into_values()
+            .flat_map(|idx| idx.chunks(super::PUBLISH_MANY_CHUNK).map(<[usize]>::to_vec).collect::<Vec<_>>())
+            .collect()
+    }
+
     /// Connects to every URL (failing if any is unreachable) and starts one
     /// pub/sub link per instance.
     pub async fn connect(
@@ -234,13 +256,7 @@ impl Broker for RedisBroker {
     }
 
     async fn publish_many(&self, channels: &[String], payload: Bytes) -> Vec<Result<Position, BrokerError>> {
-        let mut by_instance: HashMap<usize, Vec<usize>> = HashMap::new();
-        for (i, c) in channels.iter().enumerate() {
-            by_instance.entry(shard::pick(c, self.instances.len())).or_default().push(i);
-        }
-        let calls = by_instance
-            .into_values()
-            .flat_map(|idx| idx.chunks(super::PUBLISH_MANY_CHUNK).map(<[usize]>::to_vec).collect::<Vec<_>>());
+        let calls = self.batches(channels).into_iter();
         let calls = calls.map(|idx| {
             let payload = payload.clone();
             async move {
@@ -266,9 +282,7 @@ impl Broker for RedisBroker {
 
     async fn publish_volatile(&self, channel: &str, payload: Bytes) -> Result<(), BrokerError> {
         let mut conn = self.cmd(channel);
-        let mut msg = Vec::with_capacity(payload.len() + 2);
-        msg.extend_from_slice(b"v\n");
-        msg.extend_from_slice(&payload);
+        let msg = volatile_message(&payload);
         let mut c = redis::cmd("PUBLISH");
         c.arg(format!("{PREFIX}{channel}")).arg(msg);
         let _: i64 = self.timed(c.query_async(&mut conn)).await?;
@@ -276,16 +290,8 @@ impl Broker for RedisBroker {
     }
 
     async fn publish_volatile_many(&self, channels: &[String], payload: Bytes) -> usize {
-        let mut msg = Vec::with_capacity(payload.len() + 2);
-        msg.extend_from_slice(b"v\n");
-        msg.extend_from_slice(&payload);
-        let mut by_instance: HashMap<usize, Vec<usize>> = HashMap::new();
-        for (i, c) in channels.iter().enumerate() {
-            by_instance.entry(shard::pick(c, self.instances.len())).or_default().push(i);
-        }
-        let calls = by_instance
-            .into_values()
-            .flat_map(|idx| idx.chunks(super::PUBLISH_MANY_CHUNK).map(<[usize]>::to_vec).collect::<Vec<_>>());
+        let msg = volatile_message(&payload);
+        let calls = self.batches(channels).into_iter();
         let msg = &msg;
         let calls = calls.map(|idx| async move {
             let Some(first) = idx.first() else { return 0 };
