@@ -8,8 +8,9 @@ use super::group_access::{group_view, message_views};
 use super::{ConnState, Reply, reply, user_view};
 use crate::app::App;
 use crate::error::Result;
-use crate::model::{ConversationId, ConversationKind, MessageId};
+use crate::model::{ConversationId, ConversationKind, ConversationSummary, GroupSummary, Message, MessageId};
 use crate::protocol::{ConversationList, ConversationListReply, ConversationView};
+
 use crate::validate;
 
 /// Default and largest page.
@@ -30,42 +31,12 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ConversationList) -> Res
     let want = if first { TOTAL_SCOPE.max(limit) } else { limit };
     let direct = app.store.conversations(me, r.before, want).await?;
     let groups = app.store.group_conversations(me, r.before, want).await?;
-    let mut entries: Vec<(MessageId, ConversationView)> = Vec::with_capacity(direct.len() + groups.len());
-    for c in direct {
-        let last = message_views(app, std::slice::from_ref(&c.last_message)).await?.pop();
-        let view = ConversationView {
-            conversation_id: c.conversation_id.to_string(),
-            kind: ConversationKind::Direct.as_str().into(),
-            with: Some(user_view(&c.peer)),
-            group: None,
-            last_message: last,
-            unread: 0,
-            unread_capped: false,
-            read_up_to: None,
-        };
-        entries.push((c.last_message.id, view));
-    }
-    for g in groups {
-        let last = match &g.last_message {
-            Some(m) => message_views(app, std::slice::from_ref(m)).await?.pop(),
-            None => None,
-        };
-        let view = ConversationView {
-            conversation_id: g.group.conversation_id().to_string(),
-            kind: ConversationKind::Group.as_str().into(),
-            with: None,
-            group: Some(group_view(&g.group)),
-            last_message: last,
-            unread: 0,
-            unread_capped: false,
-            read_up_to: None,
-        };
-        entries.push((g.activity(), view));
-    }
-    entries.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let mut entries: Vec<Entry> =
+        direct.into_iter().map(Entry::Direct).chain(groups.into_iter().map(Entry::Group)).collect();
+    entries.sort_by_key(|e| std::cmp::Reverse(e.activity()));
     entries.truncate(want);
-    let ids: Vec<ConversationId> = entries.iter().map(|(_, v)| ConversationId(v.conversation_id.clone())).collect();
-    let unread = app.store.unread(me, &ids, UNREAD_CAP).await?;
+    let ids: Vec<ConversationId> = entries.iter().map(Entry::id).collect();
+    let mut unread = app.store.unread(me, &ids, UNREAD_CAP).await?;
     let (unread_total, unread_total_capped) = if first {
         let sum: u64 = unread.iter().map(|u| u64::from(u.count)).sum();
         let capped = sum > u64::from(UNREAD_CAP) || unread.iter().any(|u| u.capped);
@@ -73,13 +44,59 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ConversationList) -> Res
     } else {
         (None, None)
     };
-    for ((_, view), u) in entries.iter_mut().zip(&unread) {
-        view.unread = u.count;
-        view.unread_capped = u.capped;
-        view.read_up_to = u.read_up_to.map(|m| m.to_string());
-    }
+    // Views only for the page: the rest of the scope counted toward the total.
     entries.truncate(limit);
-    let next_before = if entries.len() == limit { entries.last().map(|(at, _)| at.to_string()) } else { None };
-    let conversations = entries.into_iter().map(|(_, v)| v).collect();
+    unread.truncate(limit);
+    let next_before = if entries.len() == limit { entries.last().map(|e| e.activity().to_string()) } else { None };
+    let lasts: Vec<Message> = entries.iter().filter_map(|e| e.last_message().cloned()).collect();
+    let mut last_views = message_views(app, &lasts).await?.into_iter();
+    let mut conversations = Vec::with_capacity(entries.len());
+    for (e, u) in entries.into_iter().zip(unread) {
+        let last_message = if e.last_message().is_some() { last_views.next() } else { None };
+        let (kind, with, group) = match &e {
+            Entry::Direct(c) => (ConversationKind::Direct, Some(user_view(&c.peer)), None),
+            Entry::Group(g) => (ConversationKind::Group, None, Some(group_view(&g.group))),
+        };
+        conversations.push(ConversationView {
+            conversation_id: e.id().to_string(),
+            kind: kind.as_str().into(),
+            with,
+            group,
+            last_message,
+            unread: u.count,
+            unread_capped: u.capped,
+            read_up_to: u.read_up_to.map(|m| m.to_string()),
+        });
+    }
     reply(&ConversationListReply { conversations, next_before, unread_total, unread_total_capped })
+}
+
+/// One conversation of either kind, before its view is built.
+enum Entry {
+    Direct(ConversationSummary),
+    Group(GroupSummary),
+}
+
+impl Entry {
+    /// Where it sorts: its last message, or a silent group's creation.
+    fn activity(&self) -> MessageId {
+        match self {
+            Entry::Direct(c) => c.last_message.id,
+            Entry::Group(g) => g.activity(),
+        }
+    }
+
+    fn id(&self) -> ConversationId {
+        match self {
+            Entry::Direct(c) => c.conversation_id.clone(),
+            Entry::Group(g) => g.group.conversation_id(),
+        }
+    }
+
+    fn last_message(&self) -> Option<&Message> {
+        match self {
+            Entry::Direct(c) => Some(&c.last_message),
+            Entry::Group(g) => g.last_message.as_ref(),
+        }
+    }
 }
