@@ -36,9 +36,13 @@ impl Rng {
 
 /// An id minted `age_ms` ago by worker 1023 (no other generator in these
 /// cases uses it), unique through `seq`.
-fn id_aged(age_ms: i64, seq: &mut i64) -> MessageId {
-    *seq += 1;
-    MessageId(floor_for_ms(now_ms() - age_ms) | (1023 << 12) | (*seq & 0xfff))
+fn id_aged(age_ms: i64) -> MessageId {
+    // One sequence for the whole process: two property seeds (or two tests
+    // sharing a store) that age a message to the same millisecond must
+    // still mint different ids, as two real generators never collide.
+    static SEQ: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    MessageId(floor_for_ms(now_ms() - age_ms) | (1023 << 12) | (seq & 0xfff))
 }
 
 /// Late messages are minted up to this long ago (as a concurrent node or a
@@ -119,7 +123,6 @@ pub async fn sync_once_per_pass(s: Arc<dyn Store>) {
 async fn run_interleaving(s: &Arc<dyn Store>, seed: u64) {
     let mut rng = Rng(seed.wrapping_mul(7919) + 17);
     let ids = Generator::new(2);
-    let mut seq = 0;
     let mut model = Model::default();
     let mut clients = Vec::new();
     for i in 0..6 {
@@ -135,7 +138,7 @@ async fn run_interleaving(s: &Arc<dyn Store>, seed: u64) {
             let (from, to) = (clients[a].user.clone(), clients[b].user.clone());
             let mut m = dm(&ids, &from, &to, &format!("s{seed}-{step}"), None);
             if roll < 25 {
-                m.id = id_aged(1 + rng.below(LATE_MS as u64) as i64, &mut seq);
+                m.id = id_aged(1 + rng.below(LATE_MS as u64) as i64);
             }
             assert!(s.insert_message(&m).await.unwrap().created);
             for c in [&clients[a], &clients[b]] {
@@ -256,12 +259,11 @@ pub async fn stale_message_ids_are_refused(s: Arc<dyn Store>) {
         s.create_user(u).await.unwrap();
     }
     let (a, b) = (ann.user.clone(), bob.user.clone());
-    let mut seq = 0;
     let mut stale = dm(&ids, &a, &b, "stalled", Some("n-stale"));
-    stale.id = id_aged(MESSAGE_MAX_AGE_MS + 3_000, &mut seq);
+    stale.id = id_aged(MESSAGE_MAX_AGE_MS + 3_000);
     assert!(matches!(s.insert_message(&stale).await, Err(StoreError::Unavailable(_))));
     let send = DirectSend {
-        id: id_aged(MESSAGE_MAX_AGE_MS + 3_000, &mut seq),
+        id: id_aged(MESSAGE_MAX_AGE_MS + 3_000),
         from: a.clone(),
         to_username: "bob_o".into(),
         text: "stalled too".into(),
@@ -272,7 +274,7 @@ pub async fn stale_message_ids_are_refused(s: Arc<dyn Store>) {
     assert!(s.history(&stale.conversation_id, None, 10).await.unwrap().is_empty());
 
     let mut late = dm(&ids, &a, &b, "late", None);
-    late.id = id_aged(1_000, &mut seq);
+    late.id = id_aged(1_000);
     assert!(s.insert_message(&late).await.unwrap().created);
     let retry = Message { id: MessageId(ids.next_id()), ..stale.clone() };
     let stored = s.insert_message(&retry).await.unwrap();
