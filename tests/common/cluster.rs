@@ -232,6 +232,14 @@ pub struct Cluster {
     _tmp: tempfile::TempDir,
 }
 
+impl Drop for Cluster {
+    /// Stops the nodes, then drops the cluster's CQL keyspace (on CQL).
+    fn drop(&mut self) {
+        self.nodes.clear();
+        super::drop_test_keyspace(&self.dir);
+    }
+}
+
 impl Cluster {
     /// Starts Redis and three nodes, or `None` when redis-server is absent
     /// outside CI.

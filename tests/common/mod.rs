@@ -57,6 +57,42 @@ pub fn scylla_keyspace_for(dir: &Path) -> String {
     format!("hubbub_sock_{:016x}", h.finish())
 }
 
+/// Drops the CQL keyspace of a test server whose data directory is going
+/// away (no-op on SQLite). Every test creates a keyspace of ~45 tables, and
+/// Cassandra applies schema changes one at a time, each slower as the
+/// node's schema grows: without this, hundreds of dead keyspaces pile up
+/// over the CQL pass and late tests wait minutes to create theirs. Runs on
+/// its own thread and runtime (it is called from `Drop`), bounded by a
+/// timeout; a failure only leaves the keyspace behind.
+pub fn drop_test_keyspace(dir: &Path) {
+    let Some(nodes) = test_scylla() else { return };
+    let ks = scylla_keyspace_for(dir);
+    let run = move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let drop = async {
+                let nodes: Vec<String> = nodes.split(',').map(str::to_string).collect();
+                let session = scylla::client::session_builder::SessionBuilder::new()
+                    .known_nodes(&nodes)
+                    .build()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                session
+                    .query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), &[])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<(), String>(())
+            };
+            tokio::time::timeout(Duration::from_secs(120), drop).await.map_err(|_| "timed out".to_string())?
+        })
+    };
+    match std::thread::spawn(run).join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("note: could not drop test keyspace: {e}"),
+        Err(_) => eprintln!("note: dropping a test keyspace panicked"),
+    }
+}
+
 /// Test defaults: a cheap bcrypt cost and, since every test user comes from
 /// 127.0.0.1, no registration or bcrypt-pool limits per address (the tests
 /// of those limits set their own); everything else as shipped. With
@@ -145,6 +181,20 @@ impl TestServer {
     /// Keeps the data directory alive beyond this server (for restarts).
     pub fn take_tempdir(&mut self) -> Option<tempfile::TempDir> {
         self._tmp.take()
+    }
+}
+
+impl Drop for TestServer {
+    /// A server that owns its data directory takes its CQL keyspace with it
+    /// (after asking the server to stop); one started on a caller's
+    /// directory (restarts) leaves it to that caller.
+    fn drop(&mut self) {
+        if self._tmp.is_some() && test_scylla().is_some() {
+            if let Some(s) = self.stop.take() {
+                let _ = s.send(());
+            }
+            drop_test_keyspace(&self.dir);
+        }
     }
 }
 
