@@ -28,6 +28,10 @@ for i in $(seq "$runs"); do
       {sent: .phase.sent, delivered: .phase.delivered, per_s: (.phase.delivered_per_sec|floor), p50: .phase.end_to_end.p50_ms,
        p90: .phase.end_to_end.p90_ms, p99: .phase.end_to_end.p99_ms, p999: .phase.end_to_end.p999_ms, max: .phase.end_to_end.max_ms,
        ack_p99: .phase.ack.p99_ms, errors: (.phase.errors|add // 0)}
+    elif .scenario == "groups" then
+      {groups, members, sent: .phase.sent, due: .phase.expected, delivered: .phase.delivered, per_s: (.phase.delivered_per_sec|floor),
+       p50: .phase.end_to_end.p50_ms, p99: .phase.end_to_end.p99_ms, max: .phase.end_to_end.max_ms, ack_p99: .phase.ack.p99_ms,
+       errors: (.phase.errors|add // 0)}
     else {highest: .highest_passing_rate, steps: [.steps[] | {r: .phase.offered_rate, p99: .phase.end_to_end.p99_ms, ok: .pass}]} end' \
     "$out/$name-$i.json" 2>/dev/null || echo '{}')
   echo "$name run $i load [$load] $summary"

@@ -31,6 +31,10 @@ for i in $(seq "$runs"); do
        p90: .phase.end_to_end.p90_ms, p99: .phase.end_to_end.p99_ms, p999: .phase.end_to_end.p999_ms, max: .phase.end_to_end.max_ms,
        ack_p99: .phase.ack.p99_ms, typing_sent: .phase.typing_sent, typing_ok: .phase.typing_acked,
        errors: (.phase.errors|add // 0)}
+    elif .scenario == "groups" then
+      {groups, members, sent: .phase.sent, due: .phase.expected, delivered: .phase.delivered, per_s: (.phase.delivered_per_sec|floor),
+       p50: .phase.end_to_end.p50_ms, p99: .phase.end_to_end.p99_ms, max: .phase.end_to_end.max_ms, ack_p99: .phase.ack.p99_ms,
+       errors: (.phase.errors|add // 0)}
     elif .scenario == "fanout" then
       {online: .followers_online, posts, expected, delivered, p50: .delivery.p50_ms, p99: .delivery.p99_ms, max: .delivery.max_ms,
        last_p50: .last_follower_p50_ms, last_max: .last_follower_max_ms, ack_p99: .ack.p99_ms,

@@ -29,13 +29,24 @@ use crate::client::{self, Target, Ws};
 use crate::setup;
 use crate::stats::{self, Failures, Latency, LatencySummary};
 
-/// One sender and its receiver.
+/// One sender and its receivers: a direct pair (one receiver), or a
+/// group's author and the members' sockets (the `groups` scenario).
 pub struct Pair {
     sender: Ws,
-    receiver: Ws,
-    to: String,
-    /// Their direct conversation id (from the tokens' `sub`), for typing.
+    receivers: Vec<Ws>,
+    /// Where the sender's messages go, as the request's JSON fields:
+    /// `"to":"<username>"` or `"conversation":"<id>"`.
+    address: String,
+    /// Their conversation id (a direct pair's from the tokens' `sub`), for typing.
     conversation: Option<String>,
+}
+
+impl Pair {
+    /// A sender whose messages (`message.send` with the JSON fields
+    /// `address`, unescaped: plain ASCII without quotes) reach `receivers`.
+    pub fn new(sender: Ws, receivers: Vec<Ws>, address: String, conversation: Option<String>) -> Pair {
+        Pair { sender, receivers, address, conversation }
+    }
 }
 
 /// Request ids of `typing.start` start here (message ids count from 0).
@@ -106,8 +117,8 @@ pub async fn setup(
     let mut out = Vec::with_capacity(pairs);
     for p in 0..pairs {
         if let (Some(sender), Some(receiver)) = (socks[p].take(), rsocks[p].take()) {
-            let (to, conversation) = (client::username(prefix, 2 * p + 1), conversations[p].clone());
-            out.push(Pair { sender, receiver, to, conversation });
+            let address = format!(r#""to":"{}""#, client::username(prefix, 2 * p + 1));
+            out.push(Pair::new(sender, vec![receiver], address, conversations[p].clone()));
         }
     }
     (out, failures)
@@ -138,6 +149,9 @@ pub struct PhaseReport {
     pub acked: u64,
     /// `message.new` events of this phase received by the recipients.
     pub delivered: u64,
+    /// Deliveries due: each acknowledged message once per receiver of its
+    /// sender (`acked` for direct pairs).
+    pub expected: u64,
     /// Delivered per second, from the phase start to the last delivery.
     pub delivered_per_sec: f64,
     /// `error` replies and lost sockets, by reason.
@@ -159,12 +173,13 @@ pub struct PhaseReport {
 impl PhaseReport {
     /// Every message was acknowledged and delivered, with no errors.
     pub fn complete(&self) -> bool {
-        self.sent > 0 && self.errors.total() == 0 && self.acked == self.sent && self.delivered == self.sent
+        self.sent > 0 && self.errors.total() == 0 && self.acked == self.sent && self.delivered == self.expected
     }
 }
 
 struct SenderOut {
     ws: Option<Ws>,
+    expected: u64,
     typing_sent: u64,
     typing_acked: u64,
     sent: u64,
@@ -191,7 +206,8 @@ struct Phase {
     rate: f64,
     typing_rate: f64,
     pairs: usize,
-    acked: AtomicU64,
+    /// Deliveries due so far (acks times receivers), for the drain.
+    expected: AtomicU64,
     delivered: AtomicU64,
 }
 
@@ -217,7 +233,7 @@ pub async fn phase(
         rate: rate_per_pair,
         typing_rate: typing_per_pair,
         pairs: n,
-        acked: AtomicU64::new(0),
+        expected: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
     });
     let (done_tx, done_rx) = watch::channel(false);
@@ -225,11 +241,14 @@ pub async fn phase(
     let mut receivers = JoinSet::new();
     let mut names = Vec::with_capacity(n);
     for (i, p) in pairs.into_iter().enumerate() {
-        names.push((p.to.clone(), p.conversation.clone()));
+        names.push((p.address.clone(), p.conversation.clone(), p.receivers.len()));
         let sh = shared.clone();
-        senders.spawn(async move { (i, sender(sh, i, p.sender, p.to, p.conversation).await) });
-        let (sh, done) = (shared.clone(), done_rx.clone());
-        receivers.spawn(async move { (i, receiver(sh, p.receiver, done).await) });
+        let fan = p.receivers.len() as u64;
+        senders.spawn(async move { (i, sender(sh, i, p.sender, p.address, fan, p.conversation).await) });
+        for (j, ws) in p.receivers.into_iter().enumerate() {
+            let (sh, done) = (shared.clone(), done_rx.clone());
+            receivers.spawn(async move { ((i, j), receiver(sh, ws, done).await) });
+        }
     }
     let hard = drain + Duration::from_secs_f64(seconds) + Duration::from_secs(2);
     let sent = setup::drain(&mut senders, hard).await;
@@ -240,9 +259,9 @@ pub async fn phase(
 
 fn summarize(
     sh: Arc<Phase>,
-    names: Vec<(String, Option<String>)>,
+    names: Vec<(String, Option<String>, usize)>,
     sent: Vec<(usize, SenderOut)>,
-    got: Vec<(usize, ReceiverOut)>,
+    got: Vec<((usize, usize), ReceiverOut)>,
     seconds: f64,
 ) -> (Vec<Pair>, PhaseReport) {
     let mut r = PhaseReport {
@@ -255,10 +274,11 @@ fn summarize(
     let (mut ack, mut e2e) = (Latency::new(), Latency::new());
     let mut max_lag = Duration::ZERO;
     let mut senders: Vec<Option<Ws>> = (0..names.len()).map(|_| None).collect();
-    let mut receivers: Vec<Option<Ws>> = (0..names.len()).map(|_| None).collect();
+    let mut receivers: Vec<Vec<Option<Ws>>> = names.iter().map(|n| (0..n.2).map(|_| None).collect()).collect();
     for (i, s) in sent {
         r.sent += s.sent;
         r.acked += s.acked;
+        r.expected += s.expected;
         r.typing_sent += s.typing_sent;
         r.typing_acked += s.typing_acked;
         r.errors.merge(&s.errors);
@@ -267,12 +287,12 @@ fn summarize(
         senders[i] = s.ws;
     }
     let mut last = sh.start;
-    for (i, g) in got {
+    for ((i, j), g) in got {
         r.delivered += g.delivered;
         r.errors.merge(&g.errors);
         e2e.merge(&g.e2e);
         last = last.max(g.last.unwrap_or(sh.start));
-        receivers[i] = g.ws;
+        receivers[i][j] = g.ws;
     }
     let span = last.saturating_duration_since(sh.start).as_secs_f64();
     r.delivered_per_sec = if span > 0.0 { r.delivered as f64 / span } else { 0.0 };
@@ -280,17 +300,27 @@ fn summarize(
     r.end_to_end = e2e.summary();
     r.max_send_lag_ms = max_lag.as_secs_f64() * 1000.0;
     let mut pairs = Vec::new();
-    for ((s, rcv), (to, conversation)) in senders.into_iter().zip(receivers).zip(names) {
-        if let (Some(sender), Some(receiver)) = (s, rcv) {
-            pairs.push(Pair { sender, receiver, to, conversation });
+    // A pair goes on while its sender and at least one receiver are alive.
+    for ((s, rcv), (address, conversation, _)) in senders.into_iter().zip(receivers).zip(names) {
+        let rcv: Vec<Ws> = rcv.into_iter().flatten().collect();
+        if let (Some(sender), false) = (s, rcv.is_empty()) {
+            pairs.push(Pair::new(sender, rcv, address, conversation));
         }
     }
     (pairs, r)
 }
 
-async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String, conversation: Option<String>) -> SenderOut {
+async fn sender(
+    sh: Arc<Phase>,
+    index: usize,
+    mut ws: Ws,
+    address: String,
+    fan: u64,
+    conversation: Option<String>,
+) -> SenderOut {
     let mut out = SenderOut {
         ws: None,
+        expected: 0,
         typing_sent: 0,
         typing_acked: 0,
         sent: 0,
@@ -318,7 +348,7 @@ async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String, conversati
         if let (Some(t), Some(conv)) = (tdue, typing.as_ref()) {
             tokio::select! {
                 biased;
-                frame = ws.next() => alive = on_reply(&sh, frame, &mut out, due_at),
+                frame = ws.next() => alive = on_reply(&sh, frame, &mut out, fan, due_at),
                 _ = sleep_until(t) => {
                     let id = TYPING_ID_BASE + tseq;
                     let req = format!(r#"{{"type":"typing.start","id":{id},"conversation":"{conv}"}}"#);
@@ -334,7 +364,7 @@ async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String, conversati
         }
         tokio::select! {
             biased;
-            frame = ws.next() => alive = on_reply(&sh, frame, &mut out, due_at),
+            frame = ws.next() => alive = on_reply(&sh, frame, &mut out, fan, due_at),
             _ = sleep_until(wake) => {
                 if !sending {
                     let missing = out.sent.saturating_sub(out.acked + out.errors.total());
@@ -344,10 +374,10 @@ async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String, conversati
                 let now = Instant::now();
                 out.max_lag = out.max_lag.max(now.saturating_duration_since(due));
                 let text = stats::stamp(sh.number, index, seq, stats::due_us(seq, sh.rate, offset));
-                // Both strings are plain ASCII without quotes (a username and a
-                // stamp), so no JSON escaping is needed; this keeps the load
-                // generator's CPU for the server on a shared machine.
-                let req = format!(r#"{{"type":"message.send","id":{seq},"to":"{to}","text":"{text}"}}"#);
+                // The address and the stamp are plain ASCII without quotes, so
+                // no JSON escaping is needed; this keeps the load generator's
+                // CPU for the server on a shared machine.
+                let req = format!(r#"{{"type":"message.send","id":{seq},{address},"text":"{text}"}}"#);
                 if ws.send(Message::text(req)).await.is_err() {
                     out.errors.add("sender socket lost");
                     alive = false;
@@ -364,7 +394,7 @@ async fn sender(sh: Arc<Phase>, index: usize, mut ws: Ws, to: String, conversati
 type Frame = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
 
 /// Handles one frame on a sender socket; false when the socket is gone.
-fn on_reply(sh: &Phase, frame: Frame, out: &mut SenderOut, due_at: impl Fn(u64) -> Instant) -> bool {
+fn on_reply(sh: &Phase, frame: Frame, out: &mut SenderOut, fan: u64, due_at: impl Fn(u64) -> Instant) -> bool {
     let text = match frame {
         Some(Ok(Message::Text(t))) => t,
         Some(Ok(Message::Close(f))) => {
@@ -392,7 +422,8 @@ fn on_reply(sh: &Phase, frame: Frame, out: &mut SenderOut, due_at: impl Fn(u64) 
     match v.kind.as_ref() {
         "ok" => {
             out.acked += 1;
-            sh.acked.fetch_add(1, Ordering::Relaxed);
+            out.expected += fan;
+            sh.expected.fetch_add(fan, Ordering::Relaxed);
             out.ack.record(Instant::now().saturating_duration_since(due_at(id)));
         }
         "error" => out.errors.add(format!("error {}", v.code.as_deref().unwrap_or("?"))),
@@ -454,7 +485,7 @@ async fn receiver(sh: Arc<Phase>, mut ws: Ws, mut senders_done: watch::Receiver<
             },
             _ = tick.tick() => {
                 let done = *senders_done.borrow_and_update();
-                let caught_up = sh.delivered.load(Ordering::Relaxed) >= sh.acked.load(Ordering::Relaxed);
+                let caught_up = sh.delivered.load(Ordering::Relaxed) >= sh.expected.load(Ordering::Relaxed);
                 if (done && caught_up) || Instant::now() >= sh.deadline {
                     break;
                 }
@@ -547,7 +578,7 @@ mod tests {
 
     #[test]
     fn a_phase_is_complete_only_when_everything_arrived() {
-        let mut p = PhaseReport { sent: 10, acked: 10, delivered: 10, ..Default::default() };
+        let mut p = PhaseReport { sent: 10, acked: 10, delivered: 10, expected: 10, ..Default::default() };
         assert!(p.complete());
         p.delivered = 9;
         assert!(!p.complete());

@@ -6,7 +6,9 @@
 //! that keeps 100% delivery and a p99 bound) and `fanout` (one post to many
 //! online followers: time to each follower's `post.new` and to the last)
 //! and `group` (one message to a group of M online members, across two
-//! nodes with `--target-b`: time to each member's `message.new` and to the last).
+//! nodes with `--target-b`: time to each member's `message.new` and to the last)
+//! and `groups` (sustained messages into many small groups: messages/s and
+//! member deliveries/s with every delivery accounted for).
 //!
 //! Every run stops by itself: each phase has a duration and a drain
 //! deadline, and every network wait has a timeout. Targets outside the
@@ -17,6 +19,7 @@ mod connect;
 mod dm;
 mod fanout;
 mod group;
+mod groups;
 mod report;
 mod setup;
 mod stats;
@@ -169,6 +172,26 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         drain: u64,
     },
+    /// G groups of M online members; each group's author sends (open loop,
+    /// the total rate spread over the groups); time to every member's
+    /// `message.new`, with 100% of the deliveries due expected.
+    Groups {
+        /// Groups (each with its own author and members).
+        #[arg(long, default_value_t = 100)]
+        groups: usize,
+        /// Members per group, the author included.
+        #[arg(long, default_value_t = 50)]
+        members: usize,
+        /// Total messages per second over all groups.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Seconds to wait for outstanding replies and deliveries after sending.
+        #[arg(long, default_value_t = 10)]
+        drain: u64,
+    },
 }
 
 /// Refuses non-loopback targets unless explicitly allowed.
@@ -185,8 +208,11 @@ fn validate(cli: &Cli) -> Result<(), String> {
     check_target(cli.target, cli.allow_remote)?;
     if let Some(b) = cli.target_b {
         check_target(b, cli.allow_remote)?;
-        if !matches!(cli.scenario, Scenario::Dm { .. } | Scenario::Ramp { .. } | Scenario::Group { .. }) {
-            return Err("--target-b applies to dm, ramp and group only".into());
+        if !matches!(
+            cli.scenario,
+            Scenario::Dm { .. } | Scenario::Ramp { .. } | Scenario::Group { .. } | Scenario::Groups { .. }
+        ) {
+            return Err("--target-b applies to dm, ramp, group and groups only".into());
         }
     }
     let prefix_ok = !cli.user_prefix.is_empty()
@@ -255,6 +281,20 @@ fn validate(cli: &Cli) -> Result<(), String> {
             }
             if !(interval.is_finite() && *interval > 0.0 && *interval <= 600.0) {
                 return Err("--interval must be in (0, 600] seconds".into());
+            }
+        }
+        Scenario::Groups { groups, members, rate, seconds, .. } => {
+            if *groups == 0 || *groups > 100_000 {
+                return Err("--groups must be 1-100000".into());
+            }
+            if *members < 2 || *members > 100_000 || groups.saturating_mul(*members) > 1_000_000 {
+                return Err("--members must be 2-100000, and groups x members at most 1000000".into());
+            }
+            if !(rate.is_finite() && *rate > 0.0 && *rate <= 1_000_000.0) {
+                return Err("--rate must be in (0, 1000000] messages/s in all".into());
+            }
+            if !(seconds.is_finite() && *seconds > 0.0 && *seconds <= 3600.0) {
+                return Err("--seconds must be in (0, 3600]".into());
             }
         }
     }
@@ -374,6 +414,23 @@ async fn run(cli: Cli) -> Result<Report, String> {
                 Err(fanout::Refused::Failed(why)) => return Err(why),
             }
         }
+        Scenario::Groups { groups, members, rate, seconds, drain } => {
+            if (groups * members) as u64 + 64 > fd_limit {
+                return Err(format!(
+                    "{} members need more file descriptors than the limit of {fd_limit}",
+                    groups * members
+                ));
+            }
+            let (ready, setup_failures) =
+                groups::setup(&target, target_b.as_ref(), prefix, groups, members, cli.concurrency).await;
+            if ready.is_empty() {
+                return Err(format!("no group could be set up: {:?}", setup_failures.0));
+            }
+            eprintln!("groups: {} of {groups} groups ready; sending", ready.len());
+            let per_group = rate / ready.len() as f64;
+            let (_, phase) = dm::phase(ready, 1, per_group, 0.0, seconds, Duration::from_secs(drain)).await;
+            Report::Groups { groups, members, setup_failures, phase }
+        }
     };
     if let Some(before) = before {
         let after = sys::fetch_metrics(cli.target).await?;
@@ -475,6 +532,10 @@ mod tests {
         assert!(validate(&parse(&["--target-b", "127.0.0.1:80", "fanout"])).is_err());
         assert!(validate(&parse(&["fanout", "--posts", "0"])).is_err());
         assert!(validate(&parse(&["fanout", "--interval", "0"])).is_err());
+        assert!(validate(&parse(&["groups", "--members", "1"])).is_err());
+        assert!(validate(&parse(&["groups", "--groups", "0"])).is_err());
+        assert!(validate(&parse(&["groups", "--groups", "100000", "--members", "100"])).is_err());
+        assert!(validate(&parse(&["--target-b", "127.0.0.1:9301", "groups"])).is_ok());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum Report {
     Ramp { setup_failures: Failures, p99_bound_ms: f64, highest_passing_rate: Option<f64>, steps: Vec<RampStep> },
     /// `fanout`.
     Fanout(FanoutReport),
+    /// `groups`: G groups of M members, one phase.
+    Groups { groups: usize, members: usize, setup_failures: Failures, phase: PhaseReport },
     /// The server's view: how each /metrics series changed during the run.
     WithServer { client: Box<Report>, server_metrics_delta: BTreeMap<String, f64> },
 }
@@ -95,6 +97,11 @@ impl Report {
                 }
             }
             Report::Fanout(r) => fanout_table(&mut s, r),
+            Report::Groups { groups, members, setup_failures, phase } => {
+                failures(&mut s, "setup failures", setup_failures);
+                row(&mut s, "groups x members", format!("{groups} x {members}"));
+                phase_table(&mut s, phase);
+            }
             Report::WithServer { client, server_metrics_delta } => {
                 s.push_str(&client.to_table());
                 let _ = writeln!(s, "\nserver /metrics, change during the run:");
@@ -171,6 +178,9 @@ fn phase_table(s: &mut String, p: &PhaseReport) {
     row(s, "pairs", p.pairs);
     row(s, "offered", format!("{:.0} msgs/s for {:.1} s", p.offered_rate, p.seconds));
     row(s, "sent / acked / delivered", format!("{} / {} / {}", p.sent, p.acked, p.delivered));
+    if p.expected != p.acked {
+        row(s, "deliveries due (acked x receivers)", p.expected);
+    }
     row(s, "delivered msgs/s", format!("{:.0}", p.delivered_per_sec));
     latency(s, "ack (scheduled->ok)", &p.ack);
     latency(s, "end-to-end (sched->event)", &p.end_to_end);
