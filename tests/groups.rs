@@ -353,6 +353,14 @@ async fn a_deleted_accounts_group_messages_stay_and_show_no_username() {
     let conv = create(&mut o, "memories", &["del_mem"]).await;
     say(&mut o, &conv, "I was here").await;
     o.ok("account.delete", json!({"password": "password123"})).await;
+    // The remaining member is told at once: the owner left, they own it now.
+    let ev = m.event("group.member_removed").await;
+    assert_eq!(
+        (ev["conversation_id"].as_str(), ev["user"]["username"].as_str()),
+        (Some(conv.as_str()), Some("del_own"))
+    );
+    assert_eq!((ev["new_owner_id"].as_str(), ev["ended"].as_bool()), (Some(m.user_id.as_str()), Some(false)));
+    assert_eq!(ev["group"]["member_count"], 1);
     let h = m.ok("message.history", json!({"conversation": conv})).await;
     let msg = &h["messages"][0];
     assert_eq!(

@@ -1,5 +1,6 @@
 //! `account.delete`: delete my account and everything that is mine. Every
 //! socket of mine is closed with code 4500; this one gets the reply first.
+//! The remaining members of my groups get `group.member_removed`.
 
 use super::{ConnState, Reply, reply};
 use crate::app::App;
@@ -9,7 +10,9 @@ use crate::protocol::{AccountDelete, close};
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: AccountDelete) -> Result<Reply> {
     let me = conn.user()?.clone();
+    let groups = super::group_access::groups_of(app, me.user.id).await?;
     app.auth.delete_account(&me.user, &r.password, conn.peer.ip()).await?;
+    super::group_access::announce_departure(app, &me.user, &groups).await;
     // This socket: unauthenticated at once, closed after the reply is written.
     conn.forget_user(app).await;
     conn.control.close(close::SESSION_REVOKED, "account deleted");

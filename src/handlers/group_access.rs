@@ -13,7 +13,7 @@ use crate::hub::ConnId;
 use crate::model::{
     ConversationId, ConversationRef, Group, GroupId, GroupMember, Message, Role, User, UserId, rfc3339,
 };
-use crate::protocol::{GroupView, MemberView, MessageView};
+use crate::protocol::{GroupMemberRemoved, GroupView, MemberView, MessageView, events};
 use crate::validate;
 
 /// The one answer to "not a member", "no such group" and "not a group id".
@@ -139,6 +139,67 @@ pub async fn publish<T: Serialize>(app: &App, users: &[UserId], event: &str, dat
     let failed = app.hub.send_to_users(users, &frame, except).await;
     if failed > 0 {
         tracing::warn!(failed, event, "group event stored but not published to every member yet");
+    }
+}
+
+/// Most groups whose departures a deleted account announces; a user in
+/// more is still removed from all of them by the store, but only these
+/// groups' members are told (logged).
+pub const MAX_ANNOUNCED_GROUPS: usize = 10_000;
+
+/// The groups `user` is in (with their owner now), to announce a departure
+/// that the store makes (account deletion) after it happened. Read in pages
+/// of 500, at most [`MAX_ANNOUNCED_GROUPS`].
+pub async fn groups_of(app: &App, user: UserId) -> Result<Vec<(GroupId, UserId)>> {
+    const PAGE: usize = 500;
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let page = app.store.group_conversations(user, before, PAGE).await?;
+        let full = page.len() == PAGE;
+        before = page.last().map(|g| g.activity());
+        out.extend(page.iter().map(|g| (g.group.id, g.group.owner)));
+        if !full || out.len() >= MAX_ANNOUNCED_GROUPS {
+            if full {
+                tracing::warn!(user = %user, "account in more groups than announced on deletion");
+            }
+            return Ok(out);
+        }
+    }
+}
+
+/// Tells the remaining members of each of `groups` (from [`groups_of`],
+/// read before) that `user` left them, as `group.member_removed` with `by`
+/// the user themselves, the new owner when the owner changed, and `ended`
+/// when nobody is left. For account deletion, which removes the user from
+/// every group in the store; a node that stops between the two leaves the
+/// members to see the departure in `group.members` instead.
+pub async fn announce_departure(app: &App, user: &User, groups: &[(GroupId, UserId)]) {
+    for &(id, owner_before) in groups {
+        let group = match app.store.group(id).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(error = %e, group = %id, "departure not announced");
+                continue;
+            }
+        };
+        let Some(group) = group else { continue }; // ended: nobody to tell
+        let to = match app.store.group_member_ids(id).await {
+            Ok(to) => to,
+            Err(e) => {
+                tracing::warn!(error = %e, group = %id, "departure not announced");
+                continue;
+            }
+        };
+        let event = GroupMemberRemoved {
+            conversation_id: id.to_string(),
+            user: user_view(user),
+            by: user_view(user),
+            new_owner_id: (group.owner != owner_before).then(|| group.owner.to_string()),
+            ended: false,
+            group: Some(group_view(&group)),
+        };
+        publish(app, &to, events::GROUP_MEMBER_REMOVED, &event, None).await;
     }
 }
 

@@ -77,10 +77,7 @@ pub fn drop_test_keyspace(dir: &Path) {
                     .build()
                     .await
                     .map_err(|e| e.to_string())?;
-                session
-                    .query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), &[])
-                    .await
-                    .map_err(|e| e.to_string())?;
+                session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {ks}"), &[]).await.map_err(|e| e.to_string())?;
                 Ok::<(), String>(())
             };
             tokio::time::timeout(Duration::from_secs(120), drop).await.map_err(|_| "timed out".to_string())?
