@@ -13,7 +13,12 @@ use crate::error::StoreError;
 use crate::model::{ConversationId, UserId};
 use crate::store::safety::{Ban, Block, BlockOutcome, Report, ReportTarget, SafetyStore};
 
-type ReportRow = (
+/// The one partition of `report_buckets` (reports are few; a shard
+/// column leaves room to spread them later).
+const REPORT_SHARD: i32 = 0;
+
+/// The columns of `ReportGet` and `ReportPage`.
+pub(super) type ReportRow = (
     i64,
     i64,
     String,
@@ -176,7 +181,7 @@ impl SafetyStore for ScyllaStore {
             ReportTarget::User { id, username } => ("user", id.0, username.as_str(), None, None, None),
         };
         let b = bucket_of(r.id);
-        self.db.write(Q::ReportBucketInsert, (b,)).await?;
+        self.db.write(Q::ReportBucketInsert, (REPORT_SHARD, b)).await?;
         let row = (
             b,
             r.id,
@@ -199,7 +204,7 @@ impl SafetyStore for ScyllaStore {
         self.live()?;
         let mut out = Vec::new();
         let before = before.unwrap_or(i64::MAX);
-        let mut buckets = self.db.stream::<(i32,)>(Q::ReportBuckets, (bucket_of(before),)).await?;
+        let mut buckets = self.db.stream::<(i32,)>(Q::ReportBuckets, (REPORT_SHARD, bucket_of(before))).await?;
         while out.len() < limit {
             let Some((bucket,)) = buckets.next_row().await? else { break };
             let mut rows = self.db.stream::<ReportRow>(Q::ReportPage, (bucket, before)).await?;

@@ -290,8 +290,8 @@ statements! {
          message_text, reason, details, created_ms, resolved_ms, resolution FROM reports \
          WHERE bucket = ? AND report_id < ?";
     ReportResolve: Write => "UPDATE reports SET resolved_ms = ?, resolution = ? WHERE bucket = ? AND report_id = ?";
-    ReportBucketInsert: Write => "INSERT INTO report_buckets (shard, bucket) VALUES (0, ?)";
-    ReportBuckets: Read => "SELECT bucket FROM report_buckets WHERE shard = 0 AND bucket <= ?";
+    ReportBucketInsert: Write => "INSERT INTO report_buckets (shard, bucket) VALUES (?, ?)";
+    ReportBuckets: Read => "SELECT bucket FROM report_buckets WHERE shard = ? AND bucket <= ?";
     BanSet: Write => "INSERT INTO bans (user_id, reason, at_ms) VALUES (?, ?, ?)";
     BanGet: Read => "SELECT reason, at_ms FROM bans WHERE user_id = ?";
     BanDelete: Write => "DELETE FROM bans WHERE user_id = ?";
@@ -448,6 +448,7 @@ mod tests {
             include_str!("counts.rs"),
             include_str!("groups.rs"),
             include_str!("read_state.rs"),
+            include_str!("safety.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();
