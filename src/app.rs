@@ -36,6 +36,8 @@ pub struct App {
     pub ids: Generator,
     /// Groups each user may still create (`--groups-per-hour`, per node).
     pub group_creates: KeyedBuckets<UserId>,
+    /// Reports each user may still file (`--reports-per-hour`, per node).
+    pub reports: KeyedBuckets<UserId>,
     /// Posts waiting for fan-out to followers.
     pub fanout: FanoutQueue,
     /// The fan-out worker's receiver, taken once by the server.
@@ -88,6 +90,8 @@ impl App {
         let user_writes = Box::new(LocalUserBudget::new(config.user_writes_burst, config.user_writes_per_sec));
         let per_hour = f64::from(config.groups_per_hour);
         let group_creates = KeyedBuckets::new(per_hour, per_hour / 3600.0);
+        let reports_per_hour = f64::from(config.reports_per_hour);
+        let reports = KeyedBuckets::new(reports_per_hour, reports_per_hour / 3600.0);
         Ok(Arc::new(App {
             config,
             store,
@@ -96,6 +100,7 @@ impl App {
             user_writes,
             ids,
             group_creates,
+            reports,
             fanout,
             fanout_rx,
             stop,
