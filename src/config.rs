@@ -261,7 +261,9 @@ pub struct Config {
     pub bcrypt_per_key: usize,
 
     /// Sustained writes per second per user, across all of the user's
-    /// sockets on this node (message.send, post.*, follow.*, profile.update).
+    /// sockets on every node (message.send, post.*, follow.*, group.*,
+    /// user.block, report.create...): a token bucket in the broker (Redis
+    /// with --redis), failing open to a per-node bucket when Redis is slow.
     #[arg(long, env = "HUBBUB_USER_WRITES_PER_SEC", default_value_t = 20.0)]
     pub user_writes_per_sec: f64,
 

@@ -308,3 +308,26 @@ async fn cluster_a_ban_closes_sockets_on_every_node_and_a_block_holds_through_an
     let (code, msg) = again.err("auth.login", json!({"username": "cx_bob", "password": "password123"})).await;
     assert_eq!((code.as_str(), msg.as_str()), ("forbidden", "this account is banned"));
 }
+
+#[tokio::test]
+async fn cluster_the_per_user_write_limit_holds_across_sockets_on_two_nodes() {
+    // A burst of 5 and no refill: whichever node a write goes through, the
+    // user has 5 in all (per-node buckets would allow 5 on each).
+    let Some(cl) = Cluster::start_with_args(&["--user-writes-per-sec", "0", "--user-writes-burst", "5"]).await else {
+        return;
+    };
+    Client::register(&cl.nodes[2], "rl_ann").await;
+    let mut on_a = Client::register(&cl.nodes[0], "rl_bob").await;
+    let mut on_b = Client::login(&cl.nodes[1], "rl_bob").await;
+    for i in 0..5 {
+        let c = if i % 2 == 0 { &mut on_a } else { &mut on_b };
+        c.send_dm("rl_ann", &format!("m{i}")).await;
+    }
+    for c in [&mut on_a, &mut on_b] {
+        let (code, _) = c.err("message.send", json!({"to": "rl_ann", "text": "one too many"})).await;
+        assert_eq!(code, "rate_limited");
+    }
+    // Another user's budget is their own.
+    let mut cy = Client::register(&cl.nodes[1], "rl_cy").await;
+    cy.send_dm("rl_ann", "hi").await;
+}
