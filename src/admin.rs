@@ -69,7 +69,8 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, AdminError> {
 }
 
 async fn user_named(store: &dyn Store, username: &str) -> Result<User, AdminError> {
-    let found = if crate::validate::username(username).is_ok() { store.user_by_username(username).await? } else { None };
+    let found =
+        if crate::validate::username(username).is_ok() { store.user_by_username(username).await? } else { None };
     found.map(|c| c.user).ok_or_else(|| AdminError::Input(format!("no user named `{username}`")))
 }
 
@@ -78,8 +79,9 @@ async fn user_named(store: &dyn Store, username: &str) -> Result<User, AdminErro
 /// no running node: say so.
 async fn close_everywhere(config: &Config, user: &User, code: u16) -> Result<String, AdminError> {
     if config.redis.is_empty() {
-        return Ok("no --redis given: running nodes were not asked to close sockets (their tokens no longer work)"
-            .to_string());
+        return Ok(
+            "no --redis given: running nodes were not asked to close sockets (their tokens no longer work)".to_string()
+        );
     }
     let options = HubOptions { max_per_user: 1, recover_limit: 1, presence_ttl: Duration::from_secs(30) };
     let hub = Hub::new(options, |sink| broker::open(config, sink)).await.map_err(Error::from)?;
@@ -94,7 +96,12 @@ async fn ban(config: &Config, store: &dyn Store, username: &str, reason: &str) -
     store.set_ban(&Ban { user: user.id, reason: reason.to_owned(), at_ms: now_ms() }).await?;
     let revoked = store.revoke_user_sessions(user.id, None).await?;
     let mut out = vec![
-        format!("banned `{}` (id {}){}", user.username, user.id, if reason.is_empty() { String::new() } else { format!(": {reason}") }),
+        format!(
+            "banned `{}` (id {}){}",
+            user.username,
+            user.id,
+            if reason.is_empty() { String::new() } else { format!(": {reason}") }
+        ),
         format!("revoked {revoked} session(s) and their refresh tokens"),
     ];
     out.push(close_everywhere(config, &user, close::BANNED).await?);

@@ -162,7 +162,10 @@ async fn mutes_show_in_the_conversation_list_and_unread_still_counts() {
     bob.send_dm("mt_ann", "two").await;
     let list = ann.ok("conversation.list", json!({})).await;
     let c = &list["conversations"][0];
-    assert_eq!((c["muted"].as_bool(), c["muted_until"].as_i64(), c["unread"].as_u64()), (Some(true), Some(until), Some(2)));
+    assert_eq!(
+        (c["muted"].as_bool(), c["muted_until"].as_i64(), c["unread"].as_u64()),
+        (Some(true), Some(until), Some(2))
+    );
     let other = bob.ok("conversation.list", json!({})).await;
     assert_eq!(other["conversations"][0]["muted"], false, "mine only");
     // No end.
@@ -300,7 +303,11 @@ async fn cluster_a_ban_closes_sockets_on_every_node_and_a_block_holds_through_an
     // A ban run by the operator closes bob's sockets on nodes B and C.
     let out = admin(&cl.dir, Some(&url), &["ban", "cx_bob"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("closed every socket of `cx_bob` on every node (close code 4501)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("closed every socket of `cx_bob` on every node (close code 4501)"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(bob_b.ended().await, Ended::Close(4501));
     assert_eq!(bob_c.ended().await, Ended::Close(4501));
     ann_a.ok("ping", json!({})).await;

@@ -4,8 +4,8 @@
 
 use super::{ConnState, Reply, reply};
 use crate::app::App;
-use crate::error::{Error, Result};
 use crate::broker::PresenceState;
+use crate::error::{Error, Result};
 use crate::hub::{UserPresence, Watcher};
 use crate::model::UserId;
 use crate::protocol::{PresenceReply, PresenceUsers, PresenceView};

@@ -38,13 +38,7 @@ async fn message_target(app: &App, me: crate::model::UserId, conv: String, id: &
     let id = id.parse::<i64>().ok().filter(|v| *v > 0 && *v < i64::MAX).ok_or_else(no_such)?;
     let page = app.store.history(&c.id, Some(MessageId(id + 1)), 1).await?;
     let m = page.into_iter().next().filter(|m| m.id.0 == id).ok_or_else(no_such)?;
-    Ok(ReportTarget::Message {
-        id,
-        conversation: c.id,
-        author: m.from_id,
-        author_name: m.from,
-        text: m.text,
-    })
+    Ok(ReportTarget::Message { id, conversation: c.id, author: m.from_id, author_name: m.from, text: m.text })
 }
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: ReportCreate) -> Result<Reply> {

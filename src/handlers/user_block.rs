@@ -83,7 +83,9 @@ pub async fn list(app: &App, conn: &mut ConnState, r: BlockList) -> Result<Reply
     let limit = validate::limit(r.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let before = match r.after.as_deref() {
         None => None,
-        Some(a) => Some(a.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| bad_request("after must be a next_after"))?),
+        Some(a) => {
+            Some(a.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| bad_request("after must be a next_after"))?)
+        }
     };
     let page = app.store.blocks(me, before, limit).await?;
     let next_after = if page.len() == limit { page.last().map(|b| b.id.to_string()) } else { None };

@@ -36,8 +36,22 @@ pub(super) type ReportRow = (
 );
 
 fn report_of(r: ReportRow) -> Report {
-    let (id, reporter, reporter_name, kind, target_id, target_name, message_id, conv, text, reason, details, created, at, note) =
-        r;
+    let (
+        id,
+        reporter,
+        reporter_name,
+        kind,
+        target_id,
+        target_name,
+        message_id,
+        conv,
+        text,
+        reason,
+        details,
+        created,
+        at,
+        note,
+    ) = r;
     let target = if kind == "message" {
         ReportTarget::Message {
             id: message_id.unwrap_or(0),
@@ -146,8 +160,7 @@ impl SafetyStore for ScyllaStore {
         self.live()?;
         let distinct: Vec<UserId> =
             users.iter().enumerate().filter(|(i, u)| !users[..*i].contains(u)).map(|(_, u)| *u).collect();
-        let found =
-            futures_util::future::try_join_all(distinct.iter().map(|u| self.blocks_exists(*u, target))).await?;
+        let found = futures_util::future::try_join_all(distinct.iter().map(|u| self.blocks_exists(*u, target))).await?;
         Ok(distinct.into_iter().zip(found).filter(|(_, f)| f.is_some()).map(|(u, _)| u).collect())
     }
 
@@ -175,9 +188,14 @@ impl SafetyStore for ScyllaStore {
     async fn create_report(&self, r: &Report) -> Result<(), StoreError> {
         self.live()?;
         let (kind, target_id, target_name, message_id, conv, text) = match &r.target {
-            ReportTarget::Message { id, conversation, author, author_name, text } => {
-                ("message", author.0, author_name.as_str(), Some(*id), Some(conversation.0.as_str()), Some(text.as_str()))
-            }
+            ReportTarget::Message { id, conversation, author, author_name, text } => (
+                "message",
+                author.0,
+                author_name.as_str(),
+                Some(*id),
+                Some(conversation.0.as_str()),
+                Some(text.as_str()),
+            ),
             ReportTarget::User { id, username } => ("user", id.0, username.as_str(), None, None, None),
         };
         let b = bucket_of(r.id);

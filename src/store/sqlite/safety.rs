@@ -21,8 +21,9 @@ fn block(conn: &Connection, blocker: UserId, blocked: UserId, id: i64, max: usiz
     if exists {
         return Ok(BlockOutcome::Already);
     }
-    let n: i64 =
-        conn.prepare_cached("SELECT count(*) FROM blocks WHERE blocker_id = ?1")?.query_row([blocker.0], |r| r.get(0))?;
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM blocks WHERE blocker_id = ?1")?
+        .query_row([blocker.0], |r| r.get(0))?;
     if n as usize >= max {
         return Ok(BlockOutcome::Full);
     }
