@@ -25,8 +25,7 @@ async fn admin(dir: &Path, redis: Option<&str>, args: &[&str]) -> Output {
     if let Some(nodes) = test_scylla() {
         c.arg("--scylla").arg(nodes).arg("--scylla-keyspace").arg(scylla_keyspace_for(dir));
     }
-    let out = tokio::time::timeout(common::start_wait(), c.output()).await.expect("admin in time").expect("run");
-    out
+    tokio::time::timeout(common::start_wait(), c.output()).await.expect("admin in time").expect("run")
 }
 
 fn stdout(o: &Output) -> String {
