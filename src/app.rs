@@ -16,7 +16,7 @@ use crate::error::{BrokerError, Error};
 use crate::fanout::{self, FanoutQueue};
 use crate::hub::{Hub, HubOptions};
 use crate::model::UserId;
-use crate::ratelimit::{KeyedBuckets, LocalUserBudget, UserBudget};
+use crate::ratelimit::{KeyedBuckets, SharedUserBudget, UserBudget};
 use crate::snowflake::Generator;
 use crate::store::{self, Store};
 
@@ -30,12 +30,14 @@ pub struct App {
     pub hub: Arc<Hub>,
     /// Passwords and tokens.
     pub auth: Auth,
-    /// Each user's write budget, shared by the user's sockets.
+    /// Each user's write budget, shared by the user's sockets on every node.
     pub user_writes: Box<dyn UserBudget>,
     /// Snowflake ids with this node's (leased) worker id.
     pub ids: Generator,
     /// Groups each user may still create (`--groups-per-hour`, per node).
     pub group_creates: KeyedBuckets<UserId>,
+    /// Reports each user may still file (`--reports-per-hour`, per node).
+    pub reports: KeyedBuckets<UserId>,
     /// Posts waiting for fan-out to followers.
     pub fanout: FanoutQueue,
     /// The fan-out worker's receiver, taken once by the server.
@@ -85,9 +87,12 @@ impl App {
         let mut tasks = hub.spawn_tasks(stop_rx.clone()).await;
         let renew = renew_lease(hub.broker().clone(), lease, hub.node_id().to_owned(), lease_ttl, stop_rx);
         tasks.push(tokio::spawn(renew));
-        let user_writes = Box::new(LocalUserBudget::new(config.user_writes_burst, config.user_writes_per_sec));
+        let user_writes =
+            Box::new(SharedUserBudget::new(hub.broker().clone(), config.user_writes_burst, config.user_writes_per_sec));
         let per_hour = f64::from(config.groups_per_hour);
         let group_creates = KeyedBuckets::new(per_hour, per_hour / 3600.0);
+        let reports_per_hour = f64::from(config.reports_per_hour);
+        let reports = KeyedBuckets::new(reports_per_hour, reports_per_hour / 3600.0);
         Ok(Arc::new(App {
             config,
             store,
@@ -96,6 +101,7 @@ impl App {
             user_writes,
             ids,
             group_creates,
+            reports,
             fanout,
             fanout_rx,
             stop,

@@ -27,6 +27,83 @@ pub enum Command {
     /// Apply the storage schema and exit (ScyllaDB: the `cql/` files in
     /// order; SQLite: its migrations). Safe to run repeatedly.
     Migrate(Config),
+    /// Operator commands (reports, bans, account deletion). They open the
+    /// same store and broker as the nodes (same flags and `HUBBUB_*`
+    /// variables: `--data-dir`, `--scylla`, `--redis`), so they act on a
+    /// running cluster. Each prints what it did; bad input exits non-zero.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `hubbub admin ...`. The store and broker flags follow the subcommand
+/// (`hubbub admin ban bob --redis redis://...`).
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// List reports, newest first.
+    Reports {
+        /// Only reports not resolved yet.
+        #[arg(long)]
+        open: bool,
+        /// Most reports to print.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Act on one report.
+    #[command(subcommand)]
+    Report(AdminReport),
+    /// Ban a user: refuse their logins, revoke every session and refresh
+    /// token, and close every socket of theirs on every node (close code
+    /// 4501; needs `--redis` to reach running nodes).
+    Ban {
+        username: String,
+        /// Why (kept with the ban, printed by the command).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Lift a ban (the user logs in again).
+    Unban {
+        username: String,
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Delete a user's account as `account.delete` does, and close their sockets.
+    DeleteUser {
+        username: String,
+        #[command(flatten)]
+        config: Config,
+    },
+}
+
+/// `hubbub admin report ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminReport {
+    /// Mark a report resolved.
+    Resolve {
+        /// The report's id (from `hubbub admin reports`).
+        id: i64,
+        /// What was done (kept with the report).
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        config: Config,
+    },
+}
+
+impl AdminCommand {
+    /// The store and broker configuration the command runs with.
+    pub fn config(&self) -> &Config {
+        match self {
+            AdminCommand::Reports { config, .. }
+            | AdminCommand::Ban { config, .. }
+            | AdminCommand::Unban { config, .. }
+            | AdminCommand::DeleteUser { config, .. }
+            | AdminCommand::Report(AdminReport::Resolve { config, .. }) => config,
+        }
+    }
 }
 
 impl Cli {
@@ -34,6 +111,7 @@ impl Cli {
     pub fn into_config(self) -> Config {
         match self.command {
             Some(Command::Serve(c) | Command::Migrate(c)) => c,
+            Some(Command::Admin(a)) => a.config().clone(),
             None => self.config,
         }
     }
@@ -122,6 +200,15 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_GROUPS_PER_HOUR", default_value_t = 20)]
     pub groups_per_hour: u32,
 
+    /// Most users one user may block (`user.block` answers `limit_exceeded` past it).
+    #[arg(long, env = "HUBBUB_MAX_BLOCKS", default_value_t = 1000)]
+    pub max_blocks: usize,
+
+    /// Reports one user may file per hour (per node; a burst of this many,
+    /// then refilling evenly over the hour).
+    #[arg(long, env = "HUBBUB_REPORTS_PER_HOUR", default_value_t = 20)]
+    pub reports_per_hour: u32,
+
     /// Longest group title, in characters.
     #[arg(long, env = "HUBBUB_MAX_GROUP_TITLE_CHARS", default_value_t = 100)]
     pub max_group_title_chars: usize,
@@ -174,7 +261,9 @@ pub struct Config {
     pub bcrypt_per_key: usize,
 
     /// Sustained writes per second per user, across all of the user's
-    /// sockets on this node (message.send, post.*, follow.*, profile.update).
+    /// sockets on every node (message.send, post.*, follow.*, group.*,
+    /// user.block, report.create...): a token bucket in the broker (Redis
+    /// with --redis), failing open to a per-node bucket when Redis is slow.
     #[arg(long, env = "HUBBUB_USER_WRITES_PER_SEC", default_value_t = 20.0)]
     pub user_writes_per_sec: f64,
 

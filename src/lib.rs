@@ -25,6 +25,7 @@
 //! - [`fanout`]: background fan-out of posts to followers (events, home-timeline copies).
 //! - [`timeline`]: home-timeline rules (visibility, merging copied and read-time items).
 //! - [`app`]: the shared state built at start.
+//! - [`admin`]: `hubbub admin ...`, operator commands on the cluster's store and broker.
 //! - [`conversation`]: who may see a conversation (membership, members): the one access check.
 //! - [`protocol`]: wire types (serde only, no I/O).
 //! - [`model`]: domain types and newtype ids.
@@ -35,6 +36,7 @@
 //! - [`error`]: typed errors and their one mapping to protocol codes.
 //! - [`config`]: flags and `HUBBUB_*` variables.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod broker;

@@ -1,8 +1,9 @@
 //! The `hubbub` binary: parse flags, set up logging, then either apply the
-//! storage schema (`hubbub migrate`) or serve until SIGINT/SIGTERM.
+//! storage schema (`hubbub migrate`), run an operator command (`hubbub
+//! admin ...`), or serve until SIGINT/SIGTERM.
 
 use clap::Parser;
-use hubbub::config::Cli;
+use hubbub::config::{AdminCommand, Cli, Command};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -13,6 +14,9 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    if let Some(Command::Admin(cmd)) = &cli.command {
+        return Box::pin(admin(cmd)).await;
+    }
     let migrate = cli.is_migrate();
     let config = cli.into_config();
     if migrate {
@@ -38,6 +42,23 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `hubbub admin ...`: prints what was done (stdout) or why not (stderr,
+/// exit code 1).
+async fn admin(cmd: &AdminCommand) -> std::process::ExitCode {
+    match hubbub::admin::run(cmd).await {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hubbub admin: {e}");
             std::process::ExitCode::FAILURE
         }
     }

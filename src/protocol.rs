@@ -8,7 +8,9 @@ use serde_json::value::RawValue;
 use crate::model::{FollowId, ItemId, MessageId, PostId};
 
 mod chat_state;
+mod safety;
 pub use chat_state::*;
+pub use safety::*;
 
 /// The part of a request every frame has: its kind and an optional request
 /// id that the reply echoes. Parsed first, so even a malformed request gets a
@@ -115,6 +117,18 @@ pub enum Request {
     TypingStart(Typing),
     #[serde(rename = "typing.stop")]
     TypingStop(Typing),
+    #[serde(rename = "user.block")]
+    UserBlock(BlockTarget),
+    #[serde(rename = "user.unblock")]
+    UserUnblock(BlockTarget),
+    #[serde(rename = "user.blocks")]
+    UserBlocks(BlockList),
+    #[serde(rename = "conversation.mute")]
+    ConversationMute(ConversationMute),
+    #[serde(rename = "conversation.unmute")]
+    ConversationUnmute(ConversationUnmute),
+    #[serde(rename = "report.create")]
+    ReportCreate(ReportCreate),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -165,6 +179,12 @@ pub const REQUEST_KINDS: &[&str] = &[
     "settings.update",
     "typing.start",
     "typing.stop",
+    "user.block",
+    "user.unblock",
+    "user.blocks",
+    "conversation.mute",
+    "conversation.unmute",
+    "report.create",
     "ping",
 ];
 
@@ -192,6 +212,11 @@ impl Request {
                 | Request::GroupRole(_)
                 | Request::ConversationRead(_)
                 | Request::SettingsUpdate(_)
+                | Request::UserBlock(_)
+                | Request::UserUnblock(_)
+                | Request::ConversationMute(_)
+                | Request::ConversationUnmute(_)
+                | Request::ReportCreate(_)
         )
     }
 
@@ -467,6 +492,18 @@ pub mod close {
     /// The session ended (logout, refresh-token reuse, password change,
     /// account deleted): log in again, do not reuse these tokens.
     pub const SESSION_REVOKED: u16 = 4500;
+    /// An operator banned the account (`hubbub admin ban`): every socket of
+    /// the user closes, on every node; login is refused until an unban.
+    pub const BANNED: u16 = 4501;
+
+    /// The reason text sent with a close code the hub sends on a user's
+    /// behalf (through the broker, so every node uses the same words).
+    pub fn reason(code: u16) -> &'static str {
+        match code {
+            BANNED => "account banned",
+            _ => "session ended",
+        }
+    }
     /// A frame exceeded the size limit (standard code 1009).
     pub const TOO_BIG: u16 = 1009;
     /// A text message was not valid UTF-8 (standard code 1007).
@@ -694,6 +731,12 @@ pub struct ConversationView {
     /// My read pointer in this conversation; null if I never read it.
     #[serde(default)]
     pub read_up_to: Option<String>,
+    /// I muted it (`conversation.mute`) and the mute has not ended.
+    #[serde(default)]
+    pub muted: bool,
+    /// The mute's end (unix ms); null when not muted or muted with no end.
+    #[serde(default)]
+    pub muted_until: Option<i64>,
 }
 
 /// Reply data of `conversation.list`.

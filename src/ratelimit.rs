@@ -1,5 +1,6 @@
-//! Token buckets: one per socket for its request rate, and [`KeyedBuckets`]
-//! for limits shared by a key (an address, a user, an account).
+//! Token buckets: one per socket for its request rate, [`KeyedBuckets`]
+//! for limits shared by a key (an address, a user, an account), and
+//! [`SharedUserBudget`], each user's write budget across nodes.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -141,6 +142,41 @@ impl LocalUserBudget {
 impl UserBudget for LocalUserBudget {
     async fn try_take(&self, user: UserId) -> bool {
         self.0.try_take(&user)
+    }
+}
+
+/// The per-user write budget shared by every node: a token bucket per
+/// user in the broker (Redis with `--redis`: one script call per write,
+/// within `--broker-timeout-ms`; in memory on one node). **Fails open to
+/// this node's bucket**: when the broker call fails or times out, the
+/// write is judged by a node-local bucket of the same size instead, so
+/// chat keeps working while Redis is slow or down, and the limit then
+/// holds per node (at most N times the budget across N nodes) until Redis
+/// answers again.
+pub struct SharedUserBudget {
+    broker: std::sync::Arc<dyn crate::broker::Broker>,
+    local: LocalUserBudget,
+    burst: f64,
+    per_sec: f64,
+}
+
+impl SharedUserBudget {
+    /// `burst` writes at once per user, refilled at `per_sec`, across nodes.
+    pub fn new(broker: std::sync::Arc<dyn crate::broker::Broker>, burst: f64, per_sec: f64) -> Self {
+        SharedUserBudget { broker, local: LocalUserBudget::new(burst, per_sec), burst, per_sec }
+    }
+}
+
+#[async_trait::async_trait]
+impl UserBudget for SharedUserBudget {
+    async fn try_take(&self, user: UserId) -> bool {
+        match self.broker.take_token(&format!("w:{user}"), self.burst, self.per_sec).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(error = %e, "shared write budget unavailable; judged by this node's bucket");
+                self.local.try_take(user).await
+            }
+        }
     }
 }
 

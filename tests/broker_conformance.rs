@@ -180,6 +180,17 @@ async fn leases_are_exclusive_until_released((a, _sa, b, _sb): Pair) {
     assert!(b.lease("worker:9", "node-b", ttl).await.unwrap());
 }
 
+async fn token_buckets_are_shared_between_nodes((a, _sa, b, _sb): Pair) {
+    // No refill (0/s): exactly the capacity is taken, from either node.
+    for _ in 0..2 {
+        assert!(a.take_token("w:conformance", 3.0, 0.0).await.unwrap());
+    }
+    assert!(b.take_token("w:conformance", 3.0, 0.0).await.unwrap(), "the other node draws from the same bucket");
+    assert!(!a.take_token("w:conformance", 3.0, 0.0).await.unwrap());
+    assert!(!b.take_token("w:conformance", 3.0, 0.0).await.unwrap());
+    assert!(b.take_token("w:conformance-2", 3.0, 0.0).await.unwrap(), "one bucket per key");
+}
+
 async fn presence_is_online_while_any_node_holds_it((a, _sa, b, _sb): Pair) {
     let ttl = Duration::from_secs(10);
     let keys = vec!["u1".to_owned(), "u2".to_owned()];
@@ -336,6 +347,7 @@ conformance!(
     volatile_publishes_have_no_position_and_unsubscribe_stops_delivery,
     volatile_publishes_on_an_inbox_take_no_offset,
     leases_are_exclusive_until_released,
+    token_buckets_are_shared_between_nodes,
     presence_is_online_while_any_node_holds_it,
 );
 

@@ -69,6 +69,8 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 mod hardening_suite;
 #[path = "store_conformance/read_state.rs"]
 mod read_state_suite;
+#[path = "store_conformance/safety.rs"]
+mod safety_suite;
 
 #[path = "store_conformance/groups.rs"]
 mod groups_suite;
@@ -78,6 +80,7 @@ mod suite {
     pub use super::hardening_suite::*;
     pub use super::posts_suite::*;
     pub use super::read_state_suite::*;
+    pub use super::safety_suite::*;
     use super::*;
 
     pub async fn users(s: Arc<dyn Store>) {
@@ -762,4 +765,9 @@ every_backend!(
     stale_change_ids_are_refused,
     receipt_settings_default_on,
     deletion_takes_the_read_state,
+    blocks_bound_page_and_answer_who_blocks,
+    mutes_and_the_push_seam,
+    reports_keep_snapshots_and_resolve,
+    bans_set_lift_and_go_with_the_account,
+    deletion_removes_blocks_and_mutes_both_ways,
 );

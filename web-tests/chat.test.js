@@ -422,3 +422,89 @@ test('a group: create it, add and remove members, chat in it, see member changes
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('safety: mute a conversation, block and unblock a user, report a user', { timeout: 600000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) {
+    if (CI) throw new Error(`chromium not found at ${CHROMIUM}; CI must install it (apt-get install -y chromium)`);
+    console.error(`\n!!!!! SKIPPING the browser safety test: chromium not found at ${CHROMIUM} !!!!!\n`);
+    t.skip('chromium missing');
+    return;
+  }
+  const build = spawnSync('cargo', ['build', '--locked'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
+  assert.strictEqual(build.status, 0, 'cargo build failed');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-safety-'));
+  const server = new Server(await freePort(), dataDir);
+  const browsers = [];
+  const benLi = '#conversations li[data-username="ben"]';
+  try {
+    await server.start();
+    const base = server.base;
+    const [a, b] = [await launch('amy'), await launch('ben')];
+    browsers.push(a, b);
+    const [A, B] = [a.page, b.page];
+    await register(A, base, 'amy', 'Amy', 'correct-horse');
+    await register(B, base, 'ben', 'Ben', 'battery-staple');
+
+    // Ben writes to Amy.
+    await B.fill('#search-input', 'am');
+    await B.click('#search-results li[data-username="amy"] button');
+    await B.waitForSelector('#view-profile:not([hidden])');
+    await B.click('#btn-message');
+    await B.waitForSelector('#view-chat:not([hidden])');
+    await send(B, 'hello amy');
+    assert.strictEqual(await waitForMessage(B, 'hello amy'), 1);
+    await A.waitForSelector(benLi);
+
+    // Amy mutes the conversation; the list marks it, also after a reload
+    // (the server keeps it), and she unmutes it again.
+    await A.click(`${benLi} button`);
+    assert.strictEqual(await waitForMessage(A, 'hello amy'), 1);
+    await A.click('#btn-mute');
+    await A.waitForSelector('#btn-mute[data-muted="true"]');
+    await A.waitForSelector(`${benLi} .muted-mark`);
+    await A.reload();
+    await online(A);
+    await A.waitForSelector(`${benLi} .muted-mark`);
+    await A.click(`${benLi} button`);
+    await A.waitForSelector('#btn-mute[data-muted="true"]');
+    await A.click('#btn-mute');
+    await A.waitForSelector('#btn-mute[data-muted="false"]');
+    await A.waitForFunction((sel) => !document.querySelector(sel + ' .muted-mark'), benLi);
+
+    // Amy blocks Ben from his profile: his next message is refused with a
+    // clear error, and nothing reaches her.
+    await A.click('#btn-chat-profile');
+    await A.waitForSelector('#view-profile:not([hidden])');
+    await A.click('#btn-block');
+    await A.waitForSelector('#btn-block[data-blocked="true"]');
+    await A.waitForSelector('.toast >> text=You blocked @ben');
+    await send(B, 'are you there?');
+    await B.waitForSelector('.toast >> text=you cannot message this user');
+
+    // She reports him.
+    await A.click('#btn-report');
+    await A.fill('#report-reason', 'spam');
+    await A.fill('#report-details', 'keeps writing');
+    await A.click('#report-submit');
+    await A.waitForSelector('.toast >> text=Your report about @ben was sent');
+    assert.ok(await A.isHidden('#report-form'));
+
+    // Unblocked, his messages reach her again.
+    await A.click('#btn-block');
+    await A.waitForSelector('#btn-block[data-blocked="false"]');
+    await send(B, 'back again');
+    assert.strictEqual(await waitForMessage(B, 'back again'), 1);
+    await A.waitForFunction((sel) => {
+      const li = document.querySelector(sel);
+      return li && li.querySelector('.preview').textContent === 'back again';
+    }, benLi);
+    assert.ok(!server.log.includes('panicked'), 'no panic in the server log');
+  } finally {
+    for (const x of browsers) {
+      await x.ctx.close().catch(() => {});
+      fs.rmSync(x.userDataDir, { recursive: true, force: true });
+    }
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});

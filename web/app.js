@@ -46,7 +46,7 @@
     bad_request: 'The server rejected that request',
     unknown_type: 'The server does not know this request type (client and server versions differ)',
     unauthorized: 'Not signed in, or the credentials were rejected',
-    forbidden: 'Wrong password',
+    forbidden: 'Not allowed',
     not_found: 'Not found',
     conflict: 'That username is taken; pick another',
     rate_limited: 'Too many requests; slow down and try again in a moment',
@@ -100,6 +100,7 @@
     refreshTimer: null,
     convs: new Map(), // lowercase peer username, or 'g:' + group id -> conversation
     following: new Set(), // lowercase usernames I follow
+    blocked: new Set(), // lowercase usernames I block (user.blocks)
     openPeer: null, // lowercase username of the open chat
     view: 'empty',
     profile: null, // the profile on screen
@@ -335,7 +336,7 @@
   }
 
   async function afterAuth() {
-    await Promise.all([loadConversations(), loadFollowing()]);
+    await Promise.all([loadConversations(), loadFollowing(), loadBlocks()]);
     await syncMessages();
     await syncChanges();
     flushOutbox();
@@ -490,6 +491,7 @@
       c.unread = x.unread || 0;
       c.unreadCapped = !!x.unread_capped;
       c.readUpTo = x.read_up_to || null;
+      c.muted = !!x.muted;
     }
     renderConversations();
   }
@@ -609,6 +611,7 @@
       const prefix = mine ? 'You: ' : c.last && c.group ? `${senderName(c.last)}: ` : '';
       info.appendChild(el('div', 'preview', c.last ? prefix + c.last.text : 'No messages yet'));
       b.append(av, info);
+      if (c.muted) { const m = el('span', 'muted-mark', '\u{1F515}'); m.title = 'muted'; b.appendChild(m); }
       if (c.unread) b.appendChild(el('span', 'badge', unreadText(c)));
       b.onclick = () => (c.group ? openGroup(c.id) : openChat(c.username));
       li.appendChild(b);
@@ -637,6 +640,7 @@
 
   function renderChatHeader(c) {
     $('chat-title').textContent = c.display_name;
+    renderMuteButton(c);
     $('btn-chat-profile').hidden = !!c.group;
     $('btn-group-members').hidden = !c.group;
     if (!c.group) $('group-panel').hidden = true;
@@ -878,6 +882,7 @@
     fb.dataset.following = String(follows);
     fb.className = follows ? '' : 'primary';
     $('btn-message').hidden = false;
+    renderSafetyButtons(p, own);
     $('profile-edit').hidden = !own;
     if (own) {
       $('edit-display').value = p.display_name;
@@ -1235,6 +1240,86 @@
   }
 
   // ---------- wiring ----------
+  // ---------- safety: blocks, mutes, reports ----------
+  async function loadBlocks() {
+    const set = new Set();
+    let after = null;
+    for (let guard = 0; guard < 20; guard++) {
+      const d = await request('user.blocks', { limit: 100, ...(after ? { after } : {}) });
+      for (const u of d.users) set.add(lc(u.username));
+      after = d.next_after;
+      if (!after) break;
+    }
+    state.blocked = set;
+  }
+
+  function renderSafetyButtons(p, own) {
+    const blocked = state.blocked.has(lc(p.username));
+    const bb = $('btn-block');
+    bb.hidden = own;
+    bb.textContent = blocked ? 'Unblock' : 'Block';
+    bb.dataset.blocked = String(blocked);
+    $('btn-report').hidden = own;
+    if (own) $('report-form').hidden = true;
+  }
+
+  async function toggleBlock() {
+    const p = state.profile;
+    const blocked = state.blocked.has(lc(p.username));
+    const btn = $('btn-block');
+    btn.disabled = true;
+    try {
+      await request(blocked ? 'user.unblock' : 'user.block', { username: p.username });
+      if (blocked) state.blocked.delete(lc(p.username));
+      else { state.blocked.add(lc(p.username)); state.following.delete(lc(p.username)); }
+      const d = await request('profile.get', { username: p.username });
+      if (state.profile && state.profile.id === p.id) { state.profile = d.profile; renderProfile(); }
+      toast(blocked ? `You unblocked @${p.username}` : `You blocked @${p.username}. They can no longer message you.`);
+    } catch (e) {
+      showError(e);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function submitReport(ev) {
+    ev.preventDefault();
+    const p = state.profile;
+    const reason = $('report-reason').value.trim();
+    if (!reason) { toast('Say why you are reporting them', 'error'); return; }
+    const details = $('report-details').value.trim();
+    try {
+      await request('report.create', { username: p.username, reason, ...(details ? { details } : {}) });
+      $('report-form').hidden = true;
+      $('report-reason').value = '';
+      $('report-details').value = '';
+      toast(`Thanks. Your report about @${p.username} was sent to the operators.`);
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  function renderMuteButton(c) {
+    const b = $('btn-mute');
+    b.hidden = !c.id;
+    b.textContent = c.muted ? 'Unmute' : 'Mute';
+    b.dataset.muted = String(!!c.muted);
+  }
+
+  async function toggleMute() {
+    const c = state.convs.get(state.openPeer);
+    if (!c || !c.id) return;
+    try {
+      const d = await request(c.muted ? 'conversation.unmute' : 'conversation.mute', { conversation: c.id });
+      c.muted = d.muted;
+      renderMuteButton(c);
+      renderConversations();
+      toast(d.muted ? 'Muted: no notifications for this conversation' : 'Unmuted');
+    } catch (e) {
+      showError(e);
+    }
+  }
+
   function init() {
     $('tab-login').onclick = () => setAuthMode('login');
     $('tab-register').onclick = () => setAuthMode('register');
@@ -1246,6 +1331,10 @@
     $('post-input').oninput = updatePostCount;
     $('timeline-more').onclick = () => loadHome(true);
     $('btn-follow').onclick = toggleFollow;
+    $('btn-block').onclick = toggleBlock;
+    $('btn-report').onclick = () => { $('report-form').hidden = !$('report-form').hidden; $('report-reason').focus(); };
+    $('report-form').onsubmit = submitReport;
+    $('btn-mute').onclick = toggleMute;
     $('btn-message').onclick = () => openChat(state.profile.username, state.profile);
     $('btn-chat-profile').onclick = () => { const c = state.convs.get(state.openPeer); if (c) openProfile(c.username); };
     $('profile-edit').onsubmit = saveProfile;

@@ -70,6 +70,7 @@ pub struct Auth {
 }
 
 const BAD_LOGIN: &str = "invalid username or password";
+const BANNED: &str = "this account is banned";
 
 impl Auth {
     /// Loads or generates the signing key and prepares the service.
@@ -142,7 +143,15 @@ impl Auth {
         match found {
             Some(c) if ok => {
                 self.throttle.succeeded(&key, addr);
-                self.start_session(c.user).await
+                self.refuse_banned(c.user.id).await?;
+                let issued = self.start_session(c.user).await?;
+                // A ban stored while the session was created: its session
+                // sweep may have run before this session existed.
+                if let Err(e) = self.refuse_banned(issued.user.id).await {
+                    self.store.revoke_session(&issued.session).await?;
+                    return Err(e);
+                }
+                Ok(issued)
             }
             _ => {
                 self.throttle.failed(&key, addr);
@@ -158,7 +167,11 @@ impl Auth {
         let revoked = || Error::Unauthorized("session has ended; log in again".into());
         match self.store.live_session_user(&session, now_ms()).await? {
             Some(owner) if owner == user_id => {}
-            _ => return Err(revoked()),
+            _ => {
+                // A ban revoked it: say so.
+                self.refuse_banned(user_id).await?;
+                return Err(revoked());
+            }
         }
         let user = self.store.user_by_id(user_id).await?.ok_or_else(revoked)?;
         Ok((user, session))
@@ -203,6 +216,14 @@ impl Auth {
     pub async fn refresh_token_owner(&self, refresh_token: &str) -> Result<Option<UserId>, Error> {
         let (session, _) = tokens::parse_refresh(refresh_token)?;
         Ok(self.store.live_session_user(&session, now_ms()).await?)
+    }
+
+    /// `forbidden` ("this account is banned") when an operator banned `user`.
+    pub async fn refuse_banned(&self, user: UserId) -> Result<(), Error> {
+        match self.store.ban_of(user).await? {
+            Some(_) => Err(Error::Forbidden(BANNED.into())),
+            None => Ok(()),
+        }
     }
 
     /// Revokes a session: its refresh token and access tokens stop working.

@@ -42,6 +42,7 @@ struct State {
     publishes: u64,
     presence: HashMap<String, Presence>,
     leases: HashMap<String, (String, Instant)>,
+    buckets: HashMap<String, crate::ratelimit::TokenBucket>,
 }
 
 /// Delivers every publish to this node's own sink, with history in memory.
@@ -156,6 +157,19 @@ impl Broker for MemoryBroker {
 
     async fn unsubscribe(&self, _channel: &str) -> Result<(), BrokerError> {
         Ok(())
+    }
+
+    async fn take_token(&self, key: &str, capacity: f64, per_sec: f64) -> Result<bool, BrokerError> {
+        let mut st = self.state();
+        let ok = st
+            .buckets
+            .entry(key.to_owned())
+            .or_insert_with(|| crate::ratelimit::TokenBucket::new(capacity.max(1.0), per_sec.max(0.0)))
+            .try_take();
+        if st.buckets.len() > crate::ratelimit::SWEEP_AT {
+            st.buckets.retain(|_, b| !b.is_full());
+        }
+        Ok(ok)
     }
 
     async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BrokerError> {

@@ -161,6 +161,16 @@ pub trait Broker: Send + Sync + 'static {
     /// Stops delivering `channel` unless the sink wants it again. Idempotent.
     async fn unsubscribe(&self, channel: &str) -> Result<(), BrokerError>;
 
+    /// Takes one token from the token bucket `key` shared by every node
+    /// (`capacity` tokens, refilled at `per_sec`; created full), in one
+    /// atomic step. `Ok(false)`: the bucket is empty. The in-process broker
+    /// keeps the buckets in memory (bounded like `KeyedBuckets`); Redis in
+    /// one script call on the key's instance, with the broker timeout, the
+    /// bucket expiring once it would be full again. Callers choose what a
+    /// failure means (the per-user write budget falls back to this node's
+    /// own bucket).
+    async fn take_token(&self, key: &str, capacity: f64, per_sec: f64) -> Result<bool, BrokerError>;
+
     /// Takes or renews the lease `name` for `holder` for `ttl`. `Ok(false)`:
     /// another holder has it.
     async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BrokerError>;

@@ -37,6 +37,8 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ConversationList) -> Res
     entries.truncate(want);
     let ids: Vec<ConversationId> = entries.iter().map(Entry::id).collect();
     let mut unread = app.store.unread(me, &ids, UNREAD_CAP).await?;
+    let mut mutes = app.store.mutes(me, &ids[..ids.len().min(limit)]).await?.into_iter();
+    let now = crate::model::now_ms();
     let (unread_total, unread_total_capped) = if first {
         let sum: u64 = unread.iter().map(|u| u64::from(u.count)).sum();
         let capped = sum > u64::from(UNREAD_CAP) || unread.iter().any(|u| u.capped);
@@ -52,6 +54,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ConversationList) -> Res
     let mut last_views = message_views(app, &lasts).await?.into_iter();
     let mut conversations = Vec::with_capacity(entries.len());
     for (e, u) in entries.into_iter().zip(unread) {
+        let (muted, muted_until) = super::conversation_mute::mute_view(mutes.next().flatten(), now);
         let last_message = if e.last_message().is_some() { last_views.next() } else { None };
         let (kind, with, group) = match &e {
             Entry::Direct(c) => (ConversationKind::Direct, Some(user_view(&c.peer)), None),
@@ -66,6 +69,8 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ConversationList) -> Res
             unread: u.count,
             unread_capped: u.capped,
             read_up_to: u.read_up_to.map(|m| m.to_string()),
+            muted,
+            muted_until,
         });
     }
     reply(&ConversationListReply { conversations, next_before, unread_total, unread_total_capped })

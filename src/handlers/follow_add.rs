@@ -1,5 +1,6 @@
 //! `follow.add`: follow a user. Idempotent; only a new follow sends
-//! `follow.new` to the followed user's sockets.
+//! `follow.new` to the followed user's sockets. Refused (`forbidden`)
+//! while either user blocks the other.
 
 use super::lookup::user_named;
 use super::{ConnState, Reply, event_frame, reply, user_view};
@@ -14,6 +15,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: FollowTarget) -> Result<
     if target.id == me {
         return Err(bad_request("you cannot follow yourself"));
     }
+    super::user_block::check_direct(app, me, target.id, "follow").await?;
     if app.store.follow_counts(me).await?.following >= app.config.max_following
         && !app.store.follow_ids(me).await?.iter().any(|(id, _)| *id == target.id)
     {

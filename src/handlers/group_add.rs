@@ -1,9 +1,11 @@
 //! `group.add`: owner and admins add members (names that are unknown or
 //! already members are left out); every member, the new ones included,
 //! gets `group.member_added`. Refused with `limit_exceeded` past
-//! `--max-group-members` (nobody is added then).
+//! `--max-group-members` (nobody is added then), and with `forbidden`
+//! when one of them blocks the adder (nobody is added either).
 
 use super::group_access::{self as access, group_view};
+use super::user_block::check_group_adds;
 use super::{ConnState, Reply, reply, user_view};
 use crate::app::App;
 use crate::error::{Error, Result, bad_request};
@@ -16,6 +18,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: GroupAdd) -> Result<Repl
     }
     let (me, id, _) = access::manager(app, conn, &r.conversation).await?;
     let users = access::resolve(app, &r.members).await?;
+    check_group_adds(app, me.id, &users).await?;
     let ids: Vec<_> = users.iter().map(|u| u.id).collect();
     let max = app.config.max_group_members;
     let added = match app.store.add_group_members(id, &ids, max).await? {

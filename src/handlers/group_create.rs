@@ -14,6 +14,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: GroupCreate) -> Result<R
     let title = access::title(app, &r.title)?;
     let topic = access::topic(app, r.topic.as_deref().unwrap_or(""))?;
     let users = access::resolve(app, &r.members).await?;
+    super::user_block::check_group_adds(app, me.id, &users).await?;
     let members: Vec<_> = users.iter().filter(|u| u.id != me.id).collect();
     if members.len() + 1 > app.config.max_group_members {
         let max = app.config.max_group_members;

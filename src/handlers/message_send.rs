@@ -9,8 +9,11 @@
 //! the first attempt may have committed after its caller was told
 //! `unavailable` (or failed before publishing), and then this retry is the
 //! only chance to push it. Clients de-duplicate `message.new` by id.
+//! A direct message between two users where either blocks the other is
+//! refused with `forbidden` (nothing stored; see `user_block`).
 
 use super::group_access::no_such_group;
+use super::user_block::check_direct;
 use super::{ConnState, Reply, event_frame, message_view, reply};
 use crate::app::App;
 use crate::error::{Error, Result, bad_request};
@@ -64,6 +67,10 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<R
 async fn to_name(app: &App, send: DirectSend) -> Result<Inserted> {
     let not_found = || Error::NotFound(format!("no user named `{}`", send.to_username));
     validate::username(&send.to_username).map_err(|_| not_found())?;
+    // Blocks are checked against the store (shared by every node) on
+    // every send: a block made on another node holds at once.
+    let to = app.store.user_by_username(&send.to_username).await?.ok_or_else(not_found)?;
+    check_direct(app, send.from.id, to.user.id, "message").await?;
     app.store.send_direct(&send).await?.ok_or_else(not_found)
 }
 
@@ -93,6 +100,7 @@ async fn to_conversation(
         Some(ConversationRef::Direct(a, b)) if a == from.id || b == from.id => {
             let peer = if a == from.id { b } else { a };
             let to = app.store.user_by_id(peer).await?.ok_or_else(no_such)?;
+            check_direct(app, from.id, peer, "message").await?;
             let send = DirectSend { id, from, to_username: to.username.clone(), text, nonce };
             Ok(app.store.insert_message(&send.into_message(&to)).await?)
         }

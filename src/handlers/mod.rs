@@ -12,6 +12,7 @@ mod auth_register;
 mod auth_token;
 mod change_sync;
 mod conversation_list;
+mod conversation_mute;
 mod conversation_read;
 mod follow_add;
 mod follow_followers;
@@ -41,10 +42,12 @@ mod post_views;
 mod presence;
 mod profile_get;
 mod profile_update;
+mod report_create;
 mod settings;
 mod timeline_home;
 mod timeline_user;
 mod typing;
+mod user_block;
 mod user_search;
 mod views;
 
@@ -228,6 +231,12 @@ async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
         Request::SettingsUpdate(r) => settings::update(app, conn, r).await,
         Request::TypingStart(r) => typing::start(app, conn, r).await,
         Request::TypingStop(r) => typing::stop(app, conn, r).await,
+        Request::UserBlock(r) => user_block::block(app, conn, r).await,
+        Request::UserUnblock(r) => user_block::unblock(app, conn, r).await,
+        Request::UserBlocks(r) => user_block::list(app, conn, r).await,
+        Request::ConversationMute(r) => conversation_mute::mute(app, conn, r).await,
+        Request::ConversationUnmute(r) => conversation_mute::unmute(app, conn, r).await,
+        Request::ReportCreate(r) => report_create::handle(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }

@@ -26,6 +26,8 @@ pub struct Watcher {
     pub tx: tokio::sync::mpsc::Sender<OutFrame>,
     /// Its close control (a full queue closes it).
     pub control: Arc<ConnControl>,
+    /// The watching socket's user (a block by the watched user ends the watch).
+    pub user: UserId,
 }
 
 /// The node-local socket registry; the broker's sink.
@@ -91,7 +93,7 @@ impl LocalHub {
                         CloseTarget::AllExcept(s) => s.as_ref() != Some(&c.session),
                     };
                     if hit {
-                        c.control.close(*code, "session ended");
+                        c.control.close(*code, crate::protocol::close::reason(*code));
                     }
                     None
                 }
@@ -113,6 +115,16 @@ impl LocalHub {
     }
 
     fn deliver_presence(&self, user: UserId, raw: &Bytes) {
+        // `U <user id>`: that user's watches of `user` end (a block). The
+        // entry stays, maybe empty, so the sockets' own unwatch at close
+        // still unsubscribes the channel.
+        if let Some(rest) = raw.strip_prefix(payload::END_WATCH.as_bytes()) {
+            let watcher = std::str::from_utf8(rest).ok().and_then(|s| s.trim().parse::<i64>().ok());
+            if let (Some(w), Some(mut ws)) = (watcher, self.watchers.get_mut(&user)) {
+                ws.retain(|x| x.user.0 != w);
+            }
+            return;
+        }
         let Ok(frame) = Utf8Bytes::try_from(raw.clone()) else { return };
         let Some(ws) = self.watchers.get(&user) else { return };
         for w in ws.iter() {

@@ -36,7 +36,7 @@ use crate::model::{SessionId, User, UserId};
 
 pub use conn::{ConnControl, ConnHandle, ConnId, InboxCursor, OutFrame, Released};
 pub use local::{LocalHub, Watcher};
-pub use presence::UserPresence;
+pub use presence::{UserPresence, view as presence_view};
 
 /// Inbox channels are `ib:<user id>`.
 pub const INBOX_PREFIX: &str = "ib:";

@@ -29,6 +29,11 @@ pub fn encode_frame(except: Option<ConnId>, frame: &Utf8Bytes) -> Bytes {
     b.freeze()
 }
 
+/// The prefix of a presence-channel payload that ends one user's watches
+/// of the channel's user (`U <watcher id>`), on every node; presence
+/// events are JSON frames, so they never start with it.
+pub const END_WATCH: &str = "U ";
+
 /// Encodes a request to close some of the user's sockets.
 pub fn encode_close(code: u16, target: &CloseTarget) -> Bytes {
     let s = match target {

@@ -91,6 +91,15 @@ impl Hub {
         }
     }
 
+    /// Ends every watch by `watcher`'s sockets of `user`'s presence, on
+    /// every node (`user` blocked `watcher`). Volatile like presence
+    /// events: a watch whose node missed it stops at its socket's next
+    /// watch request, which checks blocks again.
+    pub async fn end_watches(&self, user: UserId, watcher: UserId) -> Result<(), BrokerError> {
+        let payload = Bytes::from(format!("{}{}", super::payload::END_WATCH, watcher.0));
+        self.broker.publish_volatile(&channel(user), payload).await
+    }
+
     /// Stops `conn` watching `user`.
     pub async fn unwatch(&self, user: UserId, conn: ConnId) {
         let last = self

@@ -9,6 +9,7 @@
 mod cql;
 pub mod groups;
 pub mod read_state;
+pub mod safety;
 mod sqlite;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::model::{
 pub use cql::{ScyllaOptions, ScyllaStore};
 pub use groups::GroupStore;
 pub use read_state::ReadStateStore;
+pub use safety::SafetyStore;
 pub use sqlite::SqliteStore;
 
 /// The oldest a message id may be (its timestamp against the wall clock)
@@ -79,7 +81,7 @@ impl Inserted {
 /// first). They fail with `StoreError::UserGone` and leave nothing behind:
 /// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
-pub trait Store: GroupStore + ReadStateStore + Send + Sync + 'static {
+pub trait Store: GroupStore + ReadStateStore + SafetyStore + Send + Sync + 'static {
     // ---- users --------------------------------------------------------
 
     /// Creates a user with a default profile and indexes it for
@@ -125,6 +127,8 @@ pub trait Store: GroupStore + ReadStateStore + Send + Sync + 'static {
     /// show them as from a deleted account (their `from_id` names no user).
     /// The user's read pointers, change feed and chat settings go too, and
     /// so do the peers' read pointers in the deleted direct conversations.
+    /// Blocks and mutes go in both directions, and a ban with them;
+    /// reports stay (they hold snapshots of the names and text).
     /// The username is free again afterwards; a new account
     /// with it has a new id and so none of the old conversations. Returns
     /// false when the user did not exist. Idempotent.

@@ -40,6 +40,7 @@ struct Scripts {
     release: Script,
     join: Script,
     leave: Script,
+    bucket: Script,
 }
 
 /// Redis pub/sub between nodes, Redis Streams for history.
@@ -136,6 +137,7 @@ impl RedisBroker {
             release: Script::new(scripts::RELEASE),
             join: Script::new(scripts::PRESENCE_JOIN),
             leave: Script::new(scripts::PRESENCE_LEAVE),
+            bucket: Script::new(scripts::TOKEN_BUCKET),
         };
         Ok(RedisBroker { instances, scripts, options, stop, tasks: Mutex::new(tasks) })
     }
@@ -320,6 +322,14 @@ impl Broker for RedisBroker {
 
     async fn unsubscribe(&self, channel: &str) -> Result<(), BrokerError> {
         self.reconcile(channel).await
+    }
+
+    async fn take_token(&self, key: &str, capacity: f64, per_sec: f64) -> Result<bool, BrokerError> {
+        let mut conn = self.cmd(key);
+        let mut inv = self.scripts.bucket.key(format!("{PREFIX}tb:{key}"));
+        inv.arg(capacity.max(1.0)).arg(per_sec.max(0.0) / 1000.0);
+        let got: i64 = self.timed(inv.invoke_async(&mut conn)).await?;
+        Ok(got == 1)
     }
 
     async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BrokerError> {

@@ -79,6 +79,37 @@ end
 return {epoch, top, entries}
 ";
 
+/// A token bucket: KEYS[1] a hash {t: tokens, a: last refill, ms};
+/// ARGV capacity, tokens per millisecond. Takes one token if there is
+/// one (returns 1, else 0); the clock is Redis's own (TIME), so nodes'
+/// clocks do not matter. The key expires once the bucket would be full.
+pub const TOKEN_BUCKET: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cap = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 't', 'a')
+local tokens = tonumber(b[1])
+local at = tonumber(b[2])
+if tokens == nil or at == nil then
+  tokens = cap
+  at = now
+end
+tokens = math.min(cap, tokens + math.max(0, now - at) * rate)
+local ok = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  ok = 1
+end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'a', tostring(now))
+local ttl = 3600000
+if rate > 0 then
+  ttl = math.min(ttl, math.ceil((cap - tokens) / rate) + 1000)
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return ok
+";
+
 /// Takes or renews a lease. KEYS: lease. ARGV: holder, TTL ms. Returns 1
 /// when the holder has the lease now, else 0.
 pub const LEASE: &str = r"

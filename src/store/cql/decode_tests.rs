@@ -125,6 +125,15 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
     ] {
         check(q, type_checks::<(i64,)>);
     }
+    check(Q::BlockByIdPage, type_checks::<(i64, i64)>);
+    for q in [Q::BlockGet, Q::BlockCount, Q::BlockedByOf, Q::MuteGet] {
+        check(q, type_checks::<(i64,)>);
+    }
+    check(Q::ReportBuckets, type_checks::<(i32,)>);
+    for q in [Q::ReportGet, Q::ReportPage] {
+        check(q, type_checks::<super::safety::ReportRow>);
+    }
+    check(Q::BanGet, type_checks::<(String, i64)>);
     let reads: Vec<Q> = table().into_iter().filter(|(_, k, _)| *k == Kind::Read).map(|(q, _, _)| q).collect();
     let missing: Vec<_> = reads.iter().filter(|q| !checked.contains(q)).collect();
     assert!(missing.is_empty(), "reads without a checked row type: {missing:?}");

@@ -31,6 +31,7 @@ impl ScyllaStore {
         self.delete_user_posts(id).await?;
         self.leave_all_groups(id).await?;
         self.delete_chat_state(id).await?;
+        self.delete_user_safety(id).await?;
         let Some(row) = row else { return Ok(false) };
         let (Some(username), display) = (row.username.clone(), row.display_name.clone().unwrap_or_default()) else {
             return Ok(false);
@@ -105,6 +106,8 @@ impl ScyllaStore {
             self.db.write(Q::ConversationDelete, (ts, c.peer_id, id.0)).await?;
             // The peer's read pointer in a conversation that is gone.
             self.db.write(Q::ReadPointerDelete, (ts, c.peer_id, &c.conversation_id)).await?;
+            // And the peer's mute of it.
+            self.db.write(Q::MuteDelete, (c.peer_id, &c.conversation_id)).await?;
         }
         self.db.write(Q::ConversationsDelete, (ts, id.0)).await
     }

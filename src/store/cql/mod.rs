@@ -30,6 +30,7 @@ pub mod options;
 mod posts;
 mod read_state;
 mod rows;
+mod safety;
 pub mod schema;
 mod sessions;
 mod social;

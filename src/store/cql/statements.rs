@@ -258,6 +258,43 @@ statements! {
     ChangeBucketDelete: Write => "DELETE FROM user_changes WHERE user_id = ? AND bucket = ?";
     ChangeBucketsDelete: Write => "DELETE FROM change_buckets WHERE user_id = ?";
     SettingsDelete: Write => "DELETE FROM chat_settings WHERE user_id = ?";
+    // ---- safety (cql/011)
+    BlockGet: Read => "SELECT block_id FROM blocks WHERE blocker_id = ? AND blocked_id = ?";
+    BlockCount: Read => "SELECT blocked_id FROM blocks WHERE blocker_id = ? LIMIT ?";
+    BlockInsert: Write => "INSERT INTO blocks (blocker_id, blocked_id, block_id) VALUES (?, ?, ?)";
+    BlockDelete: Write => "DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?";
+    BlocksOfUserDelete: Write => "DELETE FROM blocks WHERE blocker_id = ?";
+    BlockByIdInsert: Write => "INSERT INTO blocks_by_id (blocker_id, block_id, blocked_id) VALUES (?, ?, ?)";
+    BlockByIdDelete: Write => "DELETE FROM blocks_by_id WHERE blocker_id = ? AND block_id = ?";
+    BlockByIdPage: Read =>
+        "SELECT block_id, blocked_id FROM blocks_by_id WHERE blocker_id = ? AND block_id < ? LIMIT ?";
+    BlocksByIdDelete: Write => "DELETE FROM blocks_by_id WHERE blocker_id = ?";
+    BlockedByInsert: Write => "INSERT INTO blocked_by (blocked_id, blocker_id) VALUES (?, ?)";
+    BlockedByDelete: Write => "DELETE FROM blocked_by WHERE blocked_id = ? AND blocker_id = ?";
+    BlockedByOf: Read => "SELECT blocker_id FROM blocked_by WHERE blocked_id = ?";
+    BlockedByOfDelete: Write => "DELETE FROM blocked_by WHERE blocked_id = ?";
+    MuteSet: Write => "INSERT INTO mutes (user_id, conversation_id, until_ms) VALUES (?, ?, ?)";
+    MuteGet: Read => "SELECT until_ms FROM mutes WHERE user_id = ? AND conversation_id = ?";
+    MuteDelete: Write => "DELETE FROM mutes WHERE user_id = ? AND conversation_id = ?";
+    MutesDelete: Write => "DELETE FROM mutes WHERE user_id = ?";
+    ReportInsert: Write =>
+        "INSERT INTO reports (bucket, report_id, reporter_id, reporter_name, kind, target_id, target_name, \
+         message_id, conversation_id, message_text, reason, details, created_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    ReportGet: Read =>
+        "SELECT report_id, reporter_id, reporter_name, kind, target_id, target_name, message_id, conversation_id, \
+         message_text, reason, details, created_ms, resolved_ms, resolution FROM reports \
+         WHERE bucket = ? AND report_id = ?";
+    ReportPage: Read =>
+        "SELECT report_id, reporter_id, reporter_name, kind, target_id, target_name, message_id, conversation_id, \
+         message_text, reason, details, created_ms, resolved_ms, resolution FROM reports \
+         WHERE bucket = ? AND report_id < ?";
+    ReportResolve: Write => "UPDATE reports SET resolved_ms = ?, resolution = ? WHERE bucket = ? AND report_id = ?";
+    ReportBucketInsert: Write => "INSERT INTO report_buckets (shard, bucket) VALUES (?, ?)";
+    ReportBuckets: Read => "SELECT bucket FROM report_buckets WHERE shard = ? AND bucket <= ?";
+    BanSet: Write => "INSERT INTO bans (user_id, reason, at_ms) VALUES (?, ?, ?)";
+    BanGet: Read => "SELECT reason, at_ms FROM bans WHERE user_id = ?";
+    BanDelete: Write => "DELETE FROM bans WHERE user_id = ?";
 }
 
 /// Every statement, prepared once, indexed by [`Q`].
@@ -411,6 +448,7 @@ mod tests {
             include_str!("counts.rs"),
             include_str!("groups.rs"),
             include_str!("read_state.rs"),
+            include_str!("safety.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();

@@ -56,6 +56,7 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
     let existed = conn.prepare_cached("DELETE FROM users WHERE id = ?1")?.execute([id.0])? > 0;
     super::posts::delete_user_posts(conn, id)?;
     super::groups::leave_all(conn, id)?;
+    super::safety::delete_user_safety(conn, id)?;
     for sql in [
         "DELETE FROM profiles WHERE user_id = ?1",
         "DELETE FROM user_search WHERE user_id = ?1",

@@ -5,6 +5,7 @@ mod engine;
 mod groups;
 mod posts;
 mod read_state;
+mod safety;
 mod schema;
 mod social;
 

@@ -230,6 +230,46 @@ const MIGRATIONS: &[&str] = &[
         read_receipts INTEGER NOT NULL
     );
     "#,
+    // 9: safety (issue 16): blocks (both directions indexed: "who blocks
+    // me" is asked on every direct message), per-user conversation mutes,
+    // reports with snapshots of what was reported, account bans.
+    r#"
+    CREATE TABLE IF NOT EXISTS blocks (
+        blocker_id INTEGER NOT NULL,
+        blocked_id INTEGER NOT NULL,
+        block_id   INTEGER NOT NULL,
+        PRIMARY KEY (blocker_id, blocked_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS blocks_by_id ON blocks(blocker_id, block_id);
+    CREATE INDEX IF NOT EXISTS blocks_by_blocked ON blocks(blocked_id, blocker_id);
+    CREATE TABLE IF NOT EXISTS mutes (
+        user_id         INTEGER NOT NULL,
+        conversation_id TEXT NOT NULL,
+        until_ms        INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS reports (
+        id            INTEGER PRIMARY KEY,
+        reporter_id   INTEGER NOT NULL,
+        reporter_name TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        target_id     INTEGER NOT NULL,
+        target_name   TEXT NOT NULL,
+        message_id    INTEGER,
+        conversation_id TEXT,
+        message_text  TEXT,
+        reason        TEXT NOT NULL,
+        details       TEXT NOT NULL,
+        created_ms    INTEGER NOT NULL,
+        resolved_ms   INTEGER,
+        resolution    TEXT
+    );
+    CREATE TABLE IF NOT EXISTS bans (
+        user_id INTEGER PRIMARY KEY,
+        reason  TEXT NOT NULL,
+        at_ms   INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
