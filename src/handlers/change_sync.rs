@@ -27,6 +27,7 @@ fn kind_name(k: ChangeKind) -> &'static str {
     match k {
         ChangeKind::Read => "read",
         ChangeKind::Receipt => "receipt",
+        ChangeKind::Reaction => "reaction",
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod cql;
 pub mod groups;
+pub mod reactions;
 pub mod read_state;
 mod sqlite;
 
@@ -25,6 +26,7 @@ use crate::model::{
 
 pub use cql::{ScyllaOptions, ScyllaStore};
 pub use groups::GroupStore;
+pub use reactions::ReactionStore;
 pub use read_state::ReadStateStore;
 pub use sqlite::SqliteStore;
 
@@ -79,7 +81,7 @@ impl Inserted {
 /// first). They fail with `StoreError::UserGone` and leave nothing behind:
 /// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
-pub trait Store: GroupStore + ReadStateStore + Send + Sync + 'static {
+pub trait Store: GroupStore + ReadStateStore + ReactionStore + Send + Sync + 'static {
     // ---- users --------------------------------------------------------
 
     /// Creates a user with a default profile and indexes it for
@@ -125,6 +127,8 @@ pub trait Store: GroupStore + ReadStateStore + Send + Sync + 'static {
     /// show them as from a deleted account (their `from_id` names no user).
     /// The user's read pointers, change feed and chat settings go too, and
     /// so do the peers' read pointers in the deleted direct conversations.
+    /// The user's reactions go (the messages' counts drop; no change-feed
+    /// entry is written for that).
     /// The username is free again afterwards; a new account
     /// with it has a new id and so none of the old conversations. Returns
     /// false when the user did not exist. Idempotent.

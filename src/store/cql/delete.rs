@@ -31,6 +31,7 @@ impl ScyllaStore {
         self.delete_user_posts(id).await?;
         self.leave_all_groups(id).await?;
         self.delete_chat_state(id).await?;
+        self.delete_user_reactions(id).await?;
         let Some(row) = row else { return Ok(false) };
         let (Some(username), display) = (row.username.clone(), row.display_name.clone().unwrap_or_default()) else {
             return Ok(false);
