@@ -67,6 +67,8 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 
 #[path = "store_conformance/hardening.rs"]
 mod hardening_suite;
+#[path = "store_conformance/reactions.rs"]
+mod reactions_suite;
 #[path = "store_conformance/read_state.rs"]
 mod read_state_suite;
 
@@ -77,6 +79,7 @@ mod suite {
     pub use super::groups_suite::*;
     pub use super::hardening_suite::*;
     pub use super::posts_suite::*;
+    pub use super::reactions_suite::*;
     pub use super::read_state_suite::*;
     use super::*;
 
@@ -762,4 +765,7 @@ every_backend!(
     stale_change_ids_are_refused,
     receipt_settings_default_on,
     deletion_takes_the_read_state,
+    reactions_count_per_emoji_with_me,
+    distinct_reactions_are_limited,
+    deletion_and_clear_take_reactions,
 );
