@@ -8,7 +8,9 @@ use serde_json::value::RawValue;
 use crate::model::{FollowId, ItemId, MessageId, PostId};
 
 mod chat_state;
+mod reactions;
 pub use chat_state::*;
+pub use reactions::*;
 
 /// The part of a request every frame has: its kind and an optional request
 /// id that the reply echoes. Parsed first, so even a malformed request gets a
@@ -115,6 +117,10 @@ pub enum Request {
     TypingStart(Typing),
     #[serde(rename = "typing.stop")]
     TypingStop(Typing),
+    #[serde(rename = "message.react")]
+    MessageReact(MessageReact),
+    #[serde(rename = "message.unreact")]
+    MessageUnreact(MessageReact),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -165,6 +171,8 @@ pub const REQUEST_KINDS: &[&str] = &[
     "settings.update",
     "typing.start",
     "typing.stop",
+    "message.react",
+    "message.unreact",
     "ping",
 ];
 
@@ -192,6 +200,8 @@ impl Request {
                 | Request::GroupRole(_)
                 | Request::ConversationRead(_)
                 | Request::SettingsUpdate(_)
+                | Request::MessageReact(_)
+                | Request::MessageUnreact(_)
         )
     }
 
@@ -528,6 +538,9 @@ pub struct MessageView {
     pub sent_at: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub nonce: Option<String>,
+    /// Reactions, sorted by emoji, with my `me` flags; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub reactions: Vec<ReactionView>,
 }
 
 fn direct_kind() -> String {
@@ -861,4 +874,6 @@ pub mod events {
     pub const TYPING_START: &str = "typing.start";
     /// Another member stopped typing (ephemeral).
     pub const TYPING_STOP: &str = "typing.stop";
+    /// A message's reactions changed.
+    pub const MESSAGE_REACTIONS: &str = "message.reactions";
 }

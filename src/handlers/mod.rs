@@ -27,6 +27,7 @@ mod group_role;
 mod group_update;
 mod lookup;
 mod message_history;
+mod message_react;
 mod message_send;
 mod message_sync;
 mod page_bytes;
@@ -39,6 +40,7 @@ mod post_unlike;
 mod post_unrepost;
 mod post_views;
 mod presence;
+mod reaction_views;
 mod profile_get;
 mod profile_update;
 mod settings;
@@ -228,6 +230,8 @@ async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
         Request::SettingsUpdate(r) => settings::update(app, conn, r).await,
         Request::TypingStart(r) => typing::start(app, conn, r).await,
         Request::TypingStop(r) => typing::stop(app, conn, r).await,
+        Request::MessageReact(r) => message_react::react(app, conn, r).await,
+        Request::MessageUnreact(r) => message_react::unreact(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }
