@@ -131,17 +131,17 @@ mod tests {
     #[test]
     fn single_emoji_sequences_pass() {
         for ok in [
-            "\u{1F44D}",                                              // thumbs up
-            "\u{2764}\u{FE0F}",                                       // red heart
-            "\u{2764}",                                               // bare heart
-            "\u{1F44D}\u{1F3FD}",                                     // skin tone
+            "\u{1F44D}",                                                    // thumbs up
+            "\u{2764}\u{FE0F}",                                             // red heart
+            "\u{2764}",                                                     // bare heart
+            "\u{1F44D}\u{1F3FD}",                                           // skin tone
             "\u{1F469}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}", // family
-            "\u{1F3F3}\u{FE0F}\u{200D}\u{1F308}",                     // rainbow flag
-            "\u{1F1EB}\u{1F1F7}",                                     // flag FR
-            "1\u{FE0F}\u{20E3}",                                      // keycap
+            "\u{1F3F3}\u{FE0F}\u{200D}\u{1F308}",                           // rainbow flag
+            "\u{1F1EB}\u{1F1F7}",                                           // flag FR
+            "1\u{FE0F}\u{20E3}",                                            // keycap
             "#\u{20E3}",
             "\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}", // England
-            "\u{1F9D1}\u{1F3FB}\u{200D}\u{1F4BB}",                    // technologist, tone
+            "\u{1F9D1}\u{1F3FB}\u{200D}\u{1F4BB}",                             // technologist, tone
         ] {
             assert!(is_reaction(ok), "{ok:?}");
         }

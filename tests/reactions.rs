@@ -123,7 +123,10 @@ async fn idempotent_counts_and_me_as_two_members_see_them() {
     let r = ann.ok("message.react", react(&m, THUMBS)).await;
     assert_eq!((summary(&r["reactions"]), r["changed"].clone()), (vec![s(THUMBS, 1, true)], json!(true)));
     let e = bob.event("message.reactions").await;
-    assert_eq!((e["by"].clone(), e["emoji"].clone(), e["reacted"].clone()), (json!("ri_ann"), json!(THUMBS), json!(true)));
+    assert_eq!(
+        (e["by"].clone(), e["emoji"].clone(), e["reacted"].clone()),
+        (json!("ri_ann"), json!(THUMBS), json!(true))
+    );
     assert_eq!(e["reactions"], json!([{"emoji": THUMBS, "count": 1}]));
     assert!(e["change_id"].is_string());
     // Again: no change, no event.
@@ -178,10 +181,7 @@ async fn a_group_of_three_sees_every_reaction() {
     }
     for (c, me_thumbs) in [(&mut ann, false), (&mut bea, true), (&mut cid, true)] {
         let h = c.ok("message.history", json!({"conversation": g})).await;
-        assert_eq!(
-            summary(&h["messages"][0]["reactions"]),
-            vec![s(HEART, 1, !me_thumbs), s(THUMBS, 2, me_thumbs)]
-        );
+        assert_eq!(summary(&h["messages"][0]["reactions"]), vec![s(HEART, 1, !me_thumbs), s(THUMBS, 2, me_thumbs)]);
     }
     let (code, _) = out.err("message.react", react(&m, THUMBS)).await;
     assert_eq!(code, "not_found");
@@ -206,7 +206,10 @@ async fn reactions_reach_every_node() {
     bob.ok("message.react", react(&m, THUMBS)).await;
     for c in [&mut ann, &mut ann2] {
         let e = c.event("message.reactions").await;
-        assert_eq!((e["by"].clone(), e["reactions"].clone()), (json!("rc_bob"), json!([{"emoji": THUMBS, "count": 1}])));
+        assert_eq!(
+            (e["by"].clone(), e["reactions"].clone()),
+            (json!("rc_bob"), json!([{"emoji": THUMBS, "count": 1}]))
+        );
     }
     ann.ok("message.react", react(&m, THUMBS)).await;
     let e = bob.event("message.reactions").await;

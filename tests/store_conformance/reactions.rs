@@ -10,8 +10,8 @@ use hubbub::error::StoreError;
 use hubbub::model::{ChangeId, ConversationId, GroupId, Message, MessageId, NewGroup, User, UserId};
 use hubbub::snowflake::Generator;
 use hubbub::store::Store;
-use hubbub::store::read_state::ChangeKind;
 use hubbub::store::reactions::{ReactOutcome, ReactionCount, ReactionEdit};
+use hubbub::store::read_state::ChangeKind;
 
 use super::{dm, user};
 
@@ -73,7 +73,10 @@ pub async fn reactions_count_per_emoji_with_me(s: Arc<dyn Store>) {
     let not_mine = edit(&ids, &ann, &m, heart, false, &feeds);
     assert_eq!(s.edit_reaction(&not_mine).await.unwrap(), ReactOutcome::Unchanged(ann_view));
     let undo = edit(&ids, &bob, &m, thumbs, false, &feeds);
-    assert_eq!(s.edit_reaction(&undo).await.unwrap(), ReactOutcome::Changed(vec![rc(heart, 1, true), rc(thumbs, 1, false)]));
+    assert_eq!(
+        s.edit_reaction(&undo).await.unwrap(),
+        ReactOutcome::Changed(vec![rc(heart, 1, true), rc(thumbs, 1, false)])
+    );
     // Several messages at once, in the order given; none: empty.
     let both = s.reaction_summaries(ann.id, &m.conversation_id, &[other.id, m.id]).await.unwrap();
     assert_eq!(both, vec![vec![], vec![rc(heart, 1, false), rc(thumbs, 1, true)]]);
@@ -123,7 +126,8 @@ pub async fn distinct_reactions_are_limited(s: Arc<dyn Store>) {
 
     // Racing new emoji: once every call returned, at most the limit.
     let m2 = s.insert_message(&dm(&ids, &ann, &bob, "race", None)).await.unwrap().message;
-    let racers: Vec<_> = ["p", "q", "r", "s", "t", "u"].iter().map(|e| lim(edit(&ids, &ann, &m2, e, true, &[]))).collect();
+    let racers: Vec<_> =
+        ["p", "q", "r", "s", "t", "u"].iter().map(|e| lim(edit(&ids, &ann, &m2, e, true, &[]))).collect();
     let outcomes = futures_util::future::join_all(racers.iter().map(|e| s.edit_reaction(e))).await;
     let accepted = outcomes.iter().filter(|o| matches!(o, Ok(ReactOutcome::Changed(_)))).count();
     assert!(outcomes.iter().all(|o| matches!(o, Ok(ReactOutcome::Changed(_) | ReactOutcome::TooMany))));
@@ -139,7 +143,8 @@ pub async fn deletion_and_clear_take_reactions(s: Arc<dyn Store>) {
     s.create_user(&cy).await.unwrap();
     let cy = cy.user;
     let g = GroupId(ids.next_id());
-    let group = NewGroup { id: g, title: "T".into(), topic: String::new(), owner: bob.id, members: vec![ann.id, cy.id] };
+    let group =
+        NewGroup { id: g, title: "T".into(), topic: String::new(), owner: bob.id, members: vec![ann.id, cy.id] };
     s.create_group(&group).await.unwrap();
     let gm = Message {
         id: MessageId(ids.next_id()),

@@ -50,8 +50,11 @@ impl ScyllaStore {
         futures_util::stream::iter(e.feeds.iter().copied())
             .map(|owner| async move {
                 let row = (owner.0, b, e.change.0, kind, &e.conversation.0, e.user.0, e.message_id.0);
-                tokio::try_join!(self.db.write(Q::ChangeBucketInsert, (owner.0, b)), self.db.write(Q::ChangeInsert, row))
-                    .map(|_| ())
+                tokio::try_join!(
+                    self.db.write(Q::ChangeBucketInsert, (owner.0, b)),
+                    self.db.write(Q::ChangeInsert, row)
+                )
+                .map(|_| ())
             })
             .buffer_unordered(FEED_WRITES)
             .try_collect::<()>()

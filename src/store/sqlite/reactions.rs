@@ -10,8 +10,8 @@ use super::engine::map_err;
 use super::{SqliteStore, require_users};
 use crate::error::StoreError;
 use crate::model::{ConversationId, MessageId, UserId};
-use crate::store::read_state::ChangeKind;
 use crate::store::reactions::{ReactOutcome, ReactionCount, ReactionEdit, ReactionStore};
+use crate::store::read_state::ChangeKind;
 use crate::store::{MESSAGE_MAX_AGE_MS, check_message_age};
 
 /// The summary of one message, sorted by emoji, with `me` for `viewer`.
@@ -30,10 +30,12 @@ pub(super) fn summary(conn: &Connection, viewer: UserId, message: MessageId) -> 
 fn apply(conn: &Connection, e: &ReactionEdit) -> rusqlite::Result<Option<ReactOutcome>> {
     let key = params![e.message_id.0, e.emoji, e.user.0];
     if !e.add {
-        let mut n = conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3")?;
+        let mut n =
+            conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3")?;
         return Ok(if n.execute(key)? == 0 { Some(ReactOutcome::Unchanged(Vec::new())) } else { None });
     }
-    let mut mine = conn.prepare_cached("SELECT 1 FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3")?;
+    let mut mine =
+        conn.prepare_cached("SELECT 1 FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3")?;
     if mine.exists(key)? {
         return Ok(Some(ReactOutcome::Unchanged(Vec::new())));
     }
