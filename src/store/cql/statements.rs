@@ -424,6 +424,7 @@ mod tests {
             include_str!("counts.rs"),
             include_str!("groups.rs"),
             include_str!("read_state.rs"),
+            include_str!("reactions.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();
