@@ -30,6 +30,7 @@
 //! - [`protocol`]: wire types (serde only, no I/O).
 //! - [`model`]: domain types and newtype ids.
 //! - [`validate`]: field rules.
+//! - [`emoji`]: the reaction emoji rule.
 //! - [`ratelimit`]: token buckets.
 //! - [`metrics`]: Prometheus counters and histograms, rendered at `GET /metrics`.
 //! - [`snowflake`]: 64-bit time-ordered ids.
@@ -43,6 +44,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod conversation;
+pub mod emoji;
 pub mod error;
 pub mod fanout;
 pub mod handlers;

@@ -8,8 +8,10 @@ use serde_json::value::RawValue;
 use crate::model::{FollowId, ItemId, MessageId, PostId};
 
 mod chat_state;
+mod reactions;
 mod safety;
 pub use chat_state::*;
+pub use reactions::*;
 pub use safety::*;
 
 /// The part of a request every frame has: its kind and an optional request
@@ -129,6 +131,10 @@ pub enum Request {
     ConversationUnmute(ConversationUnmute),
     #[serde(rename = "report.create")]
     ReportCreate(ReportCreate),
+    #[serde(rename = "message.react")]
+    MessageReact(MessageReact),
+    #[serde(rename = "message.unreact")]
+    MessageUnreact(MessageReact),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -185,6 +191,8 @@ pub const REQUEST_KINDS: &[&str] = &[
     "conversation.mute",
     "conversation.unmute",
     "report.create",
+    "message.react",
+    "message.unreact",
     "ping",
 ];
 
@@ -217,6 +225,8 @@ impl Request {
                 | Request::ConversationMute(_)
                 | Request::ConversationUnmute(_)
                 | Request::ReportCreate(_)
+                | Request::MessageReact(_)
+                | Request::MessageUnreact(_)
         )
     }
 
@@ -565,6 +575,9 @@ pub struct MessageView {
     pub sent_at: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub nonce: Option<String>,
+    /// Reactions, sorted by emoji, with my `me` flags; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub reactions: Vec<ReactionView>,
 }
 
 fn direct_kind() -> String {
@@ -904,4 +917,6 @@ pub mod events {
     pub const TYPING_START: &str = "typing.start";
     /// Another member stopped typing (ephemeral).
     pub const TYPING_STOP: &str = "typing.stop";
+    /// A message's reactions changed.
+    pub const MESSAGE_REACTIONS: &str = "message.reactions";
 }

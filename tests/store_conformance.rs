@@ -67,6 +67,8 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 
 #[path = "store_conformance/hardening.rs"]
 mod hardening_suite;
+#[path = "store_conformance/reactions.rs"]
+mod reactions_suite;
 #[path = "store_conformance/read_state.rs"]
 mod read_state_suite;
 #[path = "store_conformance/safety.rs"]
@@ -79,6 +81,7 @@ mod suite {
     pub use super::groups_suite::*;
     pub use super::hardening_suite::*;
     pub use super::posts_suite::*;
+    pub use super::reactions_suite::*;
     pub use super::read_state_suite::*;
     pub use super::safety_suite::*;
     use super::*;
@@ -770,4 +773,7 @@ every_backend!(
     reports_keep_snapshots_and_resolve,
     bans_set_lift_and_go_with_the_account,
     deletion_removes_blocks_and_mutes_both_ways,
+    reactions_count_per_emoji_with_me,
+    distinct_reactions_are_limited,
+    deletion_and_clear_take_reactions,
 );

@@ -118,6 +118,25 @@ async function waitForMessage(page, text) {
     (t) => [...document.querySelectorAll('#messages li.msg .text')].filter((e) => e.textContent === t).length, text);
 }
 
+// The reaction chips ("emoji count", and whether highlighted as mine) under the message showing `text`.
+async function waitForChips(page, text, want) {
+  await page.waitForFunction(([t, w]) => {
+    const li = [...document.querySelectorAll('#messages li.msg[data-id]')]
+      .find((l) => l.querySelector('.text').textContent === t);
+    if (!li) return false;
+    const got = [...li.querySelectorAll('.reactions .chip[data-emoji]')]
+      .map((c) => `${c.textContent}${c.classList.contains('mine') ? ' mine' : ''}`);
+    return JSON.stringify(got) === JSON.stringify(w);
+  }, [text, want], { timeout: WAIT_MS });
+}
+
+// Clicks the picker's `emoji` under the message showing `text`.
+async function react(page, text, emoji) {
+  const li = page.locator('#messages li.msg[data-id]', { has: page.locator(`.text:text-is("${text}")`) });
+  await li.locator('.chip.add').click();
+  await li.locator(`.picker .pick[data-emoji="${emoji}"]`).click();
+}
+
 async function send(page, text) {
   await page.fill('#composer-input', text);
   await page.press('#composer-input', 'Enter');
@@ -188,6 +207,19 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     await A.waitForFunction(() => document.querySelector('#conversations li[data-username="bob"] .preview')
       .textContent === 'You: how are you?');
     await B.screenshot({ path: path.join(SHOTS, 'chat.png') });
+
+    // Reactions: alice reacts from the picker, bob sees it live and adds
+    // his by clicking the chip, alice sees the count and takes hers back.
+    const thumbs = '\u{1F44D}';
+    await react(A, 'hey alice, welcome', thumbs);
+    await waitForChips(A, 'hey alice, welcome', [`${thumbs} 1 mine`]);
+    await waitForChips(B, 'hey alice, welcome', [`${thumbs} 1`]);
+    await B.click(`#messages li.msg .reactions .chip[data-emoji="${thumbs}"]`);
+    await waitForChips(B, 'hey alice, welcome', [`${thumbs} 2 mine`]);
+    await waitForChips(A, 'hey alice, welcome', [`${thumbs} 2 mine`]);
+    await A.click(`#messages li.msg .reactions .chip[data-emoji="${thumbs}"]`);
+    await waitForChips(A, 'hey alice, welcome', [`${thumbs} 1`]);
+    await waitForChips(B, 'hey alice, welcome', [`${thumbs} 1 mine`]);
 
     // Chat state: unread counts while bob looks elsewhere, a read receipt
     // once he opens the chat, and alice's typing indicator.

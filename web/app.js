@@ -508,6 +508,7 @@
         if (!c) continue;
         if (ch.kind === 'receipt') c.peerRead = maxId(c.peerRead, ch.message_id);
         else if (ch.kind === 'read') c.readUpTo = maxId(c.readUpTo, ch.message_id);
+        else if (ch.kind === 'reaction') setReactions(c, ch.message_id, ch.reactions);
       }
       after = d.next;
       localStorage.setItem(changesKey(), after);
@@ -827,6 +828,7 @@
       li.dataset.id = m.id;
       if (c.group && lc(m.from) !== mine) li.appendChild(el('div', 'sender', senderName(m)));
       li.appendChild(el('div', 'bubble text', m.text));
+      li.appendChild(renderReactions(c, m));
       li.appendChild(el('div', 'time', fmtTime(m.sent_at)));
       if (m.id === seen) li.appendChild(el('div', 'seen', 'Seen'));
       list.appendChild(li);
@@ -841,6 +843,68 @@
     }
     if (stickToBottom || atBottom) scroller.scrollTop = scroller.scrollHeight;
     updateHistoryStatus(c);
+  }
+
+  // ---------- reactions ----------
+  // A message's `reactions` ([{emoji, count, me}]) come with views, replies
+  // and change.sync; the message.reactions event carries counts only, so
+  // `me` is kept here and set from the event when `by` is me (protocol.md).
+  const PICKER = ['\u{1F44D}', '\u2764\uFE0F', '\u{1F602}', '\u{1F62E}', '\u{1F622}', '\u{1F389}'];
+
+  function setReactions(c, messageId, reactions) {
+    const m = c.msgs.get(messageId);
+    if (!m) return;
+    m.reactions = reactions || [];
+    if (state.view === 'chat' && state.openPeer === c.key) renderMessages(false);
+  }
+
+  function onReactionsEvent(d) {
+    const c = convById(d.conversation_id);
+    const m = c && c.msgs.get(d.message_id);
+    if (!m) return;
+    const mine = new Map((m.reactions || []).map((r) => [r.emoji, r.me]));
+    const byMe = lc(d.by) === lc(me().username);
+    setReactions(c, d.message_id, d.reactions.map((r) => ({
+      emoji: r.emoji,
+      count: r.count,
+      me: byMe && r.emoji === d.emoji ? d.reacted : !!mine.get(r.emoji),
+    })));
+  }
+
+  async function toggleReaction(c, m, emoji) {
+    const had = (m.reactions || []).some((r) => r.emoji === emoji && r.me);
+    try {
+      const d = await request(had ? 'message.unreact' : 'message.react',
+        { conversation: m.conversation_id, message_id: m.id, emoji });
+      setReactions(c, m.id, d.reactions);
+    } catch (err) { showError(err); }
+  }
+
+  function renderReactions(c, m) {
+    const row = el('div', 'reactions');
+    for (const r of m.reactions || []) {
+      const chip = el('button', 'chip' + (r.me ? ' mine' : ''), `${r.emoji} ${r.count}`);
+      chip.type = 'button';
+      chip.dataset.emoji = r.emoji;
+      chip.title = r.me ? 'Take your reaction back' : 'React with this too';
+      chip.addEventListener('click', () => toggleReaction(c, m, r.emoji));
+      row.appendChild(chip);
+    }
+    const add = el('button', 'chip add', '+');
+    add.type = 'button';
+    add.title = 'React';
+    const picker = el('span', 'picker');
+    picker.hidden = true;
+    for (const e of PICKER) {
+      const b = el('button', 'pick', e);
+      b.type = 'button';
+      b.dataset.emoji = e;
+      b.addEventListener('click', () => { picker.hidden = true; toggleReaction(c, m, e); });
+      picker.appendChild(b);
+    }
+    add.addEventListener('click', () => { picker.hidden = !picker.hidden; });
+    row.append(add, picker);
+    return row;
   }
 
   async function openProfile(username, quiet) {
@@ -1116,6 +1180,8 @@
         c.peerRead = maxId(c.peerRead, data.message_id);
         if (state.view === 'chat' && state.openPeer === c.key) renderMessages(false);
       }
+    } else if (name === 'message.reactions') {
+      onReactionsEvent(data);
     } else if (name === 'typing.start' || name === 'typing.stop') {
       const c = convById(data.conversation_id);
       if (c) {

@@ -4,6 +4,11 @@
 //! Measured like `fanout` (the same reader and summary): time from the
 //! `message.send` to each member's `message.new`, and to the last member's.
 //!
+//! With `react`, the author sends one message at setup, then the measured
+//! writes are `message.react` on it (reaction `k` is emoji U+1F600 + k, so
+//! at most 20, the server's distinct limit): time to each member's
+//! `message.reactions` (one react fan-out).
+//!
 //! Setup: the author (user 0) creates the group with users `1..=M-1` in
 //! `group.create` and `group.add` requests of at most 500 names; the server
 //! must allow M members (`--max-group-members`) and the author's groups per
@@ -39,6 +44,24 @@ struct Head<'a> {
 struct Data<'a> {
     #[serde(borrow)]
     message: Option<Msg<'a>>,
+    #[serde(borrow)]
+    emoji: Option<Cow<'a, str>>,
+}
+
+/// The emoji of measured reaction `k` (`k` < 20).
+pub fn reaction_emoji(k: usize) -> String {
+    char::from_u32(0x1F600 + k as u32).map(String::from).unwrap_or_default()
+}
+
+/// The reaction number of a `message.reactions` frame of this scenario.
+fn reactions_number(frame: &str) -> Option<usize> {
+    let v: Head = serde_json::from_str(frame).ok()?;
+    if v.event.as_deref() != Some("message.reactions") {
+        return None;
+    }
+    let mut cs = v.data?.emoji?.chars().collect::<Vec<_>>().into_iter();
+    let (Some(c), None) = (cs.next(), cs.next()) else { return None };
+    (c as u32).checked_sub(0x1F600).map(|k| k as usize).filter(|k| *k < 20)
 }
 
 #[derive(Deserialize)]
@@ -62,6 +85,7 @@ pub async fn run(
     target_b: Option<Arc<Target>>,
     prefix: &str,
     args: &FanoutArgs,
+    react: bool,
 ) -> Result<FanoutReport, Refused> {
     let start = tokio::time::Instant::now();
     let members = args.followers;
@@ -105,10 +129,29 @@ pub async fn run(
     }
     let setup_seconds = start.elapsed().as_secs_f64();
     eprintln!("group: {} members online after {setup_seconds:.1} s; sending", readers.len() + 1);
-    let shape = Shape {
-        kind: "message.send",
-        fields: Box::new(move |k| json!({"conversation": conv, "text": message_text(k)})),
-        parse: message_new_number,
+    let shape = if react {
+        let sent = client::request(
+            &mut author,
+            9,
+            "message.send",
+            json!({"conversation": conv, "text": "react"}),
+            target.timeout,
+        )
+        .await
+        .map_err(|Fail(r)| Refused::Failed(r))?
+        .map_err(|e| Refused::Failed(format!("message.send: {}", e.code.as_str())))?;
+        let id = sent["message"]["id"].as_str().unwrap_or_default().to_owned();
+        Shape {
+            kind: "message.react",
+            fields: Box::new(move |k| json!({"conversation": conv, "message_id": id, "emoji": reaction_emoji(k)})),
+            parse: reactions_number,
+        }
+    } else {
+        Shape {
+            kind: "message.send",
+            fields: Box::new(move |k| json!({"conversation": conv, "text": message_text(k)})),
+            parse: message_new_number,
+        }
     };
     let mut report = fanout::measure(&target, author, readers, args, &shape).await;
     report.followers_requested = members - 1;
@@ -130,5 +173,14 @@ mod tests {
         assert_eq!(message_new_number(&ev("message.new", "hello")), None);
         assert_eq!(message_new_number(&ev("post.new", "lt-group 4")), None);
         assert_eq!(message_new_number("junk"), None);
+    }
+
+    #[test]
+    fn only_message_reactions_of_ours_count() {
+        let ev =
+            |event: &str, emoji: &str| format!(r#"{{"type":"event","event":"{event}","data":{{"emoji":"{emoji}"}}}}"#);
+        assert_eq!(reactions_number(&ev("message.reactions", &reaction_emoji(7))), Some(7));
+        assert_eq!(reactions_number(&ev("message.reactions", "\u{2764}\u{fe0f}")), None);
+        assert_eq!(reactions_number(&ev("message.new", &reaction_emoji(7))), None);
     }
 }

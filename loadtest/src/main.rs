@@ -171,6 +171,10 @@ enum Scenario {
         /// Seconds to wait for deliveries after the last message.
         #[arg(long, default_value_t = 10)]
         drain: u64,
+        /// Measure `message.react` on one message (`message.reactions`
+        /// to every member) instead of `message.send`; --messages <= 20.
+        #[arg(long)]
+        react: bool,
     },
     /// G groups of M online members; each group's author sends (open loop,
     /// the total rate spread over the groups); time to every member's
@@ -272,9 +276,12 @@ fn validate(cli: &Cli) -> Result<(), String> {
                 return Err("--interval must be in (0, 600] seconds".into());
             }
         }
-        Scenario::Group { members, messages, interval, .. } => {
+        Scenario::Group { members, messages, interval, react, .. } => {
             if *members < 2 || *members > 100_000 {
                 return Err("--members must be 2-100000".into());
+            }
+            if *react && *messages > 20 {
+                return Err("--react measures at most 20 reactions (--messages)".into());
             }
             if *messages == 0 || *messages > 1000 {
                 return Err("--messages must be 1-1000".into());
@@ -397,7 +404,7 @@ async fn run(cli: Cli) -> Result<Report, String> {
                 Err(fanout::Refused::Failed(why)) => return Err(why),
             }
         }
-        Scenario::Group { members, messages, interval, drain } => {
+        Scenario::Group { members, messages, interval, drain, react } => {
             if (members as u64) + 64 > fd_limit {
                 return Err(format!("{members} members need more file descriptors than the limit of {fd_limit}"));
             }
@@ -408,7 +415,7 @@ async fn run(cli: Cli) -> Result<Report, String> {
                 drain: Duration::from_secs(drain),
                 concurrency: cli.concurrency,
             };
-            match group::run(target, target_b, prefix, &args).await {
+            match group::run(target, target_b, prefix, &args, react).await {
                 Ok(r) => Report::Fanout(r),
                 Err(fanout::Refused::NoPosts) => return Err("groups are not available on this server".into()),
                 Err(fanout::Refused::Failed(why)) => return Err(why),

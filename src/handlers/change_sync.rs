@@ -27,6 +27,7 @@ fn kind_name(k: ChangeKind) -> &'static str {
     match k {
         ChangeKind::Read => "read",
         ChangeKind::Receipt => "receipt",
+        ChangeKind::Reaction => "reaction",
     }
 }
 
@@ -49,8 +50,10 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ChangeSync) -> Result<Re
             conversation_id: c.conversation.to_string(),
             by: by.clone(),
             message_id: c.message_id.to_string(),
+            reactions: None,
         });
     }
+    super::reaction_views::attach_to_changes(app, me.id, &page, &mut changes).await?;
     let cut = page_bytes::fit(&mut changes, app.config.max_reply_bytes);
     if cut {
         // Keep the page and the cursor consistent: the cursor is the last change sent.

@@ -51,7 +51,9 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ConversationList) -> Res
     unread.truncate(limit);
     let next_before = if entries.len() == limit { entries.last().map(|e| e.activity().to_string()) } else { None };
     let lasts: Vec<Message> = entries.iter().filter_map(|e| e.last_message().cloned()).collect();
-    let mut last_views = message_views(app, &lasts).await?.into_iter();
+    let mut last_views = message_views(app, &lasts).await?;
+    super::reaction_views::attach(app, me, &lasts, &mut last_views).await?;
+    let mut last_views = last_views.into_iter();
     let mut conversations = Vec::with_capacity(entries.len());
     for (e, u) in entries.into_iter().zip(unread) {
         let (muted, muted_until) = super::conversation_mute::mute_view(mutes.next().flatten(), now);

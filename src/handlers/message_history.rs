@@ -37,6 +37,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageHistory) -> Resul
     };
     let page = app.store.history(&conversation, r.before, limit).await?;
     let mut messages = message_views(app, &page).await?;
+    super::reaction_views::attach(app, me, &page, &mut messages).await?;
     let cut = page_bytes::fit(&mut messages, app.config.max_reply_bytes);
     let next_before = if cut || page.len() == limit { messages.last().map(|m| m.id.clone()) } else { None };
     reply(&HistoryReply { messages, next_before })

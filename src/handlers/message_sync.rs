@@ -32,6 +32,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSync) -> Result<R
     page.dedup_by_key(|m| m.id);
     page.truncate(limit);
     let mut messages = message_views(app, &page).await?;
+    super::reaction_views::attach(app, me, &page, &mut messages).await?;
     let cut = page_bytes::fit(&mut messages, app.config.max_reply_bytes);
     page.truncate(messages.len());
     let more = cut || page.len() == limit;

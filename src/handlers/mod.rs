@@ -28,6 +28,7 @@ mod group_role;
 mod group_update;
 mod lookup;
 mod message_history;
+mod message_react;
 mod message_send;
 mod message_sync;
 mod page_bytes;
@@ -42,6 +43,7 @@ mod post_views;
 mod presence;
 mod profile_get;
 mod profile_update;
+mod reaction_views;
 mod report_create;
 mod settings;
 mod timeline_home;
@@ -237,6 +239,8 @@ async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
         Request::ConversationMute(r) => conversation_mute::mute(app, conn, r).await,
         Request::ConversationUnmute(r) => conversation_mute::unmute(app, conn, r).await,
         Request::ReportCreate(r) => report_create::handle(app, conn, r).await,
+        Request::MessageReact(r) => message_react::react(app, conn, r).await,
+        Request::MessageUnreact(r) => message_react::unreact(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }

@@ -20,5 +20,6 @@ pub fn message_view(m: &Message) -> MessageView {
         text: m.text.clone(),
         sent_at: rfc3339(m.id.unix_ms()),
         nonce: m.nonce.clone(),
+        reactions: Vec::new(),
     }
 }

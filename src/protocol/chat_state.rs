@@ -59,9 +59,12 @@ pub struct ChangeView {
     /// clients skip kinds they do not know.
     pub kind: String,
     pub conversation_id: String,
-    /// The username of who read.
+    /// The username of who read (`reaction`: who reacted).
     pub by: String,
     pub message_id: String,
+    /// `reaction` only: the message's reactions now, with my `me` flags.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reactions: Option<Vec<super::ReactionView>>,
 }
 
 /// Reply data of `change.sync`.

@@ -8,6 +8,7 @@
 
 mod cql;
 pub mod groups;
+pub mod reactions;
 pub mod read_state;
 pub mod safety;
 mod sqlite;
@@ -26,6 +27,7 @@ use crate::model::{
 
 pub use cql::{ScyllaOptions, ScyllaStore};
 pub use groups::GroupStore;
+pub use reactions::ReactionStore;
 pub use read_state::ReadStateStore;
 pub use safety::SafetyStore;
 pub use sqlite::SqliteStore;
@@ -81,7 +83,7 @@ impl Inserted {
 /// first). They fail with `StoreError::UserGone` and leave nothing behind:
 /// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
-pub trait Store: GroupStore + ReadStateStore + SafetyStore + Send + Sync + 'static {
+pub trait Store: GroupStore + ReadStateStore + SafetyStore + ReactionStore + Send + Sync + 'static {
     // ---- users --------------------------------------------------------
 
     /// Creates a user with a default profile and indexes it for
@@ -129,6 +131,8 @@ pub trait Store: GroupStore + ReadStateStore + SafetyStore + Send + Sync + 'stat
     /// so do the peers' read pointers in the deleted direct conversations.
     /// Blocks and mutes go in both directions, and a ban with them;
     /// reports stay (they hold snapshots of the names and text).
+    /// The user's reactions go (the messages' counts drop; no change-feed
+    /// entry is written for that).
     /// The username is free again afterwards; a new account
     /// with it has a new id and so none of the old conversations. Returns
     /// false when the user did not exist. Idempotent.

@@ -19,6 +19,9 @@ pub enum ChangeKind {
     Read,
     /// Another member (`by`) read a conversation up to `message_id` (a read receipt).
     Receipt,
+    /// A member (`by`) reacted to `message_id` or took a reaction back;
+    /// readers fetch the message's current reaction summary.
+    Reaction,
 }
 
 impl ChangeKind {
@@ -27,6 +30,7 @@ impl ChangeKind {
         match self {
             ChangeKind::Read => 1,
             ChangeKind::Receipt => 2,
+            ChangeKind::Reaction => 5,
         }
     }
 
@@ -35,6 +39,7 @@ impl ChangeKind {
         match code {
             1 => Some(ChangeKind::Read),
             2 => Some(ChangeKind::Receipt),
+            5 => Some(ChangeKind::Reaction),
             _ => None,
         }
     }

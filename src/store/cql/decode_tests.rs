@@ -38,7 +38,8 @@ fn result_specs(q: Q) -> Vec<ColumnSpec<'static>> {
     list.split(',')
         .map(str::trim)
         .map(|c| {
-            let (name, ty) = (c, cols[c].as_str());
+            // The one aggregate (reactions): COUNT(*) is a bigint named `count`.
+            let (name, ty) = if c == "COUNT(*)" { ("count", "bigint") } else { (c, cols[c].as_str()) };
             let typ = ColumnType::Native(native(ty));
             ColumnSpec::owned(name.to_string(), typ, TableSpec::owned("ks".into(), "t".into()))
         })
@@ -93,6 +94,13 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
         check(q, type_checks::<(i64, Option<String>, Option<i64>)>);
     }
     check(Q::ChangePage, type_checks::<(i64, i32, String, i64, i64)>);
+    check(Q::ReactionGet, type_checks::<(i64,)>);
+    for q in [Q::ReactionCounts, Q::ReactionsOfMessage] {
+        check(q, type_checks::<(String, i64)>);
+    }
+    for q in [Q::UserReactionsRange, Q::UserReactionsAll] {
+        check(q, type_checks::<(i64, String)>);
+    }
     check(Q::SettingsGet, type_checks::<(Option<bool>,)>);
     for q in [Q::ReadPointerGet, Q::MessageSenders, Q::MessageSendersGet] {
         check(q, type_checks::<(i64,)>);

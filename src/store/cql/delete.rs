@@ -10,7 +10,10 @@
 //! taken over by the next registration (orphaned claims). Cost:
 //! O(sessions + follows + messages sent or received + buckets +
 //! conversations + search prefixes + likes + reposts + posts + home copies +
-//! change-feed buckets).
+//! change-feed buckets + reactions given).
+//! Reactions others gave on the deleted direct messages stay as unreachable
+//! rows (their message is gone, so no view ever reads them); SQLite removes
+//! them with the messages.
 
 use super::ScyllaStore;
 use super::binds;
@@ -32,6 +35,7 @@ impl ScyllaStore {
         self.leave_all_groups(id).await?;
         self.delete_chat_state(id).await?;
         self.delete_user_safety(id).await?;
+        self.delete_user_reactions(id).await?;
         let Some(row) = row else { return Ok(false) };
         let (Some(username), display) = (row.username.clone(), row.display_name.clone().unwrap_or_default()) else {
             return Ok(false);

@@ -295,6 +295,19 @@ statements! {
     BanSet: Write => "INSERT INTO bans (user_id, reason, at_ms) VALUES (?, ?, ?)";
     BanGet: Read => "SELECT reason, at_ms FROM bans WHERE user_id = ?";
     BanDelete: Write => "DELETE FROM bans WHERE user_id = ?";
+    // ---- reactions (cql/009)
+    ReactionGet: Read => "SELECT user_id FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?";
+    ReactionCounts: Read => "SELECT emoji, COUNT(*) FROM reactions WHERE message_id = ? GROUP BY emoji";
+    ReactionsOfMessage: Read => "SELECT emoji, user_id FROM reactions WHERE message_id = ?";
+    ReactionInsert: Write => "INSERT INTO reactions (message_id, emoji, user_id, change_id) VALUES (?, ?, ?, ?)";
+    ReactionDelete: Write => "DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?";
+    ReactionsDelete: Write => "DELETE FROM reactions WHERE message_id = ?";
+    UserReactionInsert: Write => "INSERT INTO user_reactions (user_id, message_id, emoji) VALUES (?, ?, ?)";
+    UserReactionDelete: Write => "DELETE FROM user_reactions WHERE user_id = ? AND message_id = ? AND emoji = ?";
+    UserReactionsRange: Read =>
+        "SELECT message_id, emoji FROM user_reactions WHERE user_id = ? AND message_id >= ? AND message_id <= ?";
+    UserReactionsAll: Read => "SELECT message_id, emoji FROM user_reactions WHERE user_id = ?";
+    UserReactionsDelete: Write => "DELETE FROM user_reactions WHERE user_id = ?";
 }
 
 /// Every statement, prepared once, indexed by [`Q`].
@@ -449,6 +462,7 @@ mod tests {
             include_str!("groups.rs"),
             include_str!("read_state.rs"),
             include_str!("safety.rs"),
+            include_str!("reactions.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();

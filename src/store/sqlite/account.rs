@@ -57,6 +57,7 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
     super::posts::delete_user_posts(conn, id)?;
     super::groups::leave_all(conn, id)?;
     super::safety::delete_user_safety(conn, id)?;
+    super::reactions::delete_user_reactions(conn, id)?;
     for sql in [
         "DELETE FROM profiles WHERE user_id = ?1",
         "DELETE FROM user_search WHERE user_id = ?1",
@@ -76,6 +77,8 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
         "DELETE FROM chat_settings WHERE user_id = ?1",
         "DELETE FROM read_pointers
          WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
+        "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages
+         WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1))",
         "DELETE FROM messages
          WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM user_conversations

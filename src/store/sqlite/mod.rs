@@ -4,6 +4,7 @@ mod account;
 mod engine;
 mod groups;
 mod posts;
+mod reactions;
 mod read_state;
 mod safety;
 mod schema;

@@ -269,6 +269,18 @@ const MIGRATIONS: &[&str] = &[
         reason  TEXT NOT NULL,
         at_ms   INTEGER NOT NULL
     );
+    // 10: reactions (issue 15): one row per (message, emoji, user); the
+    // change id of the reaction is kept for tie-breaking and debugging.
+    // Counts are GROUP BY emoji over the message's rows.
+    r#"
+    CREATE TABLE IF NOT EXISTS reactions (
+        message_id INTEGER NOT NULL,
+        emoji      TEXT NOT NULL,
+        user_id    INTEGER NOT NULL,
+        change_id  INTEGER NOT NULL,
+        PRIMARY KEY (message_id, emoji, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS reactions_by_user ON reactions(user_id, message_id);
     "#,
 ];
 
