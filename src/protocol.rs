@@ -8,7 +8,9 @@ use serde_json::value::RawValue;
 use crate::model::{FollowId, ItemId, MessageId, PostId};
 
 mod chat_state;
+mod lifecycle;
 pub use chat_state::*;
+pub use lifecycle::*;
 
 /// The part of a request every frame has: its kind and an optional request
 /// id that the reply echoes. Parsed first, so even a malformed request gets a
@@ -115,6 +117,10 @@ pub enum Request {
     TypingStart(Typing),
     #[serde(rename = "typing.stop")]
     TypingStop(Typing),
+    #[serde(rename = "message.edit")]
+    MessageEdit(MessageEdit),
+    #[serde(rename = "message.delete")]
+    MessageDelete(MessageDelete),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -165,6 +171,8 @@ pub const REQUEST_KINDS: &[&str] = &[
     "settings.update",
     "typing.start",
     "typing.stop",
+    "message.edit",
+    "message.delete",
     "ping",
 ];
 
@@ -191,6 +199,8 @@ impl Request {
                 | Request::GroupLeave(_)
                 | Request::GroupRole(_)
                 | Request::ConversationRead(_)
+                | Request::MessageEdit(_)
+                | Request::MessageDelete(_)
                 | Request::SettingsUpdate(_)
         )
     }
@@ -258,6 +268,8 @@ pub struct MessageSend {
     pub conversation: Option<String>,
     pub text: String,
     pub nonce: Option<String>,
+    /// The message this one replies to (same conversation, one I may see).
+    pub reply_to: Option<MessageId>,
 }
 
 /// `message.history`: of my conversation with a user (`with`) or of a
@@ -528,6 +540,15 @@ pub struct MessageView {
     pub sent_at: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub nonce: Option<String>,
+    /// When the text was last edited (RFC 3339); absent if never.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub edited_at: Option<String>,
+    /// The message was deleted: `text` is empty (a tombstone).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub deleted: bool,
+    /// The message this one replies to, as it reads when the view is built.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reply_to: Option<ReplyView>,
 }
 
 fn direct_kind() -> String {
@@ -861,4 +882,8 @@ pub mod events {
     pub const TYPING_START: &str = "typing.start";
     /// Another member stopped typing (ephemeral).
     pub const TYPING_STOP: &str = "typing.stop";
+    /// A message of a conversation I am in was edited.
+    pub const MESSAGE_UPDATED: &str = "message.updated";
+    /// A message of a conversation I am in was deleted (a tombstone).
+    pub const MESSAGE_DELETED: &str = "message.deleted";
 }

@@ -25,7 +25,10 @@ mod group_members;
 mod group_remove;
 mod group_role;
 mod group_update;
+mod lifecycle;
 mod lookup;
+mod message_delete;
+mod message_edit;
 mod message_history;
 mod message_send;
 mod message_sync;
@@ -228,6 +231,8 @@ async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
         Request::SettingsUpdate(r) => settings::update(app, conn, r).await,
         Request::TypingStart(r) => typing::start(app, conn, r).await,
         Request::TypingStop(r) => typing::stop(app, conn, r).await,
+        Request::MessageEdit(r) => message_edit::handle(app, conn, r).await,
+        Request::MessageDelete(r) => message_delete::handle(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }

@@ -19,6 +19,11 @@ pub enum ChangeKind {
     Read,
     /// Another member (`by`) read a conversation up to `message_id` (a read receipt).
     Receipt,
+    /// A message (`message_id`) was edited by its author (`by`).
+    Edit,
+    /// A message (`message_id`) was deleted by `by` (its author, or a
+    /// group's owner or admin).
+    Delete,
 }
 
 impl ChangeKind {
@@ -27,6 +32,8 @@ impl ChangeKind {
         match self {
             ChangeKind::Read => 1,
             ChangeKind::Receipt => 2,
+            ChangeKind::Edit => 3,
+            ChangeKind::Delete => 4,
         }
     }
 
@@ -35,6 +42,8 @@ impl ChangeKind {
         match code {
             1 => Some(ChangeKind::Read),
             2 => Some(ChangeKind::Receipt),
+            3 => Some(ChangeKind::Edit),
+            4 => Some(ChangeKind::Delete),
             _ => None,
         }
     }
@@ -47,9 +56,10 @@ pub struct Change {
     pub id: ChangeId,
     pub kind: ChangeKind,
     pub conversation: ConversationId,
-    /// Who read: the feed's owner for `Read`, another member for `Receipt`.
+    /// Who read: the feed's owner for `Read`, another member for
+    /// `Receipt`; who edited or deleted for `Edit` and `Delete`.
     pub by: UserId,
-    /// The message read up to (inclusive).
+    /// The message read up to (inclusive); the message edited or deleted.
     pub message_id: MessageId,
 }
 

@@ -75,6 +75,8 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
         "DELETE FROM chat_settings WHERE user_id = ?1",
         "DELETE FROM read_pointers
          WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
+        "DELETE FROM message_state
+         WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM messages
          WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM user_conversations

@@ -230,6 +230,21 @@ const MIGRATIONS: &[&str] = &[
         read_receipts INTEGER NOT NULL
     );
     "#,
+    // 9: message lifecycle (issue 15): what became of a message after it
+    // was sent (its reply target, edited text and time, deletion). Deleting
+    // clears `messages.text` too; the row stays (paging, unread counts).
+    r#"
+    CREATE TABLE IF NOT EXISTS message_state (
+        conversation_id TEXT NOT NULL,
+        message_id      INTEGER NOT NULL,
+        reply_to        INTEGER,
+        edited_at       INTEGER,
+        edit_change     INTEGER,
+        text            TEXT,
+        deleted         INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (conversation_id, message_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
