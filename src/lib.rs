@@ -25,6 +25,7 @@
 //! - [`fanout`]: background fan-out of posts to followers (events, home-timeline copies).
 //! - [`timeline`]: home-timeline rules (visibility, merging copied and read-time items).
 //! - [`app`]: the shared state built at start.
+//! - [`redact`]: keeps deleted messages' text out of replayed inbox history (the hub's replay filter).
 //! - [`conversation`]: who may see a conversation (membership, members): the one access check.
 //! - [`protocol`]: wire types (serde only, no I/O).
 //! - [`model`]: domain types and newtype ids.
@@ -50,6 +51,7 @@ pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod ratelimit;
+pub mod redact;
 pub mod server;
 pub mod snowflake;
 pub mod store;
