@@ -69,6 +69,8 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 mod hardening_suite;
 #[path = "store_conformance/read_state.rs"]
 mod read_state_suite;
+#[path = "store_conformance/lifecycle.rs"]
+mod lifecycle_suite;
 
 #[path = "store_conformance/groups.rs"]
 mod groups_suite;
@@ -76,6 +78,7 @@ mod groups_suite;
 mod suite {
     pub use super::groups_suite::*;
     pub use super::hardening_suite::*;
+    pub use super::lifecycle_suite::*;
     pub use super::posts_suite::*;
     pub use super::read_state_suite::*;
     use super::*;
@@ -762,4 +765,8 @@ every_backend!(
     stale_change_ids_are_refused,
     receipt_settings_default_on,
     deletion_takes_the_read_state,
+    edits_and_deletes_in_direct_conversations,
+    racing_edits_end_at_the_newest,
+    group_deletes_and_replies,
+    deletion_takes_the_lifecycle_state,
 );
