@@ -431,9 +431,15 @@ async fn lifecycle_step(peer: &mut Client, last: &Option<Value>, what: usize, st
     let Some(m) = last else { return false };
     let (conv, msg) = (conv_of(m), m["id"].clone());
     let r = match what {
-        0 => peer.request("message.edit", json!({"conversation": conv, "message_id": msg, "text": format!("e{step}")})).await,
+        0 => {
+            peer.request("message.edit", json!({"conversation": conv, "message_id": msg, "text": format!("e{step}")}))
+                .await
+        }
         1 => peer.request("message.delete", json!({"conversation": conv, "message_id": msg})).await,
-        _ => peer.request("message.send", json!({"conversation": conv, "text": format!("r{step}"), "reply_to": msg})).await,
+        _ => {
+            peer.request("message.send", json!({"conversation": conv, "text": format!("r{step}"), "reply_to": msg}))
+                .await
+        }
     };
     assert!(r["type"] == "ok" || r["code"] == "conflict", "{r}");
     r["type"] == "ok"
@@ -536,7 +542,8 @@ async fn run_catch_up(seed: u64) -> (usize, usize, usize, usize) {
         assert_eq!(pointer, online.view.mine.get(&conv).copied(), "seed {seed}: {c}");
         assert_eq!(c["unread"].as_u64().unwrap() as usize, online.view.unread(&conv), "seed {seed}: {c}");
         // Texts, edits, tombstones and reply targets as the server reads them now.
-        let h = online.client.as_mut().unwrap().ok("message.history", json!({"conversation": conv, "limit": 100})).await;
+        let h =
+            online.client.as_mut().unwrap().ok("message.history", json!({"conversation": conv, "limit": 100})).await;
         for m in h["messages"].as_array().unwrap() {
             assert_eq!(online.view.texts.get(&id(&m["id"])), Some(&Shown::of(m)), "seed {seed}: {m}");
         }
@@ -554,7 +561,10 @@ async fn a_device_offline_at_random_points_catches_up_to_the_same_state() {
     }
     // The seeds cover both catch-up paths, several times each, and edits,
     // deletes and replies.
-    assert!(total.0 >= 8 && total.1 >= 2 && total.2 >= 2 && total.3 >= 8, "offline, resumed, synced, changed: {total:?}");
+    assert!(
+        total.0 >= 8 && total.1 >= 2 && total.2 >= 2 && total.3 >= 8,
+        "offline, resumed, synced, changed: {total:?}"
+    );
 }
 
 /// Typing and receipts cross nodes: ann on two nodes, bob on a third.

@@ -135,12 +135,16 @@ async fn members_see_edits_deletes_and_replies_everywhere() {
     assert_eq!(s(&r["preview"]), "é".repeat(70) + &"z".repeat(10));
     assert_eq!(ann.event("message.new").await["message"]["reply_to"], *r);
     // An edit: the reply, every socket, history.
-    let edited = ann.ok("message.edit", json!({"conversation": conv, "message_id": original["id"], "text": "short"})).await;
+    let edited =
+        ann.ok("message.edit", json!({"conversation": conv, "message_id": original["id"], "text": "short"})).await;
     assert_eq!(edited["message"]["text"], "short");
     assert!(edited["message"]["edited_at"].is_string(), "{edited}");
     for c in [&mut bob, &mut ann2] {
         let e = c.event("message.updated").await;
-        assert_eq!((e["message"]["id"].clone(), e["message"]["text"].clone()), (original["id"].clone(), json!("short")));
+        assert_eq!(
+            (e["message"]["id"].clone(), e["message"]["text"].clone()),
+            (original["id"].clone(), json!("short"))
+        );
     }
     let h = bob.ok("message.history", json!({"conversation": conv})).await;
     assert_eq!(h["messages"][1]["text"], "short");
@@ -150,7 +154,10 @@ async fn members_see_edits_deletes_and_replies_everywhere() {
     assert_eq!((gone["message"]["deleted"].clone(), gone["message"]["text"].clone()), (json!(true), json!("")));
     for c in [&mut bob, &mut ann2] {
         let e = c.event("message.deleted").await;
-        assert_eq!((e["message"]["id"].clone(), e["message"]["deleted"].clone()), (original["id"].clone(), json!(true)));
+        assert_eq!(
+            (e["message"]["id"].clone(), e["message"]["deleted"].clone()),
+            (original["id"].clone(), json!(true))
+        );
     }
     let h = bob.ok("message.history", json!({"conversation": conv})).await;
     assert_eq!(h["messages"].as_array().unwrap().len(), 2, "the tombstone keeps its place");
@@ -178,7 +185,12 @@ async fn members_see_edits_deletes_and_replies_everywhere() {
 
 /// Resumes from a position before a message that was deleted since:
 /// the replayed `message.new` (and a reply's preview) carry no text.
-async fn resume_redacts(sender: &impl common::Target, reader: &impl common::Target, resumer: &impl common::Target, p: &str) {
+async fn resume_redacts(
+    sender: &impl common::Target,
+    reader: &impl common::Target,
+    resumer: &impl common::Target,
+    p: &str,
+) {
     let mut ann = Client::register(sender, &format!("{p}_ann")).await;
     let mut bob = Client::register(reader, &format!("{p}_bob")).await;
     let hello = ann.send_dm(&format!("{p}_bob"), "hello").await;
@@ -202,7 +214,10 @@ async fn resume_redacts(sender: &impl common::Target, reader: &impl common::Targ
     }
     assert_eq!(seen[0]["event"], "message.new");
     assert_eq!(seen[0]["data"]["message"]["id"], secret["id"]);
-    assert_eq!((seen[0]["data"]["message"]["text"].clone(), seen[0]["data"]["message"]["deleted"].clone()), (json!(""), json!(true)));
+    assert_eq!(
+        (seen[0]["data"]["message"]["text"].clone(), seen[0]["data"]["message"]["deleted"].clone()),
+        (json!(""), json!(true))
+    );
     assert_eq!(seen[1]["data"]["message"]["id"], reply["message"]["id"]);
     assert_eq!(seen[1]["data"]["message"]["reply_to"]["preview"], "");
     assert_eq!(seen[1]["data"]["message"]["reply_to"]["deleted"], true);

@@ -11,10 +11,10 @@
 
 use std::collections::HashMap;
 
+use super::group_access::message_views;
 use super::{ConnState, Reply, page_bytes, reply};
 use crate::app::App;
 use crate::error::Result;
-use super::group_access::message_views;
 use crate::model::{ChangeId, Message, MessageId, UserId, now_ms};
 use crate::protocol::{ChangeSync, ChangeSyncReply, ChangeView, MessageView};
 use crate::snowflake;

@@ -65,7 +65,12 @@ pub fn reply_view(original: Option<&Message>, id: MessageId, state: Option<&Mess
             }
             ReplyView { message_id: id.to_string(), from: m.from.clone(), preview: preview(&m.text), deleted: false }
         }
-        _ => ReplyView { message_id: id.to_string(), from: original.map(|m| m.from.clone()).unwrap_or_default(), preview: String::new(), deleted: true },
+        _ => ReplyView {
+            message_id: id.to_string(),
+            from: original.map(|m| m.from.clone()).unwrap_or_default(),
+            preview: String::new(),
+            deleted: true,
+        },
     }
 }
 

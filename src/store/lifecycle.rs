@@ -80,8 +80,12 @@ pub trait LifecycleStore: Send + Sync + 'static {
     /// Records that message `id` of `conversation` replies to `reply_to`.
     /// Written *before* the message itself (so a stored reply never lacks
     /// its target): a record whose message never commits is never read.
-    async fn set_reply(&self, conversation: &ConversationId, id: MessageId, reply_to: MessageId)
-    -> Result<(), StoreError>;
+    async fn set_reply(
+        &self,
+        conversation: &ConversationId,
+        id: MessageId,
+        reply_to: MessageId,
+    ) -> Result<(), StoreError>;
 
     /// The message `id` of `conversation` as stored (its sent text, or ""
     /// once deleted; [`MessageState::apply`] gives its current text).

@@ -123,7 +123,8 @@ pub async fn group_deletes_and_replies(s: Arc<dyn Store>) {
         u.push(c.user);
     }
     let g = GroupId(ids.next_id());
-    let new = NewGroup { id: g, title: "T".into(), topic: String::new(), owner: u[0].id, members: vec![u[1].id, u[2].id] };
+    let new =
+        NewGroup { id: g, title: "T".into(), topic: String::new(), owner: u[0].id, members: vec![u[1].id, u[2].id] };
     s.create_group(&new).await.unwrap();
     let conv = ConversationId::group(g);
     let msg = |from: &User, text: &str| Message {

@@ -53,14 +53,14 @@ impl ScyllaStore {
             .iter()
             .map(|owner: &UserId| async move {
                 let row = (owner.0, b, c.change.0, kind.code(), &c.conversation.0, c.by.0, c.message_id.0);
-                tokio::try_join!(self.db.write(Q::ChangeBucketInsert, (owner.0, b)), self.db.write(Q::ChangeInsert, row))
-                    .map(|_| ())
+                tokio::try_join!(
+                    self.db.write(Q::ChangeBucketInsert, (owner.0, b)),
+                    self.db.write(Q::ChangeInsert, row)
+                )
+                .map(|_| ())
             })
             .collect();
-        futures_util::stream::iter(writes)
-            .buffer_unordered(FEED_WRITES)
-            .try_collect::<Vec<()>>()
-            .await?;
+        futures_util::stream::iter(writes).buffer_unordered(FEED_WRITES).try_collect::<Vec<()>>().await?;
         Ok(())
     }
 
@@ -110,10 +110,8 @@ impl LifecycleStore for ScyllaStore {
     async fn message_states(&self, messages: &[(ConversationId, MessageId)]) -> Result<Vec<MessageState>, StoreError> {
         self.live()?;
         let reads: Vec<_> = messages.iter().map(|(c, id)| self.state_row(c, *id)).collect();
-        let found: Vec<Option<MessageState>> = futures_util::stream::iter(reads)
-            .buffer_unordered(STATE_READS)
-            .try_collect()
-            .await?;
+        let found: Vec<Option<MessageState>> =
+            futures_util::stream::iter(reads).buffer_unordered(STATE_READS).try_collect().await?;
         Ok(found.into_iter().flatten().collect())
     }
 
