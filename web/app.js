@@ -1124,7 +1124,7 @@
 
   // The bubble: a quoted reply target, then the text or a tombstone.
   function messageBody(c, m) {
-    const box = el('div', 'bubble text' + (m.deleted ? ' tombstone' : ''));
+    const box = el('div', 'bubble' + (m.deleted ? ' tombstone' : ''));
     if (m.reply_to) {
       const q = el('div', 'quote');
       const r = m.reply_to;
@@ -1132,7 +1132,8 @@
         el('span', 'quote-text', r.deleted ? 'message deleted' : r.preview));
       box.appendChild(q);
     }
-    box.appendChild(el('span', 'body', m.deleted ? 'message deleted' : m.text));
+    // `.text` is the message's own text only (what tests and readers select).
+    box.appendChild(el('div', 'text body', m.deleted ? 'message deleted' : m.text));
     return box;
   }
 
