@@ -43,7 +43,10 @@ impl Located {
 
 /// Finds message `id` of `conversation` for `me` (a member now).
 pub async fn locate(app: &App, me: UserId, conversation: &ConversationId, id: MessageId) -> Result<Located> {
-    let conv = conversation::access(&*app.store, me, conversation).await.map_err(|_| no_such_message())?;
+    let conv = conversation::access(&*app.store, me, conversation).await.map_err(|e| match e {
+        Error::NotFound(_) => no_such_message(),
+        other => other,
+    })?;
     let message = app.store.message(&conv.id, id).await?.ok_or_else(no_such_message)?;
     let state = app.store.message_states(&[(conv.id.clone(), id)]).await?.pop();
     Ok(Located { conversation: conv, message, state })

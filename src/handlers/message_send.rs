@@ -134,9 +134,10 @@ async fn direct_id_by_name(app: &App, me: UserId, to: &str) -> Result<String> {
 /// `LifecycleStore::set_reply`) and returns its view.
 async fn reply_target(app: &App, me: &User, conversation: &str, id: MessageId, target: MessageId) -> Result<ReplyView> {
     let conv = ConversationId(conversation.to_owned());
-    let found = lifecycle::locate(app, me.id, &conv, target)
-        .await
-        .map_err(|_| Error::NotFound("no such message to reply to in this conversation".into()))?;
+    let found = lifecycle::locate(app, me.id, &conv, target).await.map_err(|e| match e {
+        Error::NotFound(_) => Error::NotFound("no such message to reply to in this conversation".into()),
+        other => other,
+    })?;
     if found.deleted() {
         return Err(lifecycle::deleted_message());
     }
