@@ -94,6 +94,7 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
     }
     check(Q::ChangePage, type_checks::<(i64, i32, String, i64, i64)>);
     check(Q::SettingsGet, type_checks::<(Option<bool>,)>);
+    check(Q::StateGet, type_checks::<(Option<i64>, Option<i64>, Option<String>, Option<bool>)>);
     for q in [Q::ReadPointerGet, Q::MessageSenders, Q::MessageSendersGet] {
         check(q, type_checks::<(i64,)>);
     }
