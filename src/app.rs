@@ -68,6 +68,7 @@ impl App {
             presence_ttl: Duration::from_secs(config.presence_ttl.max(1)),
         };
         let hub = Arc::new(Hub::new(options, |sink| broker::open(&config, sink)).await?);
+        hub.set_replay_filter(Arc::new(crate::redact::RedactDeleted::new(store.clone())));
         check_shared_data(&config, &hub).await?;
         let lease_ttl = Duration::from_secs(config.presence_ttl.max(3));
         let lease = worker_lease(config.worker_id);

@@ -26,6 +26,7 @@
 //! - [`timeline`]: home-timeline rules (visibility, merging copied and read-time items).
 //! - [`app`]: the shared state built at start.
 //! - [`admin`]: `hubbub admin ...`, operator commands on the cluster's store and broker.
+//! - [`redact`]: keeps deleted messages' text out of replayed inbox history (the hub's replay filter).
 //! - [`conversation`]: who may see a conversation (membership, members): the one access check.
 //! - [`protocol`]: wire types (serde only, no I/O).
 //! - [`model`]: domain types and newtype ids.
@@ -54,6 +55,7 @@ pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod ratelimit;
+pub mod redact;
 pub mod server;
 pub mod snowflake;
 pub mod store;

@@ -8,9 +8,11 @@ use serde_json::value::RawValue;
 use crate::model::{FollowId, ItemId, MessageId, PostId};
 
 mod chat_state;
+mod lifecycle;
 mod reactions;
 mod safety;
 pub use chat_state::*;
+pub use lifecycle::*;
 pub use reactions::*;
 pub use safety::*;
 
@@ -135,6 +137,10 @@ pub enum Request {
     MessageReact(MessageReact),
     #[serde(rename = "message.unreact")]
     MessageUnreact(MessageReact),
+    #[serde(rename = "message.edit")]
+    MessageEdit(MessageEdit),
+    #[serde(rename = "message.delete")]
+    MessageDelete(MessageDelete),
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -193,6 +199,8 @@ pub const REQUEST_KINDS: &[&str] = &[
     "report.create",
     "message.react",
     "message.unreact",
+    "message.edit",
+    "message.delete",
     "ping",
 ];
 
@@ -219,6 +227,8 @@ impl Request {
                 | Request::GroupLeave(_)
                 | Request::GroupRole(_)
                 | Request::ConversationRead(_)
+                | Request::MessageEdit(_)
+                | Request::MessageDelete(_)
                 | Request::SettingsUpdate(_)
                 | Request::UserBlock(_)
                 | Request::UserUnblock(_)
@@ -293,6 +303,8 @@ pub struct MessageSend {
     pub conversation: Option<String>,
     pub text: String,
     pub nonce: Option<String>,
+    /// The message this one replies to (same conversation, one I may see).
+    pub reply_to: Option<MessageId>,
 }
 
 /// `message.history`: of my conversation with a user (`with`) or of a
@@ -578,6 +590,15 @@ pub struct MessageView {
     /// Reactions, sorted by emoji, with my `me` flags; absent when none.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub reactions: Vec<ReactionView>,
+    /// When the text was last edited (RFC 3339); absent if never.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub edited_at: Option<String>,
+    /// The message was deleted: `text` is empty (a tombstone).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub deleted: bool,
+    /// The message this one replies to, as it reads when the view is built.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reply_to: Option<ReplyView>,
 }
 
 fn direct_kind() -> String {
@@ -919,4 +940,8 @@ pub mod events {
     pub const TYPING_STOP: &str = "typing.stop";
     /// A message's reactions changed.
     pub const MESSAGE_REACTIONS: &str = "message.reactions";
+    /// A message of a conversation I am in was edited.
+    pub const MESSAGE_UPDATED: &str = "message.updated";
+    /// A message of a conversation I am in was deleted (a tombstone).
+    pub const MESSAGE_DELETED: &str = "message.deleted";
 }

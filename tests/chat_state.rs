@@ -268,6 +268,28 @@ struct View {
     mine: BTreeMap<String, u64>,
     /// The other member's read pointer (receipts) per conversation.
     peer: BTreeMap<String, u64>,
+    /// Every message as it reads: id -> (text, edited_at, deleted, reply_to).
+    texts: BTreeMap<u64, Shown>,
+}
+
+/// A message as a client shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Shown {
+    text: String,
+    edited_at: Option<String>,
+    deleted: bool,
+    reply_to: Option<u64>,
+}
+
+impl Shown {
+    fn of(m: &Value) -> Shown {
+        Shown {
+            text: m["text"].as_str().expect("text").to_owned(),
+            edited_at: m["edited_at"].as_str().map(str::to_owned),
+            deleted: m["deleted"] == true,
+            reply_to: m["reply_to"]["message_id"].as_str().map(|r| r.parse().expect("decimal id")),
+        }
+    }
 }
 
 fn id(v: &Value) -> u64 {
@@ -279,6 +301,19 @@ impl View {
         if m["from"] != me {
             self.theirs.entry(conv_of(m)).or_default().insert(id(&m["id"]));
         }
+        self.shown(m);
+    }
+    /// The client rule of protocol.md: a tombstone is final; otherwise the
+    /// view with the later (or equal) `edited_at` wins.
+    fn shown(&mut self, m: &Value) {
+        let new = Shown::of(m);
+        match self.texts.get_mut(&id(&m["id"])) {
+            None => {
+                self.texts.insert(id(&m["id"]), new);
+            }
+            Some(old) if !old.deleted && (new.deleted || new.edited_at >= old.edited_at) => *old = new,
+            Some(_) => {}
+        }
     }
     fn read(&mut self, map: bool, conv: String, at: u64) {
         let e = if map { self.mine.entry(conv) } else { self.peer.entry(conv) }.or_insert(0);
@@ -288,6 +323,7 @@ impl View {
         let d = &e["data"];
         match e["event"].as_str() {
             Some("message.new") => self.message(me, &d["message"]),
+            Some("message.updated" | "message.deleted") => self.shown(&d["message"]),
             Some("conversation.read") => self.read(true, conv_of(d), id(&d["read_up_to"])),
             Some("message.read") => self.read(false, conv_of(d), id(&d["message_id"])),
             _ => {}
@@ -374,8 +410,12 @@ impl Device {
             }
             let page = c.ok("change.sync", req).await;
             for ch in page["changes"].as_array().unwrap() {
-                let mine = ch["kind"] == "read";
-                self.view.read(mine, conv_of(ch), id(&ch["message_id"]));
+                match ch["kind"].as_str() {
+                    Some("read") => self.view.read(true, conv_of(ch), id(&ch["message_id"])),
+                    Some("receipt") => self.view.read(false, conv_of(ch), id(&ch["message_id"])),
+                    Some("edit" | "delete") => self.view.shown(&ch["message"]),
+                    _ => {}
+                }
             }
             self.change_after = Some(page["next"].as_str().unwrap().to_owned());
             if page["more"] == false {
@@ -385,9 +425,29 @@ impl Device {
     }
 }
 
-/// How a run went: (times offline, resumes that recovered, syncs).
-async fn run_catch_up(seed: u64) -> (usize, usize, usize) {
-    let mut stats = (0, 0, 0);
+/// A peer edits, deletes or replies to the last message it sent me
+/// (refused when that one is deleted: nothing changes then).
+async fn lifecycle_step(peer: &mut Client, last: &Option<Value>, what: usize, step: usize) -> bool {
+    let Some(m) = last else { return false };
+    let (conv, msg) = (conv_of(m), m["id"].clone());
+    let r = match what {
+        0 => {
+            peer.request("message.edit", json!({"conversation": conv, "message_id": msg, "text": format!("e{step}")}))
+                .await
+        }
+        1 => peer.request("message.delete", json!({"conversation": conv, "message_id": msg})).await,
+        _ => {
+            peer.request("message.send", json!({"conversation": conv, "text": format!("r{step}"), "reply_to": msg}))
+                .await
+        }
+    };
+    assert!(r["type"] == "ok" || r["code"] == "conflict", "{r}");
+    r["type"] == "ok"
+}
+
+/// How a run went: (times offline, resumes that recovered, syncs, edits/deletes/replies).
+async fn run_catch_up(seed: u64) -> (usize, usize, usize, usize) {
+    let mut stats = (0, 0, 0, 0);
     let s = server().await;
     let me = format!("cu{seed}_ann");
     let peers = [format!("cu{seed}_bob"), format!("cu{seed}_cy")];
@@ -414,8 +474,8 @@ async fn run_catch_up(seed: u64) -> (usize, usize, usize) {
     }
     let mut rng = Rng(seed);
     let mut last_sent: Vec<Option<Value>> = vec![None, None];
-    for step in 0..40 {
-        match rng.below(10) {
+    for step in 0..50 {
+        match rng.below(13) {
             0..=3 => {
                 let k = rng.below(2);
                 let m = others[k].send_dm(&me, &format!("s{step}")).await;
@@ -435,6 +495,13 @@ async fn run_catch_up(seed: u64) -> (usize, usize, usize) {
                 roaming.absorb(&me).await;
                 roaming.client = None; // offline: the socket is dropped
                 stats.0 += 1;
+            }
+            10..=12 => {
+                let k = rng.below(2);
+                let what = rng.below(3);
+                if lifecycle_step(&mut others[k], &last_sent[k], what, step).await {
+                    stats.3 += 1;
+                }
             }
             _ if roaming.client.is_none() => {
                 if rng.below(2) == 0 && !roaming.pos.is_null() {
@@ -474,6 +541,12 @@ async fn run_catch_up(seed: u64) -> (usize, usize, usize) {
         let pointer = c["read_up_to"].as_str().map(|p| p.parse::<u64>().unwrap());
         assert_eq!(pointer, online.view.mine.get(&conv).copied(), "seed {seed}: {c}");
         assert_eq!(c["unread"].as_u64().unwrap() as usize, online.view.unread(&conv), "seed {seed}: {c}");
+        // Texts, edits, tombstones and reply targets as the server reads them now.
+        let h =
+            online.client.as_mut().unwrap().ok("message.history", json!({"conversation": conv, "limit": 100})).await;
+        for m in h["messages"].as_array().unwrap() {
+            assert_eq!(online.view.texts.get(&id(&m["id"])), Some(&Shown::of(m)), "seed {seed}: {m}");
+        }
     }
     s.stop().await;
     stats
@@ -481,13 +554,17 @@ async fn run_catch_up(seed: u64) -> (usize, usize, usize) {
 
 #[tokio::test]
 async fn a_device_offline_at_random_points_catches_up_to_the_same_state() {
-    let mut total = (0, 0, 0);
+    let mut total = (0, 0, 0, 0);
     for seed in [1, 7, 42, 1234] {
-        let (off, resumed, synced) = run_catch_up(seed).await;
-        total = (total.0 + off, total.1 + resumed, total.2 + synced);
+        let (off, resumed, synced, changed) = run_catch_up(seed).await;
+        total = (total.0 + off, total.1 + resumed, total.2 + synced, total.3 + changed);
     }
-    // The seeds cover both catch-up paths, several times each.
-    assert!(total.0 >= 8 && total.1 >= 2 && total.2 >= 2, "offline, resumed, synced: {total:?}");
+    // The seeds cover both catch-up paths, several times each, and edits,
+    // deletes and replies.
+    assert!(
+        total.0 >= 8 && total.1 >= 2 && total.2 >= 2 && total.3 >= 8,
+        "offline, resumed, synced, changed: {total:?}"
+    );
 }
 
 /// Typing and receipts cross nodes: ann on two nodes, bob on a third.

@@ -67,6 +67,8 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 
 #[path = "store_conformance/hardening.rs"]
 mod hardening_suite;
+#[path = "store_conformance/lifecycle.rs"]
+mod lifecycle_suite;
 #[path = "store_conformance/reactions.rs"]
 mod reactions_suite;
 #[path = "store_conformance/read_state.rs"]
@@ -80,6 +82,7 @@ mod groups_suite;
 mod suite {
     pub use super::groups_suite::*;
     pub use super::hardening_suite::*;
+    pub use super::lifecycle_suite::*;
     pub use super::posts_suite::*;
     pub use super::reactions_suite::*;
     pub use super::read_state_suite::*;
@@ -776,4 +779,8 @@ every_backend!(
     reactions_count_per_emoji_with_me,
     distinct_reactions_are_limited,
     deletion_and_clear_take_reactions,
+    edits_and_deletes_in_direct_conversations,
+    racing_edits_end_at_the_newest,
+    group_deletes_and_replies,
+    deletion_takes_the_lifecycle_state,
 );

@@ -540,3 +540,101 @@ test('safety: mute a conversation, block and unblock a user, report a user', { t
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+// The body text of the message shown in `page` whose body or quote matches.
+async function waitForBody(page, text) {
+  await page.waitForFunction(
+    (t) => [...document.querySelectorAll('#messages li.msg[data-id] .body')].some((e) => e.textContent === t),
+    text, { timeout: WAIT_MS });
+}
+
+// Clicks the action `label` (Reply, Edit, Delete) of the message whose body is `text`.
+async function act(page, text, label) {
+  const li = page.locator('#messages li.msg[data-id]', { has: page.locator('.body', { hasText: text }) }).last();
+  await li.locator('.msg-actions button', { hasText: label }).click();
+}
+
+test('message lifecycle: edit, reply, delete (author and group owner) seen live', { timeout: 600000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) {
+    if (CI) throw new Error(`chromium not found at ${CHROMIUM}; CI must install it (apt-get install -y chromium)`);
+    console.error(`\n!!!!! SKIPPING the browser lifecycle test: chromium not found at ${CHROMIUM} !!!!!\n`);
+    t.skip('chromium missing');
+    return;
+  }
+  const build = spawnSync('cargo', ['build', '--locked'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
+  assert.strictEqual(build.status, 0, 'cargo build failed');
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-lifecycle-'));
+  const server = new Server(await freePort(), dataDir);
+  const browsers = [];
+  try {
+    await server.start();
+    const base = server.base;
+    const [a, b] = [await launch('eve'), await launch('fay')];
+    browsers.push(a, b);
+    const [A, B] = [a.page, b.page];
+    A.on('dialog', (d) => d.accept());
+    B.on('dialog', (d) => d.accept());
+    await register(A, base, 'eve', 'Eve', 'correct-horse');
+    await register(B, base, 'fay', 'Fay', 'battery-staple');
+
+    // Eve writes to Fay, then fixes her typo: Fay sees the new text, marked edited.
+    await A.fill('#search-input', 'fay');
+    await A.click('#search-results li[data-username="fay"] button');
+    await A.waitForSelector('#view-profile:not([hidden])');
+    await A.click('#btn-message');
+    await A.waitForSelector('#view-chat:not([hidden])');
+    await send(A, 'see you at noen');
+    await waitForBody(A, 'see you at noen');
+    await B.waitForSelector('#conversations li[data-username="eve"]');
+    await B.click('#conversations li[data-username="eve"] button');
+    await waitForBody(B, 'see you at noen');
+    await act(A, 'see you at noen', 'Edit');
+    assert.strictEqual(await A.inputValue('#composer-input'), 'see you at noen');
+    await A.fill('#composer-input', 'see you at noon');
+    await A.press('#composer-input', 'Enter');
+    await waitForBody(B, 'see you at noon');
+    await B.waitForSelector('#messages li.msg:not(.mine) .time >> text=edited');
+
+    // Fay replies to it: both see the quoted preview above her message.
+    await act(B, 'see you at noon', 'Reply');
+    await B.waitForSelector('#reply-bar:not([hidden])');
+    await send(B, 'deal');
+    for (const P of [A, B]) {
+      await P.waitForFunction(() => [...document.querySelectorAll('#messages li.msg[data-id]')].some((li) =>
+        li.querySelector('.body').textContent === 'deal' && li.querySelector('.quote-text').textContent === 'see you at noon'));
+    }
+    await B.screenshot({ path: path.join(SHOTS, 'lifecycle.png') });
+
+    // Eve deletes her message: a tombstone for both, and the quote says so.
+    await act(A, 'see you at noon', 'Delete');
+    for (const P of [A, B]) {
+      await P.waitForSelector('#messages li.msg .tombstone .body >> text=message deleted');
+      await P.waitForSelector('#messages li.msg .quote-text >> text=message deleted');
+      assert.strictEqual(await P.$('#messages .body >> text=see you at noon'), null);
+    }
+    // Fay has no Edit or Delete on Eve's messages.
+    const others = await B.$$eval('#messages li.msg:not(.mine) .msg-actions button', (bs) => bs.map((x) => x.textContent));
+    assert.ok(!others.includes('Edit') && !others.includes('Delete'), others.join());
+
+    // In a group the owner may delete a member's message.
+    await A.click('#btn-new-group');
+    await A.fill('#new-group-title', 'Lunch');
+    await A.fill('#new-group-members', 'fay');
+    await A.click('#new-group-submit');
+    await A.waitForSelector('#view-chat:not([hidden])');
+    await B.waitForSelector('#conversations li[data-group]');
+    await B.click('#conversations li[data-group] button');
+    await send(B, 'pizza again?');
+    await waitForBody(A, 'pizza again?');
+    await act(A, 'pizza again?', 'Delete');
+    await B.waitForSelector('#messages li.msg.mine .tombstone .body >> text=message deleted');
+  } finally {
+    for (const x of browsers) {
+      await x.ctx.close().catch(() => {});
+      fs.rmSync(x.userDataDir, { recursive: true, force: true });
+    }
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});

@@ -374,7 +374,7 @@
   function addMessage(m, live) {
     const c = convOf(m);
     if (!c.id) c.id = m.conversation_id;
-    if (c.msgs.has(m.id)) return false;
+    if (c.msgs.has(m.id)) { mergeMessage(c, m); return false; }
     c.msgs.set(m.id, m);
     if (m.nonce && lc(m.from) === lc(me().username)) {
       const i = state.outbox.findIndex((o) => o.nonce === m.nonce);
@@ -447,6 +447,8 @@
   // `c` is the open conversation: a user (`to`) or a group (`conversation`).
   function sendMessage(c, text) {
     const o = { nonce: nonce(), key: c.key, text, state: 'pending' };
+    if (state.replyTo && state.replyTo.key === c.key) o.reply_to = state.replyTo.id;
+    setReplyTo(null);
     if (c.group) o.conversation = c.id; else o.to = c.username;
     state.outbox.push(o);
     if (state.openPeer === o.key) renderMessages(true);
@@ -458,7 +460,8 @@
     o.state = 'pending';
     try {
       const target = o.conversation ? { conversation: o.conversation } : { to: o.to };
-      const d = await request('message.send', { ...target, text: o.text, nonce: o.nonce });
+      const extra = o.reply_to ? { reply_to: o.reply_to } : {};
+      const d = await request('message.send', { ...target, ...extra, text: o.text, nonce: o.nonce });
       addMessage(d.message, false);
       renderConversations();
     } catch (e) {
@@ -509,6 +512,7 @@
         if (ch.kind === 'receipt') c.peerRead = maxId(c.peerRead, ch.message_id);
         else if (ch.kind === 'read') c.readUpTo = maxId(c.readUpTo, ch.message_id);
         else if (ch.kind === 'reaction') setReactions(c, ch.message_id, ch.reactions);
+        else if ((ch.kind === 'edit' || ch.kind === 'delete') && ch.message) mergeMessage(c, ch.message);
       }
       after = d.next;
       localStorage.setItem(changesKey(), after);
@@ -610,7 +614,7 @@
       info.appendChild(el('div', 'name', c.display_name));
       const mine = c.last && lc(c.last.from) === lc(me().username);
       const prefix = mine ? 'You: ' : c.last && c.group ? `${senderName(c.last)}: ` : '';
-      info.appendChild(el('div', 'preview', c.last ? prefix + c.last.text : 'No messages yet'));
+      info.appendChild(el('div', 'preview', c.last ? prefix + (c.last.deleted ? 'message deleted' : c.last.text) : 'No messages yet'));
       b.append(av, info);
       if (c.muted) { const m = el('span', 'muted-mark', '\u{1F515}'); m.title = 'muted'; b.appendChild(m); }
       if (c.unread) b.appendChild(el('span', 'badge', unreadText(c)));
@@ -670,6 +674,7 @@
     if (!c.historyLoaded && state.authed) {
       try { await loadHistory(c); } catch (e) { showError(e); }
     }
+    if (!c.role && state.authed) loadRole(c);
   }
 
   // ---------- group members panel ----------
@@ -827,9 +832,10 @@
       const li = el('li', 'msg' + (lc(m.from) === mine ? ' mine' : ''));
       li.dataset.id = m.id;
       if (c.group && lc(m.from) !== mine) li.appendChild(el('div', 'sender', senderName(m)));
-      li.appendChild(el('div', 'bubble text', m.text));
+      li.appendChild(messageBody(c, m));
       li.appendChild(renderReactions(c, m));
-      li.appendChild(el('div', 'time', fmtTime(m.sent_at)));
+      li.appendChild(el('div', 'time', fmtTime(m.sent_at) + (m.edited_at && !m.deleted ? ' · edited' : '')));
+      li.appendChild(messageActions(c, m));
       if (m.id === seen) li.appendChild(el('div', 'seen', 'Seen'));
       list.appendChild(li);
     }
@@ -1165,11 +1171,108 @@
     }
   }
 
+  // ---------- message lifecycle: edits, deletes, replies ----------
+  // Merges a later view of a message (event, sync, history, change.sync):
+  // a tombstone is final; otherwise the view with the later edited_at wins.
+  // Reply quotes of it follow.
+  function mergeMessage(c, m) {
+    const old = c.msgs.get(m.id);
+    if (old) {
+      if (old.deleted) return;
+      if (!m.deleted && (m.edited_at || '') < (old.edited_at || '')) return;
+    }
+    c.msgs.set(m.id, m);
+    if (c.last && c.last.id === m.id) c.last = m;
+    for (const x of c.msgs.values()) {
+      if (!x.reply_to || x.reply_to.message_id !== m.id) continue;
+      x.reply_to = { ...x.reply_to, preview: m.deleted ? '' : [...m.text].slice(0, 80).join(''), deleted: !!m.deleted };
+    }
+    if (state.view === 'chat' && state.openPeer === c.key) renderMessages(false);
+    renderConversations();
+  }
+
+  // The bubble: a quoted reply target, then the text or a tombstone.
+  function messageBody(c, m) {
+    const box = el('div', 'bubble' + (m.deleted ? ' tombstone' : ''));
+    if (m.reply_to) {
+      const q = el('div', 'quote');
+      const r = m.reply_to;
+      q.append(el('span', 'quote-from', r.from ? '@' + r.from : 'deleted account'),
+        el('span', 'quote-text', r.deleted ? 'message deleted' : r.preview));
+      box.appendChild(q);
+    }
+    // `.text` is the message's own text only (what tests and readers select).
+    box.appendChild(el('div', 'text body', m.deleted ? 'message deleted' : m.text));
+    return box;
+  }
+
+  // Reply on every live message; edit and delete on mine; delete on others' in
+  // a group I manage.
+  function messageActions(c, m) {
+    const bar = el('div', 'msg-actions');
+    if (m.deleted) return bar;
+    const mine = lc(m.from) === lc(me().username);
+    const act = (label, fn) => { const b = el('button', 'link', label); b.type = 'button'; b.onclick = fn; bar.appendChild(b); };
+    act('Reply', () => setReplyTo({ key: c.key, id: m.id, from: m.from, preview: [...m.text].slice(0, 80).join('') }));
+    if (mine) act('Edit', () => startEdit(c, m));
+    if (mine || (c.group && (c.role === 'owner' || c.role === 'admin'))) act('Delete', () => deleteMessage(c, m));
+    return bar;
+  }
+
+  // My role in a group (owners and admins may delete others' messages).
+  async function loadRole(c) {
+    try {
+      const g = await request('group.get', { conversation: c.id });
+      c.role = g.role;
+      if (state.openPeer === c.key) renderMessages(false);
+    } catch (e) { /* the members panel reports errors */ }
+  }
+
+  function setReplyTo(r) {
+    state.replyTo = r;
+    const bar = $('reply-bar');
+    if (!bar) return;
+    bar.hidden = !r;
+    $('reply-bar-text').textContent = r ? `Replying to @${r.from}: ${r.preview}` : '';
+    if (r) $('composer-input').focus();
+  }
+
+  function startEdit(c, m) {
+    state.editing = { key: c.key, conversation: m.conversation_id, id: m.id };
+    setReplyTo(null);
+    const input = $('composer-input');
+    input.value = m.text;
+    $('composer-send').textContent = 'Save';
+    input.focus();
+  }
+
+  async function saveEdit(text) {
+    const e = state.editing;
+    state.editing = null;
+    $('composer-send').textContent = 'Send';
+    try {
+      const d = await request('message.edit', { conversation: e.conversation, message_id: e.id, text });
+      const c = convById(e.conversation);
+      if (c) mergeMessage(c, d.message);
+    } catch (err) { showError(err); }
+  }
+
+  async function deleteMessage(c, m) {
+    if (!window.confirm('Delete this message for everyone?')) return;
+    try {
+      const d = await request('message.delete', { conversation: m.conversation_id, message_id: m.id });
+      mergeMessage(c, d.message);
+    } catch (err) { showError(err); }
+  }
+
   // ---------- events ----------
   function onEvent(name, data) {
     if (name === 'message.new') {
       addMessage(data.message, true);
       renderConversations();
+    } else if (name === 'message.updated' || name === 'message.deleted') {
+      const c = convById(data.message.conversation_id);
+      if (c) mergeMessage(c, data.message);
     } else if (name === 'conversation.read') {
       const c = convById(data.conversation_id);
       if (c) c.readUpTo = maxId(c.readUpTo, data.read_up_to);
@@ -1421,10 +1524,12 @@
       const text = input.value;
       if (!text.trim() || !state.openPeer) return;
       stopTyping();
-      sendMessage(state.convs.get(state.openPeer), text);
+      if (state.editing) saveEdit(text);
+      else sendMessage(state.convs.get(state.openPeer), text);
       input.value = '';
     };
     input.oninput = onComposerInput;
+    $('reply-cancel').onclick = () => setReplyTo(null);
     input.onkeydown = (ev) => {
       if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); $('composer').requestSubmit(); }
     };

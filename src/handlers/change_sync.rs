@@ -1,6 +1,7 @@
 //! `change.sync`: my change feed after a cursor, oldest first: my read
-//! pointers and the read receipts I got (later: edits, deletes,
-//! reactions). The catch-up path for changes, beside `message.sync`.
+//! pointers, the read receipts I got, and edits and deletes of messages
+//! of my conversations (each with the message as it reads now). The
+//! catch-up path for changes, beside `message.sync`.
 //!
 //! Change ids are minted before the write commits (like message ids), so
 //! the final page's cursor never passes the sync horizon (now minus
@@ -10,13 +11,14 @@
 
 use std::collections::HashMap;
 
+use super::group_access::message_views;
 use super::{ConnState, Reply, page_bytes, reply};
 use crate::app::App;
 use crate::error::Result;
-use crate::model::{ChangeId, UserId, now_ms};
-use crate::protocol::{ChangeSync, ChangeSyncReply, ChangeView};
+use crate::model::{ChangeId, Message, MessageId, UserId, now_ms};
+use crate::protocol::{ChangeSync, ChangeSyncReply, ChangeView, MessageView};
 use crate::snowflake;
-use crate::store::read_state::ChangeKind;
+use crate::store::read_state::{Change, ChangeKind};
 use crate::validate;
 
 /// Default and largest page.
@@ -28,6 +30,8 @@ fn kind_name(k: ChangeKind) -> &'static str {
         ChangeKind::Read => "read",
         ChangeKind::Receipt => "receipt",
         ChangeKind::Reaction => "reaction",
+        ChangeKind::Edit => "edit",
+        ChangeKind::Delete => "delete",
     }
 }
 
@@ -37,20 +41,35 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ChangeSync) -> Result<Re
     let after = r.after.unwrap_or(ChangeId(0));
     let mut page = app.store.changes_since(me.id, after, limit).await?;
     let mut names: HashMap<UserId, Option<String>> = HashMap::from([(me.id, Some(me.username.clone()))]);
+    let views = message_changes(app, &page).await?;
     let mut changes = Vec::with_capacity(page.len());
     for c in &page {
         if let std::collections::hash_map::Entry::Vacant(e) = names.entry(c.by) {
             e.insert(app.store.user_by_id(c.by).await?.map(|u| u.username));
         }
-        // A receipt from an account deleted since: its conversation is gone.
-        let Some(Some(by)) = names.get(&c.by) else { continue };
+        let message = match c.kind {
+            // The message as it reads now; gone with its conversation: skipped.
+            ChangeKind::Edit | ChangeKind::Delete => match views.get(&c.message_id).cloned() {
+                Some(v) => Some(v),
+                None => continue,
+            },
+            ChangeKind::Read | ChangeKind::Receipt | ChangeKind::Reaction => None,
+        };
+        let by = match (names.get(&c.by), &message) {
+            (Some(Some(by)), _) => by.clone(),
+            // An edit or delete by an account deleted since still applies.
+            (_, Some(_)) => String::new(),
+            // A receipt from an account deleted since: its conversation is gone.
+            _ => continue,
+        };
         changes.push(ChangeView {
             change_id: c.id.to_string(),
             kind: kind_name(c.kind).into(),
             conversation_id: c.conversation.to_string(),
-            by: by.clone(),
+            by,
             message_id: c.message_id.to_string(),
             reactions: None,
+            message,
         });
     }
     super::reaction_views::attach_to_changes(app, me.id, &page, &mut changes).await?;
@@ -70,4 +89,22 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ChangeSync) -> Result<Re
         newest.min(horizon)
     };
     reply(&ChangeSyncReply { changes, more, next: next.to_string() })
+}
+
+/// The current views of the messages the page's edits and deletes name
+/// (one read per distinct message; a page is at most [`MAX_LIMIT`]). A
+/// message edited twice in the page carries the same (current) view on
+/// both changes.
+async fn message_changes(app: &App, page: &[Change]) -> Result<HashMap<MessageId, MessageView>> {
+    let mut messages: Vec<Message> = Vec::new();
+    for c in page.iter().filter(|c| matches!(c.kind, ChangeKind::Edit | ChangeKind::Delete)) {
+        if messages.iter().any(|m| m.id == c.message_id) {
+            continue;
+        }
+        if let Some(m) = app.store.message(&c.conversation, c.message_id).await? {
+            messages.push(m);
+        }
+    }
+    let views = message_views(app, &messages).await?;
+    Ok(messages.iter().map(|m| m.id).zip(views).collect())
 }

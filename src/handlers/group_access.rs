@@ -207,6 +207,7 @@ pub async fn announce_departure(app: &App, user: &User, groups: &[(GroupId, User
 /// deleted shown as `from: ""`, `from_deleted: true` (never the old
 /// username, which anyone may register next). One user lookup per
 /// distinct group sender of the page (a page is at most 200 messages).
+/// Each view shows the message as it reads now (`lifecycle::overlay`).
 pub async fn message_views(app: &App, messages: &[Message]) -> Result<Vec<MessageView>> {
     let mut gone: Vec<UserId> = Vec::new();
     let mut alive: Vec<UserId> = Vec::new();
@@ -219,7 +220,7 @@ pub async fn message_views(app: &App, messages: &[Message]) -> Result<Vec<Messag
             None => gone.push(m.from_id),
         }
     }
-    Ok(messages
+    let mut views: Vec<MessageView> = messages
         .iter()
         .map(|m| {
             let mut v = super::message_view(m);
@@ -229,5 +230,7 @@ pub async fn message_views(app: &App, messages: &[Message]) -> Result<Vec<Messag
             }
             v
         })
-        .collect())
+        .collect();
+    super::lifecycle::overlay(app, messages, &mut views).await?;
+    Ok(views)
 }

@@ -53,6 +53,11 @@ async fn handle(app: &App, conn: &mut ConnState, r: MessageReact, add: bool) -> 
         Err(Error::NotFound(_)) => return Err(no_such_message()),
         Err(e) => return Err(e),
     };
+    // A tombstone takes no reactions (its reactions went with its text).
+    let states = app.store.message_states(&[(conv.id.clone(), r.message_id)]).await?;
+    if states.iter().any(|s| s.message_id == r.message_id && s.deleted) {
+        return Err(super::lifecycle::deleted_message());
+    }
     let change = ChangeId(app.ids.next_id());
     let edit = ReactionEdit {
         user: me.id,

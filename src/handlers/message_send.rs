@@ -11,14 +11,18 @@
 //! only chance to push it. Clients de-duplicate `message.new` by id.
 //! A direct message between two users where either blocks the other is
 //! refused with `forbidden` (nothing stored; see `user_block`).
+//! With `reply_to`, the target must be a message of the same conversation
+//! that the sender may see and that is not deleted; the reply is recorded
+//! before the message, and `message.new` carries the target's preview as
+//! it read at send time (later readers build it anew).
 
-use super::group_access::no_such_group;
+use super::group_access::{message_views, no_such_group};
 use super::user_block::check_direct;
-use super::{ConnState, Reply, event_frame, message_view, reply};
+use super::{ConnState, Reply, event_frame, lifecycle, message_view, reply};
 use crate::app::App;
 use crate::error::{Error, Result, bad_request};
 use crate::model::{ConversationId, ConversationRef, DirectSend, Message, MessageId, User, UserId};
-use crate::protocol::{MessageEnvelope, MessageSend, events};
+use crate::protocol::{MessageEnvelope, MessageSend, ReplyView, events};
 use crate::store::Inserted;
 use crate::validate;
 
@@ -29,14 +33,31 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<R
         validate::nonce(n)?;
     }
     let id = MessageId(app.ids.next_id());
-    let stored = match (r.to, r.conversation) {
+    let (to, conversation) = match (r.to, r.conversation, r.reply_to) {
+        // A reply by name: resolve the conversation first (its target must be of it).
+        (Some(to), None, Some(_)) => (None, Some(direct_id_by_name(app, me.id, &to).await?)),
+        (to, conversation, _) => (to, conversation),
+    };
+    let replying = match r.reply_to {
+        Some(target) => Some(reply_target(app, &me, conversation.as_deref().unwrap_or(""), id, target).await?),
+        None => None,
+    };
+    let stored = match (to, conversation) {
         (Some(to), None) => {
             to_name(app, DirectSend { id, from: me, to_username: to, text: r.text, nonce: r.nonce }).await?
         }
         (None, Some(c)) => to_conversation(app, &c, me, id, r.text, r.nonce).await?,
         _ => return Err(bad_request("give exactly one of `to` and `conversation`")),
     };
-    let envelope = MessageEnvelope { message: message_view(&stored.message) };
+    let mut view = message_view(&stored.message);
+    if stored.created {
+        // A new message: not edited yet; its reply target as validated.
+        view.reply_to = replying;
+    } else {
+        // A repeated nonce: the original as it reads now.
+        view = message_views(app, std::slice::from_ref(&stored.message)).await?.pop().unwrap_or(view);
+    }
+    let envelope = MessageEnvelope { message: view };
     let frame = event_frame(events::MESSAGE_NEW, &envelope)?;
     // Stored already: a broker failure delays delivery (the hub's outbox
     // publishes it again once the broker is back; clients resume or
@@ -106,4 +127,28 @@ async fn to_conversation(
         }
         _ => Err(no_such()),
     }
+}
+
+/// The direct conversation with the user named `to` (`not_found` if none).
+async fn direct_id_by_name(app: &App, me: UserId, to: &str) -> Result<String> {
+    let not_found = || Error::NotFound(format!("no user named `{to}`"));
+    validate::username(to).map_err(|_| not_found())?;
+    let peer = app.store.user_by_username(to).await?.ok_or_else(not_found)?;
+    Ok(ConversationId::direct(me, peer.user.id).to_string())
+}
+
+/// Checks that `target` is a message of `conversation` that `me` may see
+/// and that is not deleted, records the reply (before the message, see
+/// `LifecycleStore::set_reply`) and returns its view.
+async fn reply_target(app: &App, me: &User, conversation: &str, id: MessageId, target: MessageId) -> Result<ReplyView> {
+    let conv = ConversationId(conversation.to_owned());
+    let found = lifecycle::locate(app, me.id, &conv, target).await.map_err(|e| match e {
+        Error::NotFound(_) => Error::NotFound("no such message to reply to in this conversation".into()),
+        other => other,
+    })?;
+    if found.deleted() {
+        return Err(lifecycle::deleted_message());
+    }
+    app.store.set_reply(&found.conversation.id, id, target).await?;
+    Ok(lifecycle::reply_view(Some(&found.message), target, found.state.as_ref()))
 }

@@ -26,7 +26,10 @@ mod group_members;
 mod group_remove;
 mod group_role;
 mod group_update;
+mod lifecycle;
 mod lookup;
+mod message_delete;
+mod message_edit;
 mod message_history;
 mod message_react;
 mod message_send;
@@ -241,6 +244,8 @@ async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
         Request::ReportCreate(r) => report_create::handle(app, conn, r).await,
         Request::MessageReact(r) => message_react::react(app, conn, r).await,
         Request::MessageUnreact(r) => message_react::unreact(app, conn, r).await,
+        Request::MessageEdit(r) => message_edit::handle(app, conn, r).await,
+        Request::MessageDelete(r) => message_delete::handle(app, conn, r).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }

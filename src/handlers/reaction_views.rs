@@ -38,12 +38,16 @@ async fn summaries(
 }
 
 /// Fills `views[i].reactions` for `messages[i]` (the same order; `views`
-/// may be shorter).
+/// may be shorter); none on a deleted message. Call it on views that
+/// already carry their lifecycle state.
 pub async fn attach(app: &App, viewer: UserId, messages: &[Message], views: &mut [MessageView]) -> Result<()> {
     let messages = &messages[..views.len().min(messages.len())];
     let mut found = summaries(app, viewer, messages.iter().map(|m| (m.conversation_id.clone(), m.id))).await?;
     for (m, v) in messages.iter().zip(views.iter_mut()) {
-        v.reactions = found.remove(&m.id).unwrap_or_default();
+        // A tombstone shows no reactions (deletion clears them; this also
+        // hides any a failed clear left behind).
+        let r = found.remove(&m.id).unwrap_or_default();
+        v.reactions = if v.deleted { Vec::new() } else { r };
     }
     Ok(())
 }

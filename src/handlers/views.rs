@@ -8,7 +8,8 @@ pub fn user_view(u: &User) -> UserView {
     UserView { id: u.id.to_string(), username: u.username.clone(), display_name: u.display_name.clone() }
 }
 
-/// A message as the wire shows one; `sent_at` comes from the id's timestamp.
+/// A message as the wire shows one as sent; `sent_at` comes from the id's
+/// timestamp. Readers overlay its lifecycle state (`lifecycle::overlay`).
 pub fn message_view(m: &Message) -> MessageView {
     MessageView {
         id: m.id.to_string(),
@@ -21,5 +22,8 @@ pub fn message_view(m: &Message) -> MessageView {
         sent_at: rfc3339(m.id.unix_ms()),
         nonce: m.nonce.clone(),
         reactions: Vec::new(),
+        edited_at: None,
+        deleted: false,
+        reply_to: None,
     }
 }

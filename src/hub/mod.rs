@@ -30,7 +30,7 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::broker::{Broker, BrokerSink, Position, random_hex};
+use crate::broker::{Broker, BrokerSink, History, Position, random_hex};
 use crate::error::{BrokerError, Error};
 use crate::model::{SessionId, User, UserId};
 
@@ -78,8 +78,19 @@ pub struct Attached {
     pub position: Option<Position>,
 }
 
+/// Rewrites frames replayed from inbox history (resume, gap fill) before
+/// a socket gets them: history is a cache of what was published, and
+/// some of it may no longer be true (a deleted message's text). The hub
+/// knows no store; the app installs one ([`Hub::set_replay_filter`]).
+#[async_trait::async_trait]
+pub trait ReplayFilter: Send + Sync + 'static {
+    /// For each of `frames`, `Some(frame)` to replace it, `None` to keep it.
+    async fn rewrite(&self, frames: &[Utf8Bytes]) -> Vec<Option<Utf8Bytes>>;
+}
+
 /// The registry plus the broker: attach sockets, reach users anywhere.
 pub struct Hub {
+    replay: std::sync::OnceLock<Arc<dyn ReplayFilter>>,
     local: Arc<LocalHub>,
     broker: Arc<dyn Broker>,
     options: HubOptions,
@@ -106,6 +117,7 @@ impl Hub {
         let prefix = u64::from(rand_u32()) << 32;
         let (outbox, rx) = mpsc::channel(OUTBOX);
         Ok(Hub {
+            replay: std::sync::OnceLock::new(),
             local,
             broker,
             options,
@@ -114,6 +126,36 @@ impl Hub {
             outbox,
             outbox_rx: AsyncMutex::new(Some(rx)),
         })
+    }
+
+    /// Installs the filter replayed history passes through (once; later
+    /// calls are ignored).
+    pub fn set_replay_filter(&self, filter: Arc<dyn ReplayFilter>) {
+        let _ = self.replay.set(filter);
+    }
+
+    /// The broker's history of `channel`, through the replay filter.
+    async fn history(&self, channel: &str, after: u64, limit: usize) -> Result<History, BrokerError> {
+        let mut h = self.broker.history(channel, after, limit).await?;
+        let Some(filter) = self.replay.get() else { return Ok(h) };
+        let mut at = Vec::new();
+        let mut frames = Vec::new();
+        for (i, e) in h.entries.iter().enumerate() {
+            if let Some(payload::Payload::Frame { except, frame }) = payload::decode(&e.payload) {
+                at.push((i, except));
+                frames.push(frame);
+            }
+        }
+        if frames.is_empty() {
+            return Ok(h);
+        }
+        for ((i, except), new) in at.into_iter().zip(filter.rewrite(&frames).await) {
+            if let Some(f) = new {
+                let except = (except != 0).then_some(ConnId(except));
+                h.entries[i].payload = payload::encode_frame(except, &f);
+            }
+        }
+        Ok(h)
     }
 
     /// The broker this hub publishes through.
@@ -166,7 +208,7 @@ impl Hub {
             self.presence_joined(user).await;
         }
         let limit = if resuming { self.options.recover_limit } else { 0 };
-        let history = self.broker.history(&channel, after, limit).await;
+        let history = self.history(&channel, after, limit).await;
         let released = handle.release(history, None);
         if released.refill {
             self.local.request_fill(user.id);
@@ -322,7 +364,7 @@ impl Hub {
             let after = if epoch.is_some() { last } else { 0 };
             let limit = if epoch.is_some() { self.options.recover_limit } else { 0 };
             // On failure the socket goes on live and the client is told to sync.
-            let history = self.broker.history(&channel, after, limit).await;
+            let history = self.history(&channel, after, limit).await;
             if c.release(history, Some("gap")).refill {
                 self.local.request_fill(user);
             }

@@ -59,12 +59,17 @@ pub struct ChangeView {
     /// clients skip kinds they do not know.
     pub kind: String,
     pub conversation_id: String,
-    /// The username of who read (`reaction`: who reacted).
+    /// The username of who read (`read`, `receipt`), edited or deleted
+    /// (`edit`, `delete`), or reacted (`reaction`).
     pub by: String,
     pub message_id: String,
     /// `reaction` only: the message's reactions now, with my `me` flags.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reactions: Option<Vec<super::ReactionView>>,
+    /// `edit` and `delete`: the message as it reads now (built when the
+    /// page is read, so a later edit or delete already shows).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<crate::protocol::MessageView>,
 }
 
 /// Reply data of `change.sync`.

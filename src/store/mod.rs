@@ -8,6 +8,7 @@
 
 mod cql;
 pub mod groups;
+pub mod lifecycle;
 pub mod reactions;
 pub mod read_state;
 pub mod safety;
@@ -27,6 +28,7 @@ use crate::model::{
 
 pub use cql::{ScyllaOptions, ScyllaStore};
 pub use groups::GroupStore;
+pub use lifecycle::LifecycleStore;
 pub use reactions::ReactionStore;
 pub use read_state::ReadStateStore;
 pub use safety::SafetyStore;
@@ -83,7 +85,9 @@ impl Inserted {
 /// first). They fail with `StoreError::UserGone` and leave nothing behind:
 /// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
-pub trait Store: GroupStore + ReadStateStore + SafetyStore + ReactionStore + Send + Sync + 'static {
+pub trait Store:
+    GroupStore + ReadStateStore + SafetyStore + ReactionStore + LifecycleStore + Send + Sync + 'static
+{
     // ---- users --------------------------------------------------------
 
     /// Creates a user with a default profile and indexes it for

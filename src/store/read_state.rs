@@ -22,6 +22,11 @@ pub enum ChangeKind {
     /// A member (`by`) reacted to `message_id` or took a reaction back;
     /// readers fetch the message's current reaction summary.
     Reaction,
+    /// A message (`message_id`) was edited by its author (`by`).
+    Edit,
+    /// A message (`message_id`) was deleted by `by` (its author, or a
+    /// group's owner or admin).
+    Delete,
 }
 
 impl ChangeKind {
@@ -31,6 +36,8 @@ impl ChangeKind {
             ChangeKind::Read => 1,
             ChangeKind::Receipt => 2,
             ChangeKind::Reaction => 5,
+            ChangeKind::Edit => 3,
+            ChangeKind::Delete => 4,
         }
     }
 
@@ -40,6 +47,8 @@ impl ChangeKind {
             1 => Some(ChangeKind::Read),
             2 => Some(ChangeKind::Receipt),
             5 => Some(ChangeKind::Reaction),
+            3 => Some(ChangeKind::Edit),
+            4 => Some(ChangeKind::Delete),
             _ => None,
         }
     }
@@ -52,9 +61,10 @@ pub struct Change {
     pub id: ChangeId,
     pub kind: ChangeKind,
     pub conversation: ConversationId,
-    /// Who read: the feed's owner for `Read`, another member for `Receipt`.
+    /// Who read: the feed's owner for `Read`, another member for
+    /// `Receipt`; who edited or deleted for `Edit` and `Delete`.
     pub by: UserId,
-    /// The message read up to (inclusive).
+    /// The message read up to (inclusive); the message edited or deleted.
     pub message_id: MessageId,
 }
 

@@ -102,6 +102,7 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
         check(q, type_checks::<(i64, String)>);
     }
     check(Q::SettingsGet, type_checks::<(Option<bool>,)>);
+    check(Q::StateGet, type_checks::<(Option<i64>, Option<i64>, Option<String>, Option<bool>)>);
     for q in [Q::ReadPointerGet, Q::MessageSenders, Q::MessageSendersGet] {
         check(q, type_checks::<(i64,)>);
     }

@@ -79,12 +79,15 @@ impl ScyllaStore {
     /// user's own feed; both sides' conversation-list rows.
     async fn delete_messages(&self, id: UserId) -> Result<(), StoreError> {
         let buckets: Vec<(i32,)> = self.db.rows(Q::InboxBuckets, (id.0, i32::MIN)).await?;
+        // Lifecycle rows carry timestamps up to a day ahead (cql/008).
+        let ts_state = tombstone_timestamp(now_ms()) + 1;
         for (b,) in &buckets {
             let page = binds::bucket_page(id.0, *b, i64::MIN, i32::MAX);
             let feed: Vec<MessageRow> = self.db.rows(Q::InboxPage, page).await?;
             for m in feed {
                 let other = if m.from_id == id.0 { m.to_id } else { m.from_id };
                 self.db.write(Q::MessageDelete, (&m.conversation_id, *b, m.message_id)).await?;
+                self.db.write(Q::StateRowDelete, (ts_state, &m.conversation_id, *b, m.message_id)).await?;
                 self.db.write(Q::InboxDelete, (other, *b, m.message_id)).await?;
             }
         }
@@ -92,6 +95,7 @@ impl ScyllaStore {
         for m in sent {
             let b = bucket_of(m.message_id);
             self.db.write(Q::MessageDelete, (&m.conversation_id, b, m.message_id)).await?;
+            self.db.write(Q::StateRowDelete, (ts_state, &m.conversation_id, b, m.message_id)).await?;
             self.db.write(Q::InboxDelete, (m.to_id, b, m.message_id)).await?;
             if let Some(nonce) = &m.nonce {
                 self.db.lwt(Q::NonceDelete, (id.0, nonce)).await?;

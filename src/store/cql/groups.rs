@@ -83,6 +83,7 @@ impl ScyllaStore {
         let buckets: Vec<(i32,)> = self.db.rows(Q::ConvBucketsFrom, (&conv, i32::MIN)).await?;
         for (b,) in buckets {
             self.db.write(Q::MessageBucketDelete, (&conv, b)).await?;
+            self.db.write(Q::StateBucketDelete, (tombstone_timestamp(now_ms()) + 1, &conv, b)).await?;
             self.db.write(Q::GroupFeedBucketDelete, (&conv, b)).await?;
         }
         self.db.write(Q::ConvBucketsDelete, (&conv,)).await?;

@@ -25,6 +25,7 @@ mod delete;
 mod exec;
 mod groups;
 pub mod keys;
+mod lifecycle;
 mod messages;
 pub mod options;
 mod posts;

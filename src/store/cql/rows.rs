@@ -112,7 +112,8 @@ pub struct MessageRow {
     pub from_name: String,
     pub to_id: i64,
     pub to_name: String,
-    pub body: String,
+    /// Null once the message was deleted (its text cleared).
+    pub body: Option<String>,
     pub nonce: Option<String>,
 }
 
@@ -125,7 +126,7 @@ impl From<MessageRow> for Message {
             from: r.from_name,
             to_id: UserId(r.to_id),
             to: r.to_name,
-            text: r.body,
+            text: r.body.unwrap_or_default(),
             nonce: r.nonce,
         }
     }
@@ -141,7 +142,7 @@ pub struct ConversationRow {
     pub from_name: String,
     pub to_id: i64,
     pub to_name: String,
-    pub body: String,
+    pub body: Option<String>,
     pub nonce: Option<String>,
 }
 
@@ -155,7 +156,7 @@ impl ConversationRow {
             from: self.from_name.clone(),
             to_id: UserId(self.to_id),
             to: self.to_name.clone(),
-            text: self.body.clone(),
+            text: self.body.clone().unwrap_or_default(),
             nonce: self.nonce.clone(),
         }
     }
@@ -253,7 +254,7 @@ mod tests {
             from_name: "a".into(),
             to_id: 2,
             to_name: "b".into(),
-            body: "hi".into(),
+            body: Some("hi".into()),
             nonce: None,
         };
         let m = Message::from(r);

@@ -15,6 +15,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("005_counts.cql", include_str!("../../../cql/005_counts.cql")),
     ("006_groups.cql", include_str!("../../../cql/006_groups.cql")),
     ("007_read_state.cql", include_str!("../../../cql/007_read_state.cql")),
+    ("008_lifecycle.cql", include_str!("../../../cql/008_lifecycle.cql")),
     ("009_reactions.cql", include_str!("../../../cql/009_reactions.cql")),
     ("011_safety.cql", include_str!("../../../cql/011_safety.cql")),
 ];

@@ -308,6 +308,30 @@ statements! {
         "SELECT message_id, emoji FROM user_reactions WHERE user_id = ? AND message_id >= ? AND message_id <= ?";
     UserReactionsAll: Read => "SELECT message_id, emoji FROM user_reactions WHERE user_id = ?";
     UserReactionsDelete: Write => "DELETE FROM user_reactions WHERE user_id = ?";
+    // ---- message lifecycle (cql/008): see the file for the timestamps
+    StateReplySet: Write =>
+        "UPDATE message_state SET reply_to = ? WHERE conversation_id = ? AND bucket = ? AND message_id = ?";
+    StateEdit: Write =>
+        "UPDATE message_state USING TIMESTAMP ? SET edited_at = ?, body = ? \
+         WHERE conversation_id = ? AND bucket = ? AND message_id = ?";
+    StateDelete: Write =>
+        "UPDATE message_state USING TIMESTAMP ? SET deleted = true, body = null \
+         WHERE conversation_id = ? AND bucket = ? AND message_id = ?";
+    StateGet: Read =>
+        "SELECT reply_to, edited_at, body, deleted FROM message_state \
+         WHERE conversation_id = ? AND bucket = ? AND message_id = ?";
+    StateRowDelete: Write =>
+        "DELETE FROM message_state USING TIMESTAMP ? WHERE conversation_id = ? AND bucket = ? AND message_id = ?";
+    StateBucketDelete: Write =>
+        "DELETE FROM message_state USING TIMESTAMP ? WHERE conversation_id = ? AND bucket = ?";
+    MessageBodyClear: Write =>
+        "DELETE body FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id = ?";
+    InboxBodyClear: Write => "DELETE body FROM inbox WHERE user_id = ? AND bucket = ? AND message_id = ?";
+    GroupFeedBodyClear: Write =>
+        "DELETE body FROM group_feed WHERE conversation_id = ? AND bucket = ? AND message_id = ?";
+    ConversationBodyClear: Write =>
+        "DELETE body FROM conversations USING TIMESTAMP ? WHERE user_id = ? AND peer_id = ?";
+    GroupLastBodyClear: Write => "DELETE body FROM group_last USING TIMESTAMP ? WHERE group_id = ?";
 }
 
 /// Every statement, prepared once, indexed by [`Q`].
@@ -463,6 +487,7 @@ mod tests {
             include_str!("read_state.rs"),
             include_str!("safety.rs"),
             include_str!("reactions.rs"),
+            include_str!("lifecycle.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();

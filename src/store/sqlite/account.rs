@@ -79,6 +79,8 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
          WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages
          WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1))",
+        "DELETE FROM message_state
+         WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM messages
          WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM user_conversations

@@ -94,8 +94,11 @@ pub(super) fn remove_member(conn: &Connection, id: GroupId, user: UserId) -> rus
         .query_row([id.0], |r| r.get(0))
         .optional()?;
     let Some(next) = next else {
-        for sql in ["DELETE FROM groups WHERE id = ?1", "DELETE FROM messages WHERE conversation_id = CAST(?1 AS TEXT)"]
-        {
+        for sql in [
+            "DELETE FROM groups WHERE id = ?1",
+            "DELETE FROM messages WHERE conversation_id = CAST(?1 AS TEXT)",
+            "DELETE FROM message_state WHERE conversation_id = CAST(?1 AS TEXT)",
+        ] {
             conn.prepare_cached(sql)?.execute([id.0])?;
         }
         return Ok(Some(Removal { new_owner: None, ended: true }));

@@ -3,6 +3,7 @@
 mod account;
 mod engine;
 mod groups;
+mod lifecycle;
 mod posts;
 mod reactions;
 mod read_state;

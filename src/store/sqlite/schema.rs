@@ -281,6 +281,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (message_id, emoji, user_id)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS reactions_by_user ON reactions(user_id, message_id);
+    // 11: message lifecycle (issue 15): what became of a message after it
+    // was sent (its reply target, edited text and time, deletion). Deleting
+    // clears `messages.text` too; the row stays (paging, unread counts).
+    r#"
+    CREATE TABLE IF NOT EXISTS message_state (
+        conversation_id TEXT NOT NULL,
+        message_id      INTEGER NOT NULL,
+        reply_to        INTEGER,
+        edited_at       INTEGER,
+        edit_change     INTEGER,
+        text            TEXT,
+        deleted         INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (conversation_id, message_id)
+    ) WITHOUT ROWID;
     "#,
 ];
 
