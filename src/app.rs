@@ -16,6 +16,7 @@ use crate::error::{BrokerError, Error};
 use crate::fanout::{self, FanoutQueue};
 use crate::hub::{Hub, HubOptions};
 use crate::model::UserId;
+use crate::push::{NoMutes, Push};
 use crate::ratelimit::{KeyedBuckets, LocalUserBudget, UserBudget};
 use crate::snowflake::Generator;
 use crate::store::{self, Store};
@@ -38,6 +39,8 @@ pub struct App {
     pub group_creates: KeyedBuckets<UserId>,
     /// Posts waiting for fan-out to followers.
     pub fanout: FanoutQueue,
+    /// Push notifications for users with no live socket.
+    pub push: Arc<Push>,
     /// The fan-out worker's receiver, taken once by the server.
     pub fanout_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<fanout::Job>>>,
     stop: watch::Sender<bool>,
@@ -83,6 +86,9 @@ impl App {
         let fanout_rx = std::sync::Mutex::new(Some(rx));
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = hub.spawn_tasks(stop_rx.clone()).await;
+        // TODO(issue 16, mutes): the safety half's mute lookup replaces NoMutes.
+        let push = Arc::new(Push::new(&config, Arc::new(NoMutes))?);
+        tasks.extend(push.spawn(store.clone(), hub.broker().clone(), hub.node_id().to_owned(), stop_rx.clone()));
         let renew = renew_lease(hub.broker().clone(), lease, hub.node_id().to_owned(), lease_ttl, stop_rx);
         tasks.push(tokio::spawn(renew));
         let user_writes = Box::new(LocalUserBudget::new(config.user_writes_burst, config.user_writes_per_sec));
@@ -97,6 +103,7 @@ impl App {
             ids,
             group_creates,
             fanout,
+            push,
             fanout_rx,
             stop,
             tasks: Mutex::new(tasks),

@@ -69,6 +69,8 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 mod hardening_suite;
 #[path = "store_conformance/read_state.rs"]
 mod read_state_suite;
+#[path = "store_conformance/push.rs"]
+mod push_suite;
 
 #[path = "store_conformance/groups.rs"]
 mod groups_suite;
@@ -77,6 +79,7 @@ mod suite {
     pub use super::groups_suite::*;
     pub use super::hardening_suite::*;
     pub use super::posts_suite::*;
+    pub use super::push_suite::*;
     pub use super::read_state_suite::*;
     use super::*;
 
@@ -762,4 +765,6 @@ every_backend!(
     stale_change_ids_are_refused,
     receipt_settings_default_on,
     deletion_takes_the_read_state,
+    push_devices_bounded_updated_removed,
+    push_queue_merges_leases_and_completes,
 );

@@ -8,6 +8,7 @@
 
 mod cql;
 pub mod groups;
+pub mod push;
 pub mod read_state;
 mod sqlite;
 
@@ -25,6 +26,7 @@ use crate::model::{
 
 pub use cql::{ScyllaOptions, ScyllaStore};
 pub use groups::GroupStore;
+pub use push::PushStore;
 pub use read_state::ReadStateStore;
 pub use sqlite::SqliteStore;
 
@@ -79,7 +81,7 @@ impl Inserted {
 /// first). They fail with `StoreError::UserGone` and leave nothing behind:
 /// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
-pub trait Store: GroupStore + ReadStateStore + Send + Sync + 'static {
+pub trait Store: GroupStore + ReadStateStore + PushStore + Send + Sync + 'static {
     // ---- users --------------------------------------------------------
 
     /// Creates a user with a default profile and indexes it for

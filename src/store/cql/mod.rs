@@ -28,6 +28,7 @@ pub mod keys;
 mod messages;
 pub mod options;
 mod posts;
+mod push;
 mod read_state;
 mod rows;
 pub mod schema;

@@ -15,6 +15,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("005_counts.cql", include_str!("../../../cql/005_counts.cql")),
     ("006_groups.cql", include_str!("../../../cql/006_groups.cql")),
     ("007_read_state.cql", include_str!("../../../cql/007_read_state.cql")),
+    ("010_push.cql", include_str!("../../../cql/010_push.cql")),
 ];
 
 /// The keyspace statement: NetworkTopologyStrategy with the same factor

@@ -4,6 +4,7 @@ mod account;
 mod engine;
 mod groups;
 mod posts;
+mod push;
 mod read_state;
 mod schema;
 mod social;
