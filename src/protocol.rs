@@ -9,6 +9,8 @@ use crate::model::{FollowId, ItemId, MessageId, PostId};
 
 mod chat_state;
 pub use chat_state::*;
+mod push;
+pub use push::*;
 
 /// The part of a request every frame has: its kind and an optional request
 /// id that the reply echoes. Parsed first, so even a malformed request gets a
@@ -115,6 +117,14 @@ pub enum Request {
     TypingStart(Typing),
     #[serde(rename = "typing.stop")]
     TypingStop(Typing),
+    #[serde(rename = "device.register")]
+    DeviceRegister(DeviceRegister),
+    #[serde(rename = "device.list")]
+    DeviceList {},
+    #[serde(rename = "device.remove")]
+    DeviceRemove(DeviceRemove),
+    #[serde(rename = "push.config")]
+    PushConfig {},
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -165,6 +175,10 @@ pub const REQUEST_KINDS: &[&str] = &[
     "settings.update",
     "typing.start",
     "typing.stop",
+    "device.register",
+    "device.list",
+    "device.remove",
+    "push.config",
     "ping",
 ];
 
@@ -192,6 +206,8 @@ impl Request {
                 | Request::GroupRole(_)
                 | Request::ConversationRead(_)
                 | Request::SettingsUpdate(_)
+                | Request::DeviceRegister(_)
+                | Request::DeviceRemove(_)
         )
     }
 

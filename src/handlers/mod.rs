@@ -13,6 +13,9 @@ mod auth_token;
 mod change_sync;
 mod conversation_list;
 mod conversation_read;
+mod device_list;
+mod device_register;
+mod device_remove;
 mod follow_add;
 mod follow_followers;
 mod follow_following;
@@ -41,6 +44,7 @@ mod post_views;
 mod presence;
 mod profile_get;
 mod profile_update;
+mod push_config;
 mod settings;
 mod timeline_home;
 mod timeline_user;
@@ -228,6 +232,10 @@ async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
         Request::SettingsUpdate(r) => settings::update(app, conn, r).await,
         Request::TypingStart(r) => typing::start(app, conn, r).await,
         Request::TypingStop(r) => typing::stop(app, conn, r).await,
+        Request::DeviceRegister(r) => device_register::handle(app, conn, r).await,
+        Request::DeviceList {} => device_list::handle(app, conn).await,
+        Request::DeviceRemove(r) => device_remove::handle(app, conn, r).await,
+        Request::PushConfig {} => push_config::handle(app, conn).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }

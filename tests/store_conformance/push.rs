@@ -42,8 +42,9 @@ fn job(device: DeviceId, who: &User, collapse: &str, message: i64, text: &str) -
 
 pub async fn push_devices_bounded_updated_removed(s: Arc<dyn Store>) {
     let ids = Generator::new(9);
-    let ann = user(&ids, "pd_ann");
-    s.create_user(&ann).await.unwrap();
+    let creds = user(&ids, "pd_ann");
+    s.create_user(&creds).await.unwrap();
+    let ann = creds.user;
     let a = webpush(&ids, &ann, "s1", "https://push.example/a");
     assert_eq!(s.add_device(&a, 2).await.unwrap(), Registered::New(a.clone()));
     // The same endpoint again: updated in place, id kept.
@@ -84,9 +85,8 @@ pub async fn push_devices_bounded_updated_removed(s: Arc<dyn Store>) {
 
 pub async fn push_queue_merges_leases_and_completes(s: Arc<dyn Store>) {
     let ids = Generator::new(10);
-    let ann = user(&ids, "pq_ann");
+    let ann = user(&ids, "pq_ann").user;
     let dev = DeviceId(ids.next_id());
-    let now = now_ms();
     assert_eq!(s.enqueue_push(&job(dev, &ann, "conv", 10, "one"), 2).await.unwrap(), Enqueued::New);
     assert_eq!(s.enqueue_push(&job(dev, &ann, "conv", 12, "three"), 2).await.unwrap(), Enqueued::Merged);
     // An older message (ids are only k-sorted) counts but keeps the newest content.
@@ -95,6 +95,7 @@ pub async fn push_queue_merges_leases_and_completes(s: Arc<dyn Store>) {
     assert_eq!(s.enqueue_push(&job(dev, &ann, "m:2", 14, "y"), 2).await.unwrap(), Enqueued::Full);
     assert_eq!(s.push_depth().await.unwrap(), 2);
 
+    let now = now_ms();
     let claimed = s.claim_push("node-a", now, 60_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     let conv = claimed.iter().find(|j| j.collapse == "conv").unwrap().clone();
