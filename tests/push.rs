@@ -322,3 +322,82 @@ async fn device_validation_limits_and_logout() {
     assert!(other.ok("device.list", json!({})).await["devices"].as_array().unwrap().is_empty());
     s.stop().await;
 }
+
+/// The real binary as a child process (killed with SIGKILL by the test).
+struct Node {
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl common::Target for Node {
+    fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+}
+
+impl Node {
+    async fn start(dir: &std::path::Path, receiver: &Receiver) -> Node {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubbub"));
+        cmd.env("HUBBUB_LISTEN", addr.to_string())
+            .env("HUBBUB_DATA_DIR", dir)
+            .env("HUBBUB_BCRYPT_COST", "4")
+            .env("HUBBUB_PUSH_ALLOW_HTTP", "true")
+            .env("HUBBUB_PUSH_POLL_MS", "100")
+            .env("HUBBUB_PUSH_RETRY_BASE_MS", "200")
+            .env("HUBBUB_PUSH_RETRY_MAX_MS", "400")
+            .env("HUBBUB_PUSH_LEASE_MS", "1000")
+            .env("HUBBUB_PUSH_GATEWAY_URL", receiver.url())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(nodes) = common::test_scylla() {
+            cmd.env("HUBBUB_SCYLLA", nodes)
+                .env("HUBBUB_SCYLLA_KEYSPACE", common::scylla_keyspace_for(dir))
+                .env("HUBBUB_SCYLLA_MIGRATE", "true")
+                .env("HUBBUB_SCYLLA_REQUEST_TIMEOUT_MS", "20000");
+        }
+        let child = cmd.spawn().expect("the hubbub binary starts");
+        let deadline = tokio::time::Instant::now() + common::start_wait();
+        loop {
+            if let Ok((200, _)) = common::http_get(addr, "/healthz", &[]).await {
+                return Node { child, addr };
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the node never became healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn sigkill(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        tokio::time::timeout(WAIT, self.child.wait()).await.expect("the node dies in time").expect("wait");
+    }
+}
+
+#[tokio::test]
+async fn queued_notifications_survive_a_sigkill() {
+    let r = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(dir.path(), &r).await;
+    let mut ann = Client::register(&node, "ann").await;
+    let mut bob = Client::register(&node, "bob").await;
+    let sub = r.subscription().await;
+    r.mode(&sub_id(&sub), "fail").await;
+    register_webpush(&mut bob, &sub).await;
+    go_offline(bob, &mut ann).await;
+    ann.send_dm("bob", "still there after the crash").await;
+    // The endpoint fails: the notification stays queued, retried with backoff.
+    r.wait_for(for_sub(sub_id(&sub)), |e| e.iter().any(|e| e["status"] == 500)).await;
+    drop(ann);
+    node.sigkill().await;
+    r.mode(&sub_id(&sub), "ok").await;
+
+    let node = Node::start(dir.path(), &r).await;
+    let got = r.wait_for(for_sub(sub_id(&sub)), |e| e.iter().any(accepted)).await;
+    let ok: Vec<&Value> = got.iter().filter(|e| accepted(e)).collect();
+    assert_eq!(ok.len(), 1, "{got:?}");
+    assert_eq!(ok[0]["payload"]["text"], "still there after the crash");
+    node.sigkill().await;
+}
