@@ -317,6 +317,10 @@ async fn device_validation_limits_and_logout() {
     let left = other.ok("device.list", json!({})).await["devices"].as_array().unwrap().clone();
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["this_session"], true);
+    // The web client's service worker is served.
+    let (status, body) = common::http_get(s.addr, "/sw.js", &[]).await.expect("GET /sw.js");
+    assert_eq!(status, 200);
+    assert!(body.contains("showNotification"));
     // A password change removes every device.
     other.ok("account.password", json!({"old_password": "password123", "new_password": "password456"})).await;
     assert!(other.ok("device.list", json!({})).await["devices"].as_array().unwrap().is_empty());
