@@ -322,7 +322,9 @@ pub struct PushConfig {
     #[arg(long, env = "HUBBUB_PUSH_LEASE_MS", default_value_t = 60_000)]
     pub push_lease_ms: u64,
 
-    /// How often a worker looks for due notifications (ms).
+    /// How often a worker looks for due notifications (ms); an idle worker
+    /// slows down to 5 times this (a notification queued on the same node
+    /// wakes it at once).
     #[arg(long, env = "HUBBUB_PUSH_POLL_MS", default_value_t = 1000)]
     pub push_poll_ms: u64,
 

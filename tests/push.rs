@@ -38,7 +38,10 @@ impl Receiver {
             .expect("receiver starts");
         let out = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        tokio::time::timeout(WAIT, BufReader::new(out).read_line(&mut line)).await.expect("port in time").expect("read");
+        tokio::time::timeout(WAIT, BufReader::new(out).read_line(&mut line))
+            .await
+            .expect("port in time")
+            .expect("read");
         let port = line.trim().parse().expect("the receiver prints its port");
         Receiver { port, _child: child, http: reqwest::Client::new() }
     }

@@ -67,10 +67,10 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 
 #[path = "store_conformance/hardening.rs"]
 mod hardening_suite;
-#[path = "store_conformance/read_state.rs"]
-mod read_state_suite;
 #[path = "store_conformance/push.rs"]
 mod push_suite;
+#[path = "store_conformance/read_state.rs"]
+mod read_state_suite;
 
 #[path = "store_conformance/groups.rs"]
 mod groups_suite;

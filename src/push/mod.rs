@@ -84,6 +84,8 @@ pub struct Push {
 
 /// Recipients looked up concurrently by the intake task.
 const INTAKE_CONCURRENCY: usize = 16;
+/// An idle worker's poll interval grows to this many times `--push-poll-ms`.
+const IDLE_SLOWDOWN: u32 = 5;
 /// How often a worker recounts the queue for `hubbub_push_queue_depth`.
 const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
@@ -232,6 +234,9 @@ impl Push {
         let poll = Duration::from_millis(self.options.push_poll_ms.max(10));
         let batch = self.options.push_concurrency.max(1) * 2;
         let mut last_depth = std::time::Instant::now() - DEPTH_EVERY;
+        // Polls that found nothing in a row: an idle worker polls up to
+        // IDLE_SLOWDOWN times less often (a local enqueue still wakes it at once).
+        let mut idle: u32 = 0;
         loop {
             if last_depth.elapsed() >= DEPTH_EVERY {
                 last_depth = std::time::Instant::now();
@@ -248,6 +253,7 @@ impl Push {
                 }
             };
             let full = jobs.len() == batch;
+            idle = if jobs.is_empty() { (idle + 1).min(IDLE_SLOWDOWN) } else { 0 };
             futures_util::stream::iter(jobs)
                 .for_each_concurrent(self.options.push_concurrency.max(1), |j| self.run_job(&store, &node, j))
                 .await;
@@ -255,7 +261,7 @@ impl Push {
                 continue;
             }
             tokio::select! {
-                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep(poll * idle.max(1)) => {}
                 _ = self.wake.notified() => {}
                 _ = stop.changed() => return,
             }

@@ -188,7 +188,8 @@ mod tests {
         let body = encrypt(&sub, b"hello").unwrap();
         assert_eq!(body.len(), 86 + 5 + 1 + 16);
         let (salt, as_pub) = (&body[..16], &body[21..86]);
-        let shared = p256::ecdh::diffie_hellman(ua.to_nonzero_scalar(), PublicKey::from_sec1_bytes(as_pub).unwrap().as_affine());
+        let shared =
+            p256::ecdh::diffie_hellman(ua.to_nonzero_scalar(), PublicKey::from_sec1_bytes(as_pub).unwrap().as_affine());
         let mut info = b"WebPush: info\0".to_vec();
         info.extend_from_slice(ua_pub.as_bytes());
         info.extend_from_slice(as_pub);

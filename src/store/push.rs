@@ -214,8 +214,13 @@ pub trait PushStore: Send + Sync + 'static {
     /// Leases up to `limit` jobs due at `now_ms` whose lease (if any) has
     /// expired, to `owner` until `now_ms + lease_ms`, and returns them as
     /// stored. A leased job is not returned again before its lease ends.
-    async fn claim_push(&self, owner: &str, now_ms: i64, lease_ms: i64, limit: usize)
-    -> Result<Vec<PushJob>, StoreError>;
+    async fn claim_push(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<PushJob>, StoreError>;
 
     /// Deletes a job that was sent, if it is still at `job.version`. When
     /// a merge changed it meanwhile, its lease is released instead (it is

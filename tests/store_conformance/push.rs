@@ -49,7 +49,8 @@ pub async fn push_devices_bounded_updated_removed(s: Arc<dyn Store>) {
     assert_eq!(s.add_device(&a, 2).await.unwrap(), Registered::New(a.clone()));
     // The same endpoint again: updated in place, id kept.
     let mut again = webpush(&ids, &ann, "s2", "https://push.example/a");
-    again.target = DeviceTarget::WebPush { endpoint: "https://push.example/a".into(), p256dh: "k2".into(), auth: "a2".into() };
+    again.target =
+        DeviceTarget::WebPush { endpoint: "https://push.example/a".into(), p256dh: "k2".into(), auth: "a2".into() };
     let Registered::Updated(u) = s.add_device(&again, 2).await.unwrap() else { panic!("expected an update") };
     assert_eq!((u.id, u.session.0.as_str()), (a.id, "s2"));
     let gw = Device {

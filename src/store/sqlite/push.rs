@@ -58,7 +58,8 @@ fn target_cols(t: &DeviceTarget) -> (&str, &str, &str, &str) {
 }
 
 fn devices(conn: &Connection, user: UserId) -> rusqlite::Result<Vec<Device>> {
-    let mut s = conn.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM push_devices WHERE user_id = ?1 ORDER BY device_id"))?;
+    let mut s =
+        conn.prepare_cached(&format!("SELECT {DEVICE_COLS} FROM push_devices WHERE user_id = ?1 ORDER BY device_id"))?;
     s.query_map([user.0], device_from_row)?.collect()
 }
 
@@ -80,19 +81,21 @@ fn add_device(conn: &Connection, d: &Device, max: usize) -> rusqlite::Result<Reg
     if count >= max {
         return Ok(Registered::Full);
     }
-    conn.prepare_cached(&format!("INSERT INTO push_devices ({DEVICE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"))?
-        .execute(params![
-            d.id.0,
-            d.user.0,
-            d.session.0,
-            d.target.platform(),
-            d.target.address(),
-            p256dh,
-            auth,
-            app_id,
-            data,
-            d.created_ms
-        ])?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO push_devices ({DEVICE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
+    .execute(params![
+        d.id.0,
+        d.user.0,
+        d.session.0,
+        d.target.platform(),
+        d.target.address(),
+        p256dh,
+        auth,
+        app_id,
+        data,
+        d.created_ms
+    ])?;
     Ok(Registered::New(d.clone()))
 }
 
