@@ -32,7 +32,8 @@ use crate::stats::{self, Failures, Latency, LatencySummary};
 /// One sender and its receiver.
 pub struct Pair {
     sender: Ws,
-    receiver: Ws,
+    /// `None` once the receiver went offline (`dm --offline-push`).
+    receiver: Option<Ws>,
     to: String,
     /// Their direct conversation id (from the tokens' `sub`), for typing.
     conversation: Option<String>,
@@ -107,10 +108,37 @@ pub async fn setup(
     for p in 0..pairs {
         if let (Some(sender), Some(receiver)) = (socks[p].take(), rsocks[p].take()) {
             let (to, conversation) = (client::username(prefix, 2 * p + 1), conversations[p].clone());
-            out.push(Pair { sender, receiver, to, conversation });
+            out.push(Pair { sender, receiver: Some(receiver), to, conversation });
         }
     }
     (out, failures)
+}
+
+/// A public test key pair's public half and auth secret (RFC 8291's
+/// example): the server encrypts to it; nobody needs to decrypt.
+const PUSH_P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+const PUSH_AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+
+/// `dm --offline-push`: each receiver registers a Web Push device at
+/// `endpoint` (`?u=<index>` keeps them distinct), then closes its socket.
+pub async fn go_offline_with_push(pairs: &mut [Pair], endpoint: &str, limit: Duration) -> Result<(), String> {
+    for (i, p) in pairs.iter_mut().enumerate() {
+        let Some(mut ws) = p.receiver.take() else { continue };
+        let fields = serde_json::json!({
+            "platform": "webpush",
+            "endpoint": format!("{endpoint}?u={i}"),
+            "keys": {"p256dh": PUSH_P256DH, "auth": PUSH_AUTH},
+        });
+        match client::request(&mut ws, 1_000_000 + i as u64, "device.register", fields, limit).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("device.register refused: {e:?}")),
+            Err(e) => return Err(format!("device.register failed: {e:?}")),
+        }
+        let _ = ws.close(None).await;
+    }
+    // Let the server see the sockets close (presence) before sending starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
 }
 
 /// Splits `[s0, r0, s1, r1, ...]` into `([s0, s1, ...], [r0, r1, ...])`.
@@ -229,7 +257,9 @@ pub async fn phase(
         let sh = shared.clone();
         senders.spawn(async move { (i, sender(sh, i, p.sender, p.to, p.conversation).await) });
         let (sh, done) = (shared.clone(), done_rx.clone());
-        receivers.spawn(async move { (i, receiver(sh, p.receiver, done).await) });
+        if let Some(ws) = p.receiver {
+            receivers.spawn(async move { (i, receiver(sh, ws, done).await) });
+        }
     }
     let hard = drain + Duration::from_secs_f64(seconds) + Duration::from_secs(2);
     let sent = setup::drain(&mut senders, hard).await;
@@ -282,7 +312,7 @@ fn summarize(
     let mut pairs = Vec::new();
     for ((s, rcv), (to, conversation)) in senders.into_iter().zip(receivers).zip(names) {
         if let (Some(sender), Some(receiver)) = (s, rcv) {
-            pairs.push(Pair { sender, receiver, to, conversation });
+            pairs.push(Pair { sender, receiver: Some(receiver), to, conversation });
         }
     }
     (pairs, r)
