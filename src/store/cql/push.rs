@@ -21,8 +21,8 @@ const JOB_SHARDS: i64 = 16;
 /// How often a merge or insert is tried again when a racing LWT changed the row.
 const LWT_TRIES: usize = 5;
 
-type DeviceRow = (i64, i64, String, String, String, String, String, String, String, i64);
-type JobRow = (i64, i64, String, String, i64, String, String, i32, i64, i64, i64, i32, i64);
+pub(super) type DeviceRow = (i64, i64, String, String, String, String, String, String, String, i64);
+pub(super) type JobRow = (i64, i64, String, String, i64, String, String, i32, i64, i64, i64, i32, i64);
 
 fn shard(device: DeviceId) -> i32 {
     device.0.rem_euclid(JOB_SHARDS) as i32
