@@ -16,6 +16,7 @@ use crate::error::{BrokerError, Error};
 use crate::fanout::{self, FanoutQueue};
 use crate::hub::{Hub, HubOptions};
 use crate::model::UserId;
+use crate::push::{Push, StoreMutes};
 use crate::ratelimit::{KeyedBuckets, SharedUserBudget, UserBudget};
 use crate::snowflake::Generator;
 use crate::store::{self, Store};
@@ -40,6 +41,8 @@ pub struct App {
     pub reports: KeyedBuckets<UserId>,
     /// Posts waiting for fan-out to followers.
     pub fanout: FanoutQueue,
+    /// Push notifications for users with no live socket.
+    pub push: Arc<Push>,
     /// The fan-out worker's receiver, taken once by the server.
     pub fanout_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<fanout::Job>>>,
     stop: watch::Sender<bool>,
@@ -86,6 +89,8 @@ impl App {
         let fanout_rx = std::sync::Mutex::new(Some(rx));
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = hub.spawn_tasks(stop_rx.clone()).await;
+        let push = Arc::new(Push::new(&config, Arc::new(StoreMutes(store.clone())))?);
+        tasks.extend(push.spawn(store.clone(), hub.broker().clone(), hub.node_id().to_owned(), stop_rx.clone()));
         let renew = renew_lease(hub.broker().clone(), lease, hub.node_id().to_owned(), lease_ttl, stop_rx);
         tasks.push(tokio::spawn(renew));
         let user_writes =
@@ -104,6 +109,7 @@ impl App {
             group_creates,
             reports,
             fanout,
+            push,
             fanout_rx,
             stop,
             tasks: Mutex::new(tasks),

@@ -376,6 +376,83 @@ pub struct Config {
     /// Seconds to wait for sockets and storage to finish at shutdown.
     #[arg(long, env = "HUBBUB_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
+
+    /// Push notifications (issue 16).
+    #[command(flatten)]
+    pub push: PushConfig,
+}
+
+/// Push notification flags: devices, the outbound queue, Web Push and the
+/// Matrix push gateway. README "Push notifications" explains them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PushConfig {
+    /// Push devices a user may register.
+    #[arg(long, env = "HUBBUB_PUSH_MAX_DEVICES", default_value_t = 10)]
+    pub push_max_devices: usize,
+
+    /// Notifications queued per device at most; more are dropped (counted).
+    #[arg(long, env = "HUBBUB_PUSH_MAX_PENDING", default_value_t = 100)]
+    pub push_max_pending: usize,
+
+    /// Seconds after which an undeliverable notification is given up.
+    #[arg(long, env = "HUBBUB_PUSH_GIVE_UP_SECS", default_value_t = 24 * 3600)]
+    pub push_give_up_secs: u64,
+
+    /// First retry delay (ms); doubles per attempt, with jitter.
+    #[arg(long, env = "HUBBUB_PUSH_RETRY_BASE_MS", default_value_t = 2000)]
+    pub push_retry_base_ms: u64,
+
+    /// Longest retry delay (ms).
+    #[arg(long, env = "HUBBUB_PUSH_RETRY_MAX_MS", default_value_t = 600_000)]
+    pub push_retry_max_ms: u64,
+
+    /// How long a worker holds a claimed notification before another node
+    /// may take it over (ms); longer than the HTTP timeout.
+    #[arg(long, env = "HUBBUB_PUSH_LEASE_MS", default_value_t = 60_000)]
+    pub push_lease_ms: u64,
+
+    /// How often a worker looks for due notifications (ms); an idle worker
+    /// slows down to 5 times this (a notification queued on the same node
+    /// wakes it at once).
+    #[arg(long, env = "HUBBUB_PUSH_POLL_MS", default_value_t = 1000)]
+    pub push_poll_ms: u64,
+
+    /// Notifications sent at once per node.
+    #[arg(long, env = "HUBBUB_PUSH_CONCURRENCY", default_value_t = 16)]
+    pub push_concurrency: usize,
+
+    /// Timeout of one HTTP request to a push service or gateway (ms).
+    #[arg(long, env = "HUBBUB_PUSH_HTTP_TIMEOUT_MS", default_value_t = 10_000)]
+    pub push_http_timeout_ms: u64,
+
+    /// Web Push `TTL` header: seconds a push service keeps an undelivered notification.
+    #[arg(long, env = "HUBBUB_PUSH_TTL", default_value_t = 24 * 3600)]
+    pub push_ttl: u64,
+
+    /// Accept `http://` endpoints and gateway URLs on loopback addresses
+    /// (tests and development only; https is required otherwise).
+    #[arg(long, env = "HUBBUB_PUSH_ALLOW_HTTP")]
+    pub push_allow_http: bool,
+
+    /// The Matrix push gateway (e.g. Sygnal) base URL; `gateway` devices
+    /// need it. Notifications go to `{url}/_matrix/push/v1/notify`.
+    #[arg(long, env = "HUBBUB_PUSH_GATEWAY_URL")]
+    pub push_gateway_url: Option<String>,
+
+    /// VAPID private key (PKCS#8 PEM, P-256). Default: generated on first
+    /// start as `vapid-p256.pem` in the data directory. Every node must use
+    /// the same key (a shared data directory, or this flag).
+    #[arg(long, env = "HUBBUB_VAPID_PRIVATE_KEY")]
+    pub vapid_private_key: Option<PathBuf>,
+
+    /// VAPID `sub` claim: a contact for push services.
+    #[arg(long, env = "HUBBUB_VAPID_SUBJECT", default_value = "mailto:admin@localhost")]
+    pub vapid_subject: String,
+
+    /// Messages waiting to be turned into notifications on this node; more
+    /// are dropped (counted) rather than slow the message path.
+    #[arg(long, env = "HUBBUB_PUSH_INTAKE", default_value_t = 4096)]
+    pub push_intake: usize,
 }
 
 impl Config {

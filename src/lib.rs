@@ -22,6 +22,7 @@
 //!   and leases ([`broker::open`] picks the in-process or the Redis backend).
 //! - [`store`]: durable data behind the [`store::Store`] trait, the sum of its area traits
 //!   (e.g. [`store::GroupStore`]); [`store::open`] picks SQLite or ScyllaDB.
+//! - [`push`]: push notifications for offline users: intake, durable queue workers, Web Push, Matrix gateway.
 //! - [`fanout`]: background fan-out of posts to followers (events, home-timeline copies).
 //! - [`timeline`]: home-timeline rules (visibility, merging copied and read-time items).
 //! - [`app`]: the shared state built at start.
@@ -54,6 +55,7 @@ pub mod hub;
 pub mod metrics;
 pub mod model;
 pub mod protocol;
+pub mod push;
 pub mod ratelimit;
 pub mod redact;
 pub mod server;

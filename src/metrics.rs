@@ -208,6 +208,12 @@ impl Metrics {
         }
     }
 
+    /// Registers a collector kept elsewhere (an area's own metrics, e.g.
+    /// `push::metrics`) so it renders with the rest, under the `hubbub_` prefix.
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) {
+        register(&self.registry, c);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::with_capacity(8 * 1024);

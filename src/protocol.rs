@@ -9,10 +9,12 @@ use crate::model::{FollowId, ItemId, MessageId, PostId};
 
 mod chat_state;
 mod lifecycle;
+mod push;
 mod reactions;
 mod safety;
 pub use chat_state::*;
 pub use lifecycle::*;
+pub use push::*;
 pub use reactions::*;
 pub use safety::*;
 
@@ -141,6 +143,14 @@ pub enum Request {
     MessageEdit(MessageEdit),
     #[serde(rename = "message.delete")]
     MessageDelete(MessageDelete),
+    #[serde(rename = "device.register")]
+    DeviceRegister(DeviceRegister),
+    #[serde(rename = "device.list")]
+    DeviceList {},
+    #[serde(rename = "device.remove")]
+    DeviceRemove(DeviceRemove),
+    #[serde(rename = "push.config")]
+    PushConfig {},
     #[serde(rename = "ping")]
     Ping {},
 }
@@ -201,6 +211,10 @@ pub const REQUEST_KINDS: &[&str] = &[
     "message.unreact",
     "message.edit",
     "message.delete",
+    "device.register",
+    "device.list",
+    "device.remove",
+    "push.config",
     "ping",
 ];
 
@@ -237,6 +251,8 @@ impl Request {
                 | Request::ReportCreate(_)
                 | Request::MessageReact(_)
                 | Request::MessageUnreact(_)
+                | Request::DeviceRegister(_)
+                | Request::DeviceRemove(_)
         )
     }
 

@@ -133,9 +133,16 @@ async fn receipts_follow_the_setting_both_ways() {
     let s = server().await;
     let mut ann = Client::register(&s, "rc_ann").await;
     let mut bob = Client::register(&s, "rc_bob").await;
-    assert_eq!(bob.ok("settings.get", json!({})).await, json!({"read_receipts": true}));
-    assert_eq!(bob.ok("settings.update", json!({"read_receipts": false})).await, json!({"read_receipts": false}));
-    assert_eq!(bob.ok("settings.update", json!({})).await, json!({"read_receipts": false}), "absent keeps");
+    assert_eq!(bob.ok("settings.get", json!({})).await, json!({"read_receipts": true, "push_preview": "full"}));
+    assert_eq!(
+        bob.ok("settings.update", json!({"read_receipts": false})).await,
+        json!({"read_receipts": false, "push_preview": "full"})
+    );
+    assert_eq!(
+        bob.ok("settings.update", json!({})).await,
+        json!({"read_receipts": false, "push_preview": "full"}),
+        "absent keeps"
+    );
     let to_ann = bob.send_dm("rc_ann", "one").await;
     let to_bob = ann.send_dm("rc_bob", "two").await;
     let conv = conv_of(&to_ann);

@@ -69,6 +69,8 @@ fn dm(ids: &Generator, from: &User, to: &User, text: &str, nonce: Option<&str>) 
 mod hardening_suite;
 #[path = "store_conformance/lifecycle.rs"]
 mod lifecycle_suite;
+#[path = "store_conformance/push.rs"]
+mod push_suite;
 #[path = "store_conformance/reactions.rs"]
 mod reactions_suite;
 #[path = "store_conformance/read_state.rs"]
@@ -84,6 +86,7 @@ mod suite {
     pub use super::hardening_suite::*;
     pub use super::lifecycle_suite::*;
     pub use super::posts_suite::*;
+    pub use super::push_suite::*;
     pub use super::reactions_suite::*;
     pub use super::read_state_suite::*;
     pub use super::safety_suite::*;
@@ -783,4 +786,6 @@ every_backend!(
     racing_edits_end_at_the_newest,
     group_deletes_and_replies,
     deletion_takes_the_lifecycle_state,
+    push_devices_bounded_updated_removed,
+    push_queue_merges_leases_and_completes,
 );

@@ -335,7 +335,46 @@
     }, wait);
   }
 
+  // ---------- push (Web Push, where the browser offers it) ----------
+  function pushSupported() {
+    return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+  }
+
+  function b64urlToBytes(s) {
+    const b = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - s.length % 4) % 4));
+    return Uint8Array.from(b, (c) => c.charCodeAt(0));
+  }
+
+  // Subscribes this browser (asking permission when `ask`) and registers
+  // the subscription as this session's device (device.register).
+  async function registerPush(ask) {
+    if (!pushSupported()) return;
+    if (Notification.permission !== 'granted') {
+      if (!ask || (await Notification.requestPermission()) !== 'granted') return;
+    }
+    const reg = await navigator.serviceWorker.register('/sw.js');
+    const cfg = await request('push.config');
+    let sub = await reg.pushManager.getSubscription();
+    if (!sub) {
+      sub = await reg.pushManager.subscribe({
+        userVisibleOnly: true, applicationServerKey: b64urlToBytes(cfg.vapid_public_key),
+      });
+    }
+    await request('device.register', Object.assign({ platform: 'webpush' }, sub.toJSON()));
+    $('btn-push').hidden = true;
+  }
+
+  function offerPush() {
+    if (!pushSupported() || Notification.permission === 'denied') return;
+    if (Notification.permission === 'granted') {
+      registerPush(false).catch(() => { /* push is optional */ });
+    } else {
+      $('btn-push').hidden = false;
+    }
+  }
+
   async function afterAuth() {
+    offerPush();
     await Promise.all([loadConversations(), loadFollowing(), loadBlocks()]);
     await syncMessages();
     await syncChanges();
@@ -1494,6 +1533,7 @@
     $('tab-register').onclick = () => setAuthMode('register');
     $('auth-form').onsubmit = submitAuth;
     $('btn-logout').onclick = logout;
+    $('btn-push').onclick = () => registerPush(true).catch(showError);
     $('btn-my-profile').onclick = () => openProfile(me().username);
     $('btn-home').onclick = openHome;
     $('post-form').onsubmit = submitPost;

@@ -124,6 +124,34 @@ pub async fn setup(
     (out, failures)
 }
 
+/// A public test key pair's public half and auth secret (RFC 8291's
+/// example): the server encrypts to it; nobody needs to decrypt.
+const PUSH_P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+const PUSH_AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+
+/// `dm --offline-push`: each receiver registers a Web Push device at
+/// `endpoint` (`?u=<index>` keeps them distinct), then closes its socket.
+pub async fn go_offline_with_push(pairs: &mut [Pair], endpoint: &str, limit: Duration) -> Result<(), String> {
+    for (i, p) in pairs.iter_mut().enumerate() {
+        // A direct pair has one receiver; without sockets it expects no deliveries.
+        let Some(mut ws) = std::mem::take(&mut p.receivers).pop() else { continue };
+        let fields = serde_json::json!({
+            "platform": "webpush",
+            "endpoint": format!("{endpoint}?u={i}"),
+            "keys": {"p256dh": PUSH_P256DH, "auth": PUSH_AUTH},
+        });
+        match client::request(&mut ws, 1_000_000 + i as u64, "device.register", fields, limit).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("device.register refused: {e:?}")),
+            Err(e) => return Err(format!("device.register failed: {e:?}")),
+        }
+        let _ = ws.close(None).await;
+    }
+    // Let the server see the sockets close (presence) before sending starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
+}
+
 /// Splits `[s0, r0, s1, r1, ...]` into `([s0, s1, ...], [r0, r1, ...])`.
 fn split_pairs<T>(all: Vec<T>) -> (Vec<T>, Vec<T>) {
     let mut even = Vec::with_capacity(all.len() / 2);

@@ -114,6 +114,13 @@ enum Scenario {
         /// messages, on the same socket and conversation (0: none).
         #[arg(long, default_value_t = 0.0)]
         typing_per_sec: f64,
+        /// Offline recipients with push: each receiver registers a Web Push
+        /// device with this endpoint (the server needs --push-allow-http
+        /// for an http:// sink) and closes its socket before sending
+        /// starts, so every message queues a notification. Only acks are
+        /// measured then (nothing is delivered to a socket).
+        #[arg(long)]
+        offline_push: Option<String>,
     },
     /// Raise the total DM rate step by step until delivery drops below 100%
     /// or p99 exceeds the bound; report the highest passing rate.
@@ -348,10 +355,14 @@ async fn run(cli: Cli) -> Result<Report, String> {
             };
             Report::Connect(connect::run(target, prefix, &args).await)
         }
-        Scenario::Dm { pairs, rate, seconds, drain, typing_per_sec } => {
-            let (ready, setup_failures) = dm::setup(&target, target_b.as_ref(), prefix, pairs, cli.concurrency).await;
+        Scenario::Dm { pairs, rate, seconds, drain, typing_per_sec, offline_push } => {
+            let (mut ready, setup_failures) =
+                dm::setup(&target, target_b.as_ref(), prefix, pairs, cli.concurrency).await;
             if ready.is_empty() {
                 return Err(format!("no pair could be set up: {:?}", setup_failures.0));
+            }
+            if let Some(endpoint) = offline_push {
+                dm::go_offline_with_push(&mut ready, &endpoint, target.timeout).await?;
             }
             let (_, phase) = dm::phase(ready, 1, rate, typing_per_sec, seconds, Duration::from_secs(drain)).await;
             Report::Dm { setup_failures, phase }

@@ -77,6 +77,13 @@ fn generate_into(path: &Path) -> Result<(), Error> {
     let pem = key
         .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .map_err(|e| Error::Internal(format!("encoding JWT key: {e}")))?;
+    install_private(path, pem.as_bytes(), "JWT key")
+}
+
+/// Writes a generated private key `pem` to `path` (mode 0600) unless a key
+/// is there already; `what` names it in messages. Shared by the JWT and
+/// the VAPID key.
+pub(crate) fn install_private(path: &Path, pem: &[u8], what: &str) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("creating {}: {e}", dir.display())))?;
     }
@@ -86,14 +93,13 @@ fn generate_into(path: &Path) -> Result<(), Error> {
     let mut suffix = [0u8; 8];
     let _ = getrandom::fill(&mut suffix);
     let tmp = path.with_extension(format!("tmp-{}", u64::from_le_bytes(suffix)));
-    write_private(&tmp, pem.as_bytes())
-        .map_err(|e| Error::Internal(format!("writing JWT key {}: {e}", tmp.display())))?;
+    write_private(&tmp, pem).map_err(|e| Error::Internal(format!("writing {what} {}: {e}", tmp.display())))?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => tracing::info!(path = %path.display(), "generated a new JWT signing key"),
+        Ok(()) => tracing::info!(path = %path.display(), "generated a new {what}"),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::Internal(format!("writing JWT key {}: {e}", path.display()))),
+        Err(e) => return Err(Error::Internal(format!("writing {what} {}: {e}", path.display()))),
     }
     Ok(())
 }

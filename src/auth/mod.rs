@@ -3,7 +3,7 @@
 //! Rules live here; the store only keeps users and sessions.
 
 mod account;
-mod keys;
+pub(crate) mod keys;
 pub mod password;
 pub mod pool;
 mod register_limit;

@@ -14,6 +14,9 @@ mod change_sync;
 mod conversation_list;
 mod conversation_mute;
 mod conversation_read;
+mod device_list;
+mod device_register;
+mod device_remove;
 mod follow_add;
 mod follow_followers;
 mod follow_following;
@@ -46,6 +49,7 @@ mod post_views;
 mod presence;
 mod profile_get;
 mod profile_update;
+mod push_config;
 mod reaction_views;
 mod report_create;
 mod settings;
@@ -246,6 +250,10 @@ async fn run(app: &App, conn: &mut ConnState, req: Request) -> Result<Reply> {
         Request::MessageUnreact(r) => message_react::unreact(app, conn, r).await,
         Request::MessageEdit(r) => message_edit::handle(app, conn, r).await,
         Request::MessageDelete(r) => message_delete::handle(app, conn, r).await,
+        Request::DeviceRegister(r) => device_register::handle(app, conn, r).await,
+        Request::DeviceList {} => device_list::handle(app, conn).await,
+        Request::DeviceRemove(r) => device_remove::handle(app, conn, r).await,
+        Request::PushConfig {} => push_config::handle(app, conn).await,
         Request::Ping {} => reply(&serde_json::json!({})),
     }
 }

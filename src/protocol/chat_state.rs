@@ -85,6 +85,8 @@ pub struct ChangeSyncReply {
 #[derive(Debug, Deserialize)]
 pub struct SettingsUpdate {
     pub read_receipts: Option<bool>,
+    /// What my push notifications carry: `full`, `sender` or `none`.
+    pub push_preview: Option<String>,
 }
 
 /// Reply data of `settings.get` and `settings.update`.
@@ -92,6 +94,9 @@ pub struct SettingsUpdate {
 pub struct SettingsReply {
     /// Whether I send read receipts; off also means I get none (reciprocity).
     pub read_receipts: bool,
+    /// What my push notifications carry: `full` (sender and text, the
+    /// default), `sender`, or `none` (just "new message").
+    pub push_preview: String,
 }
 
 /// `typing.start` and `typing.stop`.

@@ -9,6 +9,7 @@
 mod cql;
 pub mod groups;
 pub mod lifecycle;
+pub mod push;
 pub mod reactions;
 pub mod read_state;
 pub mod safety;
@@ -29,6 +30,7 @@ use crate::model::{
 pub use cql::{ScyllaOptions, ScyllaStore};
 pub use groups::GroupStore;
 pub use lifecycle::LifecycleStore;
+pub use push::PushStore;
 pub use reactions::ReactionStore;
 pub use read_state::ReadStateStore;
 pub use safety::SafetyStore;
@@ -86,7 +88,7 @@ impl Inserted {
 /// once [`Store::delete_user`] returned, no write of that user succeeds.
 #[async_trait]
 pub trait Store:
-    GroupStore + ReadStateStore + SafetyStore + ReactionStore + LifecycleStore + Send + Sync + 'static
+    GroupStore + ReadStateStore + SafetyStore + ReactionStore + LifecycleStore + PushStore + Send + Sync + 'static
 {
     // ---- users --------------------------------------------------------
 

@@ -143,6 +143,13 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
         check(q, type_checks::<super::safety::ReportRow>);
     }
     check(Q::BanGet, type_checks::<(String, i64)>);
+    // Push (cql/010).
+    check(Q::PushDevices, type_checks::<super::push::DeviceRow>);
+    check(Q::PushDeviceGet, type_checks::<super::push::DeviceRow>);
+    check(Q::PushSettingGet, type_checks::<(Option<String>,)>);
+    check(Q::PushJobGet, type_checks::<super::push::JobRow>);
+    check(Q::PushJobsScan, type_checks::<super::push::JobRow>);
+    check(Q::PushJobsOfDevice, type_checks::<(String,)>);
     let reads: Vec<Q> = table().into_iter().filter(|(_, k, _)| *k == Kind::Read).map(|(q, _, _)| q).collect();
     let missing: Vec<_> = reads.iter().filter(|q| !checked.contains(q)).collect();
     assert!(missing.is_empty(), "reads without a checked row type: {missing:?}");

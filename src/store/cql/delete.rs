@@ -130,6 +130,10 @@ impl ScyllaStore {
             self.db.write(Q::ChangeBucketDelete, (id.0, b)).await?;
         }
         self.db.write(Q::ChangeBucketsDelete, (id.0,)).await?;
-        self.db.write(Q::SettingsDelete, (id.0,)).await
+        self.db.write(Q::SettingsDelete, (id.0,)).await?;
+        // Push (issue 16): devices and setting; the devices' queued jobs
+        // are dropped by the workers when claimed (no device).
+        self.db.write(Q::PushDevicesDelete, (id.0,)).await?;
+        self.db.write(Q::PushSettingDelete, (id.0,)).await
     }
 }

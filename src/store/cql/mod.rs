@@ -29,6 +29,7 @@ mod lifecycle;
 mod messages;
 pub mod options;
 mod posts;
+mod push;
 mod reactions;
 mod read_state;
 mod rows;

@@ -17,6 +17,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("007_read_state.cql", include_str!("../../../cql/007_read_state.cql")),
     ("008_lifecycle.cql", include_str!("../../../cql/008_lifecycle.cql")),
     ("009_reactions.cql", include_str!("../../../cql/009_reactions.cql")),
+    ("010_push.cql", include_str!("../../../cql/010_push.cql")),
     ("011_safety.cql", include_str!("../../../cql/011_safety.cql")),
 ];
 

@@ -332,6 +332,34 @@ statements! {
     ConversationBodyClear: Write =>
         "DELETE body FROM conversations USING TIMESTAMP ? WHERE user_id = ? AND peer_id = ?";
     GroupLastBodyClear: Write => "DELETE body FROM group_last USING TIMESTAMP ? WHERE group_id = ?";
+    // ---- push (cql/010): devices and settings are plain writes; every
+    // write to push_jobs is an LWT (see the schema file).
+    PushDeviceInsert: Write =>
+        "INSERT INTO push_devices (user_id, device_id, session_id, platform, address, p256dh, auth, app_id, data, \
+         created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    PushDevices: Read => "SELECT device_id, user_id, session_id, platform, address, p256dh, auth, app_id, data, created_at FROM push_devices WHERE user_id = ?";
+    PushDeviceGet: Read => "SELECT device_id, user_id, session_id, platform, address, p256dh, auth, app_id, data, created_at FROM push_devices WHERE user_id = ? AND device_id = ?";
+    PushDeviceDelete: Write => "DELETE FROM push_devices WHERE user_id = ? AND device_id = ?";
+    PushDevicesDelete: Write => "DELETE FROM push_devices WHERE user_id = ?";
+    PushSettingSet: Write => "INSERT INTO push_settings (user_id, preview) VALUES (?, ?)";
+    PushSettingGet: Read => "SELECT preview FROM push_settings WHERE user_id = ?";
+    PushSettingDelete: Write => "DELETE FROM push_settings WHERE user_id = ?";
+    PushJobInsert: Lwt =>
+        "INSERT INTO push_jobs (shard, device_id, collapse_key, user_id, conversation_id, message_id, sender, body, \
+         merged, version, first_ms, due_ms, attempts, lease_owner, lease_until) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS";
+    PushJobGet: Read => "SELECT device_id, user_id, collapse_key, conversation_id, message_id, sender, body, merged, version, first_ms, due_ms, attempts, lease_until FROM push_jobs WHERE shard = ? AND device_id = ? AND collapse_key = ?";
+    PushJobsOfDevice: Read => "SELECT collapse_key FROM push_jobs WHERE shard = ? AND device_id = ?";
+    PushJobsScan: Read => "SELECT device_id, user_id, collapse_key, conversation_id, message_id, sender, body, merged, version, first_ms, due_ms, attempts, lease_until FROM push_jobs WHERE shard = ?";
+    PushJobMerge: Lwt =>
+        "UPDATE push_jobs SET message_id = ?, sender = ?, body = ?, merged = ?, version = ? \
+         WHERE shard = ? AND device_id = ? AND collapse_key = ? IF version = ?";
+    PushJobClaim: Lwt =>
+        "UPDATE push_jobs SET lease_owner = ?, lease_until = ? WHERE shard = ? AND device_id = ? AND collapse_key = ? IF version = ? AND lease_until = ?";
+    PushJobRelease: Lwt =>
+        "UPDATE push_jobs SET lease_owner = ?, lease_until = ?, due_ms = ?, attempts = ? WHERE shard = ? AND device_id = ? AND collapse_key = ? IF lease_owner = ?";
+    PushJobComplete: Lwt => "DELETE FROM push_jobs WHERE shard = ? AND device_id = ? AND collapse_key = ? IF version = ?";
+    PushJobDrop: Lwt => "DELETE FROM push_jobs WHERE shard = ? AND device_id = ? AND collapse_key = ? IF EXISTS";
 }
 
 /// Every statement, prepared once, indexed by [`Q`].
@@ -488,6 +516,7 @@ mod tests {
             include_str!("safety.rs"),
             include_str!("reactions.rs"),
             include_str!("lifecycle.rs"),
+            include_str!("push.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();

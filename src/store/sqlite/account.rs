@@ -75,6 +75,11 @@ pub(super) fn delete_user(conn: &Connection, id: UserId) -> rusqlite::Result<boo
         "DELETE FROM read_pointers WHERE user_id = ?1",
         "DELETE FROM user_changes WHERE user_id = ?1",
         "DELETE FROM chat_settings WHERE user_id = ?1",
+        // Push (issue 16): devices and setting; queued jobs of those devices
+        // go too (the workers would drop them anyway).
+        "DELETE FROM push_jobs WHERE user_id = ?1",
+        "DELETE FROM push_devices WHERE user_id = ?1",
+        "DELETE FROM push_settings WHERE user_id = ?1",
         "DELETE FROM read_pointers
          WHERE conversation_id IN (SELECT conversation_id FROM user_conversations WHERE user_id = ?1)",
         "DELETE FROM reactions WHERE message_id IN (SELECT id FROM messages

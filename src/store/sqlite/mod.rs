@@ -5,6 +5,7 @@ mod engine;
 mod groups;
 mod lifecycle;
 mod posts;
+mod push;
 mod reactions;
 mod read_state;
 mod safety;

@@ -295,6 +295,44 @@ const MIGRATIONS: &[&str] = &[
         deleted         INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (conversation_id, message_id)
     ) WITHOUT ROWID;
+    // 12: push (issue 16): devices, the payload setting, and the durable
+    // notification queue (one row per device and collapse key).
+    r#"
+    CREATE TABLE IF NOT EXISTS push_devices (
+        user_id    INTEGER NOT NULL,
+        device_id  INTEGER NOT NULL,
+        session_id TEXT NOT NULL,
+        platform   TEXT NOT NULL,
+        address    TEXT NOT NULL,
+        p256dh     TEXT NOT NULL,
+        auth       TEXT NOT NULL,
+        app_id     TEXT NOT NULL,
+        data       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, device_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS push_settings (
+        user_id INTEGER PRIMARY KEY,
+        preview TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS push_jobs (
+        device_id       INTEGER NOT NULL,
+        collapse_key    TEXT NOT NULL,
+        user_id         INTEGER NOT NULL,
+        conversation_id TEXT NOT NULL,
+        message_id      INTEGER NOT NULL,
+        sender          TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        merged          INTEGER NOT NULL,
+        version         INTEGER NOT NULL,
+        first_ms        INTEGER NOT NULL,
+        due_ms          INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL,
+        lease_owner     TEXT NOT NULL,
+        lease_until     INTEGER NOT NULL,
+        PRIMARY KEY (device_id, collapse_key)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS push_jobs_due ON push_jobs(due_ms);
     "#,
 ];
 
