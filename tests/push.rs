@@ -179,6 +179,35 @@ async fn offline_recipient_gets_one_notification_per_message_and_syncs() {
 }
 
 #[tokio::test]
+async fn a_muted_conversation_sends_no_notification() {
+    let r = Receiver::start().await;
+    let s = server(&r).await;
+    let mut ann = Client::register(&s, "ann").await;
+    let mut cat = Client::register(&s, "cat").await;
+    let mut bob = Client::register(&s, "bob").await;
+    let sub = r.subscription().await;
+    register_webpush(&mut bob, &sub).await;
+    let (a, b): (u64, u64) = (ann.user_id.parse().unwrap(), bob.user_id.parse().unwrap());
+    let with_ann = format!("{}-{}", a.min(b), a.max(b));
+    bob.ok("conversation.mute", json!({"conversation": with_ann})).await;
+    go_offline(bob, &mut ann).await;
+    // The intake takes messages one at a time, in order: once cat's
+    // notification is out, ann's (sent first) was judged already.
+    ann.send_dm("bob", "hush").await;
+    cat.send_dm("bob", "loud").await;
+    r.wait_for(for_sub(sub_id(&sub)), |e| e.iter().any(accepted)).await;
+    let got: Vec<Value> = r.log().await.into_iter().filter(for_sub(sub_id(&sub))).collect();
+    let texts: Vec<&str> = got.iter().map(|e| e["payload"]["text"].as_str().unwrap_or("")).collect();
+    assert_eq!(texts, ["loud"], "only the conversation that is not muted notifies: {got:?}");
+    // Unread still counts in the muted conversation.
+    let mut bob = Client::login(&s, "bob").await;
+    let list = bob.ok("conversation.list", json!({})).await;
+    let muted = list["conversations"].as_array().unwrap().iter().find(|c| c["conversation_id"] == with_ann.as_str()).unwrap();
+    assert_eq!((muted["muted"].as_bool(), muted["unread"].as_u64()), (Some(true), Some(1)), "{muted}");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn preview_setting_decides_what_the_payload_carries() {
     let r = Receiver::start().await;
     let s = server(&r).await;

@@ -269,6 +269,7 @@ const MIGRATIONS: &[&str] = &[
         reason  TEXT NOT NULL,
         at_ms   INTEGER NOT NULL
     );
+    "#,
     // 10: reactions (issue 15): one row per (message, emoji, user); the
     // change id of the reaction is kept for tie-breaking and debugging.
     // Counts are GROUP BY emoji over the message's rows.
@@ -281,6 +282,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (message_id, emoji, user_id)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS reactions_by_user ON reactions(user_id, message_id);
+    "#,
     // 11: message lifecycle (issue 15): what became of a message after it
     // was sent (its reply target, edited text and time, deletion). Deleting
     // clears `messages.text` too; the row stays (paging, unread counts).
@@ -295,6 +297,7 @@ const MIGRATIONS: &[&str] = &[
         deleted         INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (conversation_id, message_id)
     ) WITHOUT ROWID;
+    "#,
     // 12: push (issue 16): devices, the payload setting, and the durable
     // notification queue (one row per device and collapse key).
     r#"
