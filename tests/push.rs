@@ -202,7 +202,8 @@ async fn a_muted_conversation_sends_no_notification() {
     // Unread still counts in the muted conversation.
     let mut bob = Client::login(&s, "bob").await;
     let list = bob.ok("conversation.list", json!({})).await;
-    let muted = list["conversations"].as_array().unwrap().iter().find(|c| c["conversation_id"] == with_ann.as_str()).unwrap();
+    let muted =
+        list["conversations"].as_array().unwrap().iter().find(|c| c["conversation_id"] == with_ann.as_str()).unwrap();
     assert_eq!((muted["muted"].as_bool(), muted["unread"].as_u64()), (Some(true), Some(1)), "{muted}");
     s.stop().await;
 }

@@ -157,6 +157,29 @@ async fn idempotent_counts_and_me_as_two_members_see_them() {
     srv.stop().await;
 }
 
+/// Deleting a message takes its reactions with its text; a tombstone
+/// takes no new ones.
+#[tokio::test]
+async fn a_deleted_message_loses_its_reactions_and_takes_none() {
+    let srv = server().await;
+    let mut ann = Client::register(&srv, "rd_ann").await;
+    let mut bob = Client::register(&srv, "rd_bob").await;
+    let m = bob.send_dm("rd_ann", "soon gone").await;
+    ann.ok("message.react", react(&m, THUMBS)).await;
+    bob.ok("message.react", react(&m, HEART)).await;
+    bob.ok("message.delete", json!({"conversation": m["conversation_id"], "message_id": m["id"]})).await;
+    let h = ann.ok("message.history", json!({"conversation": conv_of(&m)})).await;
+    let v = &h["messages"][0];
+    assert_eq!((v["deleted"].as_bool(), v.get("reactions")), (Some(true), None), "{v}");
+    for c in [&mut ann, &mut bob] {
+        let (code, _) = c.err("message.react", react(&m, THUMBS)).await;
+        assert_eq!(code, "conflict");
+        let (code, _) = c.err("message.unreact", react(&m, HEART)).await;
+        assert_eq!(code, "conflict");
+    }
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn a_group_of_three_sees_every_reaction() {
     let srv = server().await;
