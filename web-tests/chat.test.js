@@ -17,7 +17,12 @@ const REPO = path.resolve(__dirname, '..');
 // That run's screenshots go to a temp dir (the committed ones come from the
 // SQLite run).
 const SCYLLA = process.env.HUBBUB_TEST_SCYLLA || '';
-const KEYSPACE = `hubbub_e2e_${process.pid}_${Date.now() % 1000000}`;
+// One keyspace per Server (a restart of it keeps it), so every test starts
+// as empty as on SQLite, where each has its own data directory: with one
+// keyspace for the file, a later test registering a name an earlier one
+// used (ben) got "username taken".
+let keyspaces = 0;
+function newKeyspace() { return `hubbub_e2e_${process.pid}_${Date.now() % 1000000}_${keyspaces++}`; }
 const SHOTS = SCYLLA ? fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-shots-'))
   : path.join(REPO, 'docs', 'screenshots');
 // Creating a keyspace of ~30 tables on a loaded Cassandra takes a while.
@@ -50,12 +55,14 @@ async function waitHealthy(base, ms = 20000) {
 
 // The server binary as a child process; its output is kept for the log check.
 class Server {
-  constructor(port, dataDir) { this.port = port; this.dataDir = dataDir; this.log = ''; this.child = null; }
+  constructor(port, dataDir) {
+    this.port = port; this.dataDir = dataDir; this.log = ''; this.child = null; this.keyspace = newKeyspace();
+  }
   get base() { return `http://127.0.0.1:${this.port}`; }
   async start() {
     const bin = path.join(REPO, 'target', 'debug', 'hubbub');
     const args = ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4'];
-    if (SCYLLA) args.push('--scylla', SCYLLA, '--scylla-keyspace', KEYSPACE, '--scylla-migrate');
+    if (SCYLLA) args.push('--scylla', SCYLLA, '--scylla-keyspace', this.keyspace, '--scylla-migrate');
     this.child = spawn(bin, args, {
       cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HUBBUB_LOG: 'info' },
     });
