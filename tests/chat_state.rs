@@ -8,7 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::cluster::Cluster;
-use common::{Client, TestServer};
+use common::{Client, Rng, TestServer};
 use serde_json::{Value, json};
 
 async fn server() -> TestServer {
@@ -339,22 +339,6 @@ impl View {
     fn unread(&self, conv: &str) -> usize {
         let p = self.mine.get(conv).copied().unwrap_or(0);
         self.theirs.get(conv).map_or(0, |s| s.iter().filter(|i| **i > p).count())
-    }
-}
-
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::cluster::Cluster;
-use common::{Client, TestServer};
+use common::{Client, Rng, TestServer};
 use serde_json::{Value, json};
 
 const THUMBS: &str = "\u{1F44D}";
@@ -272,22 +272,6 @@ impl View {
             map.insert(emoji, (r["count"].as_u64().unwrap(), mine));
         }
         self.put(id, map);
-    }
-}
-
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 

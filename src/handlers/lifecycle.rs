@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use crate::app::App;
 use crate::conversation::{self, Conversation};
 use crate::error::{Error, Result};
-use crate::model::{ConversationId, Message, MessageId, UserId, rfc3339};
+use crate::model::{ChangeId, ConversationId, Message, MessageId, UserId, rfc3339};
 use crate::protocol::{MessageView, REPLY_PREVIEW_CHARS, ReplyView};
-use crate::store::lifecycle::MessageState;
+use crate::store::lifecycle::{MessageChange, MessageState};
 
 /// The one answer to "no such message", "not in this conversation" and
 /// "not a member".
@@ -35,6 +35,18 @@ pub struct Located {
 }
 
 impl Located {
+    /// The change `by` makes to this message now: a fresh change id, into
+    /// every member's feed.
+    pub fn change(&self, app: &App, by: UserId) -> MessageChange {
+        MessageChange {
+            conversation: self.conversation.id.clone(),
+            message_id: self.message.id,
+            by,
+            change: ChangeId(app.ids.next_id()),
+            feeds: self.conversation.members.clone(),
+        }
+    }
+
     /// Whether the message is deleted.
     pub fn deleted(&self) -> bool {
         self.state.as_ref().is_some_and(|s| s.deleted)

@@ -14,9 +14,8 @@ use super::lifecycle::{locate, no_such_message};
 use super::{ConnState, Reply, reply};
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::model::ChangeId;
 use crate::protocol::{MessageDelete, MessageEnvelope, events};
-use crate::store::lifecycle::{LifecycleOutcome, MessageChange};
+use crate::store::lifecycle::LifecycleOutcome;
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: MessageDelete) -> Result<Reply> {
     let me = conn.user()?.user.id;
@@ -24,28 +23,17 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageDelete) -> Result
     if found.message.from_id != me && !manages(app, &found, me).await? {
         return Err(Error::Forbidden("only the author (or a group's owner or admins) may delete a message".into()));
     }
-    let change = MessageChange {
-        conversation: found.conversation.id.clone(),
-        message_id: r.message_id,
-        by: me,
-        change: ChangeId(app.ids.next_id()),
-        feeds: found.conversation.members.clone(),
-    };
+    let change = found.change(app, me);
     let fresh = !found.deleted() && app.store.delete_message(&change).await? == LifecycleOutcome::Done;
-    if fresh {
-        // Its reactions go with its text. The tombstone is final either way:
-        // a failure here leaves rows no view shows (views of a deleted
-        // message carry no reactions), and deleting again retries it.
-        if let Err(e) = app.store.clear_reactions(&change.conversation, r.message_id).await {
-            tracing::warn!(error = %e, "message deleted but its reactions not cleared");
-        }
-    } else if found.deleted() {
-        let _ = app.store.clear_reactions(&change.conversation, r.message_id).await;
-    }
     let view = message_views(app, std::slice::from_ref(&found.message)).await?.pop().ok_or_else(no_such_message)?;
     if !view.deleted {
         // The store said "no such message" (it went with its conversation meanwhile).
         return Err(no_such_message());
+    }
+    // Its reactions go with its text (a repeated delete retries a clear
+    // that failed; views of a tombstone show none either way).
+    if let Err(e) = app.store.clear_reactions(&change.conversation, r.message_id).await {
+        tracing::warn!(error = %e, "message deleted but its reactions not cleared");
     }
     let envelope = MessageEnvelope { message: view };
     if fresh {

@@ -13,9 +13,8 @@ use super::lifecycle::{deleted_message, locate, no_such_message};
 use super::{ConnState, Reply, reply};
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::model::ChangeId;
 use crate::protocol::{MessageEdit, MessageEnvelope, events};
-use crate::store::lifecycle::{LifecycleOutcome, MessageChange};
+use crate::store::lifecycle::LifecycleOutcome;
 use crate::validate;
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: MessageEdit) -> Result<Reply> {
@@ -28,13 +27,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageEdit) -> Result<R
     if found.deleted() {
         return Err(deleted_message());
     }
-    let change = MessageChange {
-        conversation: found.conversation.id.clone(),
-        message_id: r.message_id,
-        by: me,
-        change: ChangeId(app.ids.next_id()),
-        feeds: found.conversation.members.clone(),
-    };
+    let change = found.change(app, me);
     match app.store.edit_message(&change, &r.text).await? {
         LifecycleOutcome::NoSuchMessage => return Err(no_such_message()),
         LifecycleOutcome::Deleted => return Err(deleted_message()),
