@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod edge;
+pub use edge::EdgeConfig;
+
 /// The `hubbub` command line.
 #[derive(Debug, Parser)]
 #[command(name = "hubbub", version, about = "A real-time, WebSocket-first chat server")]
@@ -380,6 +383,10 @@ pub struct Config {
     /// Push notifications (issue 16).
     #[command(flatten)]
     pub push: PushConfig,
+
+    /// Heartbeats and reverse proxies (issue 17).
+    #[command(flatten)]
+    pub edge: EdgeConfig,
 }
 
 /// Push notification flags: devices, the outbound queue, Web Push and the

@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use crate::app::App;
 use crate::error::{Error, bad_request};
 use crate::handlers::{self, ConnState, SocketAuth};
+use crate::heartbeat::{Beat, Heartbeat};
 use crate::hub::{ConnControl, OutFrame};
 use crate::metrics::{self, FrameIn, FrameOut};
 use crate::protocol::{Envelope, ErrorReply, OkReply, REQUEST_KINDS, Request, close};
@@ -67,6 +68,7 @@ pub async fn serve(
     let mut bucket = TokenBucket::new(app.config.rate_burst, app.config.rate_per_sec);
     let mut refused_in_a_row: u32 = 0;
     let abuse_limit = (app.config.rate_burst as u32).saturating_mul(4).max(100);
+    let mut beat = Heartbeat::new(app.config.edge.ping_every(), app.config.edge.ping_misses);
 
     if let Some(a) = pre_auth {
         if let Err(e) = Box::pin(conn.become_user(&app, a.user, a.session, None)).await {
@@ -84,6 +86,7 @@ pub async fn serve(
                     Some(Ok(m)) => m,
                     Some(Err(e)) => break read_error_end(e),
                 };
+                beat.heard();
                 let reply = match msg {
                     Message::Close(_) => break End::Gone,
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
@@ -132,6 +135,14 @@ pub async fn serve(
                 }
             }
             (code, reason) = control.closed() => break End::Close(code, reason),
+            _ = sleep_until(beat.due()), if beat.enabled() => match beat.tick() {
+                Beat::Dead => break End::Close(close::PING_TIMEOUT, "no answer to pings; reconnect"),
+                Beat::Ping => {
+                    if !matches!(timeout(write_timeout, sink.send(Message::Ping(Default::default()))).await, Ok(Ok(()))) {
+                        break End::Gone;
+                    }
+                }
+            },
             _ = sleep_until(auth_deadline), if !authed => {
                 break End::Close(close::AUTH_TIMEOUT, "authentication timeout");
             }

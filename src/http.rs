@@ -28,6 +28,11 @@ impl RequestHead {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header, in order (name compared case-insensitively).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl DoubleEndedIterator<Item = &'a str> + 'a {
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
     /// True if a comma-separated header contains `token` (case-insensitively).
     pub fn header_has_token(&self, name: &str, token: &str) -> bool {
         self.headers

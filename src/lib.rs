@@ -14,6 +14,8 @@
 //! - [`web`]: the browser client's static files, embedded at build time.
 //! - [`http`]: the minimal HTTP/1.1 front (request head, plain responses, origin check).
 //! - [`connection`]: one socket's life: limits, parsing, replies, queued events.
+//! - [`heartbeat`]: server pings on every socket and the rule that closes a silent peer.
+//! - [`forwarded`]: the real client address behind trusted reverse proxies.
 //! - [`handlers`]: one file per request kind; where store and hub meet.
 //! - [`auth`]: passwords (bcrypt), access tokens (EdDSA JWT), refresh tokens, login throttling.
 //! - [`hub`]: this node's sharded registry of live sockets; reaches users via the broker,
@@ -49,7 +51,9 @@ pub mod conversation;
 pub mod emoji;
 pub mod error;
 pub mod fanout;
+pub mod forwarded;
 pub mod handlers;
+pub mod heartbeat;
 pub mod http;
 pub mod hub;
 pub mod metrics;

@@ -527,6 +527,9 @@ pub mod close {
     pub const AUTH_TIMEOUT: u16 = 4002;
     /// Far too many requests over the rate limit: reconnect after a pause.
     pub const RATE_ABUSE: u16 = 4003;
+    /// The peer left `--ping-misses` server pings in a row unanswered (see
+    /// `ping_interval` in auth replies): reconnect, then resume.
+    pub const PING_TIMEOUT: u16 = 4004;
     /// The session ended (logout, refresh-token reuse, password change,
     /// account deleted): log in again, do not reuse these tokens.
     pub const SESSION_REVOKED: u16 = 4500;
@@ -705,6 +708,9 @@ pub struct AuthReply {
     /// The socket's inbox position now (absent if the broker is unreachable).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pos: Option<Pos>,
+    /// Seconds between the server's WebSocket pings (0: none).
+    #[serde(default)]
+    pub ping_interval: u64,
 }
 
 /// Reply data of `auth.token`.
@@ -718,6 +724,9 @@ pub struct AuthTokenReply {
     /// The socket's inbox position now (absent if the broker is unreachable).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pos: Option<Pos>,
+    /// Seconds between the server's WebSocket pings (0: none).
+    #[serde(default)]
+    pub ping_interval: u64,
 }
 
 /// One user's presence.

@@ -137,6 +137,8 @@ async fn handle_connection(
         }
         Err(http::HeadError::Gone) => return,
     };
+    let edge = &app.config.edge;
+    let peer = crate::forwarded::client_addr(&edge.trusted_proxies, edge.client_address_header, peer, &head);
     if head.method != "GET" {
         return http::respond_text(&mut stream, "405 Method Not Allowed", "only GET is supported\n").await;
     }
@@ -244,8 +246,9 @@ async fn upgrade(
         }
     };
     let accept = derive_accept_key(key.as_bytes());
+    let ping = app.config.edge.ping_interval;
     let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nX-Hubbub-Ping-Interval: {ping}\r\n\r\n"
     );
     stream.write_all(response.as_bytes()).await.ok()?;
     let cfg = Some(ws_config(&app.config));

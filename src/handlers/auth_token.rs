@@ -17,5 +17,6 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: AuthToken) -> Result<Rep
         user: view,
         recovered: resuming.then_some(attached.recovered),
         pos: attached.position.map(pos_view),
+        ping_interval: app.config.edge.ping_interval,
     })
 }

@@ -295,5 +295,6 @@ async fn issued_reply(app: &App, conn: &mut ConnState, issued: Issued, fresh_ses
         refresh_token: issued.refresh_token,
         expires_in: issued.expires_in,
         pos: attached.position.map(pos_view),
+        ping_interval: app.config.edge.ping_interval,
     })
 }
