@@ -9,7 +9,10 @@
 #     through tests/common (socket tests and the 3-node cluster tests), so each
 #     of them runs on both backends without running the rest twice;
 #  4. the browser end-to-end test (web-tests/, headless Chromium via
-#     playwright-core), on SQLite and then on the Cassandra node.
+#     playwright-core), on SQLite and then on the Cassandra node; this
+#     includes web-tests/proxy.test.js: two nodes behind nginx with TLS
+#     (deploy/nginx/hubbub.conf), wss:// and the web client through it;
+#  5. deploy/hubbub.service checked with systemd-analyze verify.
 # Under CI=true a missing Java/Maven/chromium or a Cassandra that fails to
 # start fails the run; elsewhere the missing part is skipped loudly.
 # HUBBUB_TEST_SCYLLA set by the caller: that node is used instead of starting
@@ -55,6 +58,16 @@ fi
 
 # 2. Everything on SQLite.
 cargo test --workspace --locked -- --skip scylla::
+
+# 5 (cheap, needs the binary step 2 built). The systemd unit.
+if command -v systemd-analyze >/dev/null 2>&1; then
+  deploy/verify-unit.sh
+elif in_ci; then
+  echo "CI=true: systemd-analyze is required to check deploy/hubbub.service" >&2
+  exit 1
+else
+  loud "SKIPPING the systemd unit check: systemd-analyze not found (apt-get install systemd)"
+fi
 
 # 3. The CQL pass.
 if [ -n "$CQL" ]; then
