@@ -104,7 +104,7 @@ pub fn client_addr(trusted: &[Cidr], header: AddressHeader, peer: SocketAddr, he
     if !is_trusted(peer.ip()) {
         return peer;
     }
-    let (name, hops): (&str, fn(&str) -> Vec<Option<IpAddr>>) = match header {
+    let (name, hops): (&str, Hops) = match header {
         AddressHeader::XForwardedFor => ("x-forwarded-for", xff_hops),
         AddressHeader::Forwarded => ("forwarded", forwarded_hops),
     };
@@ -118,6 +118,9 @@ pub fn client_addr(trusted: &[Cidr], header: AddressHeader, peer: SocketAddr, he
     }
     SocketAddr::new(client, 0)
 }
+
+/// Reads the addresses of one header value, left to right (`None`: unreadable).
+type Hops = fn(&str) -> Vec<Option<IpAddr>>;
 
 /// The hops of one `X-Forwarded-For` value, left to right.
 fn xff_hops(value: &str) -> Vec<Option<IpAddr>> {
