@@ -91,13 +91,17 @@ export class HubbubClient extends Emitter {
       const ws = new this.WS(this.opts.url);
       this._ws = ws;
       let opened = false;
-      ws.onopen = () => { opened = true; resolve(ws); };
-      ws.onmessage = (ev) => { if (this._ws === ws) this._onFrame(ev.data); };
-      ws.onerror = () => {}; // onclose follows
-      ws.onclose = (ev) => {
+      const failed = (code, reason) => {
+        clearTimeout(openTimer);
         if (!opened) reject(new HubbubError('disconnected', 'could not connect'));
-        this._onClose(ws, ev.code || 1006, ev.reason || '');
+        this._abandon(ws, code, reason);
       };
+      // Some runtimes (Node 20's undici) fire only `error` when the connection is refused.
+      const openTimer = setTimeout(() => failed(1006, 'connect timeout'), this.opts.requestTimeoutMs);
+      ws.onopen = () => { opened = true; clearTimeout(openTimer); resolve(ws); };
+      ws.onmessage = (ev) => { if (this._ws === ws) this._onFrame(ev.data); };
+      ws.onerror = () => { if (!opened) failed(1006, 'could not connect'); }; // else onclose follows
+      ws.onclose = (ev) => failed(ev.code || 1006, ev.reason || '');
     });
   }
 
@@ -115,9 +119,9 @@ export class HubbubClient extends Emitter {
 
   /** Treats `ws` as closed now (a dead peer that will never send its close). */
   _abandon(ws, code, reason) {
-    if (this._ws !== ws) return;
-    try { ws.close(); } catch { /* ignore */ }
+    if (!ws || this._ws !== ws) return;
     this._onClose(ws, code, reason);
+    try { ws.close(); } catch { /* ignore: already closing, or never opened */ }
   }
 
   _onClose(ws, code, reason) {
