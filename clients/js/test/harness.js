@@ -39,7 +39,7 @@ export async function waitFor(cond, what, ms = WAIT_MS) {
   for (;;) {
     const v = await cond();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "function" ? what() : what}`);
     await sleep(25);
   }
 }
