@@ -11,6 +11,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HubbubClient } from '../src/index.js';
 
+// The runtime's WebSocket (Node 22; Node 20 with --experimental-websocket),
+// else the `ws` package (a dev dependency, for the tests only).
+export const WebSocketImpl = globalThis.WebSocket || (await import('ws')).WebSocket;
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..', '..');
 const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(REPO, process.env.CARGO_TARGET_DIR) : path.join(REPO, 'target');
@@ -178,7 +182,7 @@ function recorder(testName) {
  * `message` stream collected in `client.seen` (the application's view).
  */
 export function makeClient(t, url, opts = {}) {
-  const client = new HubbubClient({ url, backoffMinMs: 100, backoffMaxMs: 1000, onFrame: recorder(t.name), ...opts });
+  const client = new HubbubClient({ url, WebSocket: WebSocketImpl, backoffMinMs: 100, backoffMaxMs: 1000, onFrame: recorder(t.name), ...opts });
   client.seen = [];
   client.on('message', (m) => client.seen.push(m));
   client.events = [];
