@@ -9,7 +9,9 @@
 #     through tests/common (socket tests and the 3-node cluster tests), so each
 #     of them runs on both backends without running the rest twice;
 #  4. the browser end-to-end test (web-tests/, headless Chromium via
-#     playwright-core), on SQLite and then on the Cassandra node.
+#     playwright-core), on SQLite and then on the Cassandra node;
+#  5. the client SDK's tests (clients/js/, node --test against the binary and
+#     redis-server), on SQLite and then on the Cassandra node.
 # Under CI=true a missing Java/Maven/chromium or a Cassandra that fails to
 # start fails the run; elsewhere the missing part is skipped loudly.
 # HUBBUB_TEST_SCYLLA set by the caller: that node is used instead of starting
@@ -80,4 +82,11 @@ fi
 if [ -n "$CQL" ]; then
   echo "browser test on CQL ($CQL)" >&2
   (cd web-tests && HUBBUB_TEST_SCYLLA="$CQL" node --test)
+fi
+
+# 5. The client SDK (clients/js): the binary built above, redis-server.
+(cd clients/js && npm ci --no-audit --no-fund && npm test)
+if [ -n "$CQL" ]; then
+  echo "SDK tests on CQL ($CQL)" >&2
+  (cd clients/js && HUBBUB_TEST_SCYLLA="$CQL" npm test)
 fi

@@ -76,6 +76,8 @@ export function closeAction(code) {
 /** A random nonce for message.send (hex, 12 bytes). */
 export function newNonce(prefix = 'n') {
   const b = new Uint8Array(12);
-  globalThis.crypto.getRandomValues(b);
+  const c = globalThis.crypto;
+  if (c && c.getRandomValues) c.getRandomValues(b);
+  else for (let i = 0; i < b.length; i++) b[i] = Math.floor(Math.random() * 256); // React Native without a polyfill
   return prefix + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }

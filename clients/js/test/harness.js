@@ -49,13 +49,16 @@ export async function waitFor(cond, what, ms = WAIT_MS) {
 }
 
 let keyspaces = 0;
+/** A fresh CQL keyspace name (used only with HUBBUB_TEST_SCYLLA). */
+export function newKeyspace() { return `hubbub_sdk_${process.pid}_${Date.now() % 1000000}_${keyspaces++}`; }
 
 /** The hubbub binary as a child process on its own port and data directory. */
 export class Server {
-  constructor({ dataDir, redis, workerId } = {}) {
+  /** Nodes of one cluster share `dataDir` and (on CQL) `keyspace`: see newKeyspace(). */
+  constructor({ dataDir, redis, workerId, keyspace } = {}) {
     this.dataDir = dataDir || tempDir('data');
     this.redis = redis; this.workerId = workerId; this.log = '';
-    this.keyspace = `hubbub_sdk_${process.pid}_${Date.now() % 1000000}_${keyspaces++}`;
+    this.keyspace = keyspace || newKeyspace();
   }
   get url() { return `ws://127.0.0.1:${this.port}/ws`; }
   async start() {

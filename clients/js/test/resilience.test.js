@@ -4,7 +4,7 @@
 // each message is seen once, in order per conversation.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, Redis, CutProxy, makeClient, next, waitFor, texts, uname, tempDir } from './harness.js';
+import { Server, Redis, CutProxy, makeClient, waitFor, texts, uname, tempDir, newKeyspace } from './harness.js';
 
 async function pair(t, urlA, urlB) {
   const a = makeClient(t, urlA);
@@ -75,10 +75,10 @@ test('socket cut mid-send: the outbox resends with the same nonce, stored once',
 test('redis kill on a two-node cluster: every message once, in order', { skip: !Redis.available() && 'redis-server is not installed' }, async (t) => {
   const redis = await new Redis().start();
   t.after(() => redis.kill());
-  const dataDir = tempDir('cluster');
-  const n1 = await new Server({ dataDir, redis: redis.url, workerId: 1 }).start();
+  const [dataDir, keyspace] = [tempDir('cluster'), newKeyspace()];
+  const n1 = await new Server({ dataDir, keyspace, redis: redis.url, workerId: 1 }).start();
   t.after(() => n1.stop());
-  const n2 = await new Server({ dataDir, redis: redis.url, workerId: 2 }).start();
+  const n2 = await new Server({ dataDir, keyspace, redis: redis.url, workerId: 2 }).start();
   t.after(() => n2.stop());
   const { a, b, an } = await pair(t, n1.url, n2.url);
   await b.sendMessage({ to: an, text: 'm0' });
