@@ -126,6 +126,7 @@ export class CutProxy {
   get url() { return `ws://127.0.0.1:${this.port}/ws`; }
   async start() {
     this.server = net.createServer((c) => {
+      if (this.refusing) { c.destroy(); return; }
       const up = net.connect(this.targetPort, '127.0.0.1');
       const pair = { c, up };
       this.conns.add(pair);
@@ -150,6 +151,8 @@ export class CutProxy {
     return this;
   }
   cutAfter(marker) { this.marker = marker; }
+  /** Cuts every connection now; while `refusing`, new ones are dropped at once. */
+  cutAll() { for (const { c, up } of this.conns) { c.destroy(); up.destroy(); } this.conns.clear(); }
   close() { for (const { c, up } of this.conns) { c.destroy(); up.destroy(); } this.server.close(); }
 }
 

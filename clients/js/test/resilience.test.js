@@ -72,6 +72,26 @@ test('socket cut mid-send: the outbox resends with the same nonce, stored once',
   assert.deepEqual(await stored(b, an), ['before', 'cut me', 'after']);
 });
 
+test('network drop: resume replays what was missed, once, in order', async (t) => {
+  const server = await new Server().start();
+  t.after(() => server.stop());
+  const proxy = await new CutProxy(server.port).start();
+  t.after(() => proxy.close());
+  const { a, b, an } = await pair(t, proxy.url, server.url);
+  await b.sendMessage({ to: an, text: 'r0' });
+  await waitFor(() => texts(a).length === 1, 'ann to see r0');
+  const auths = [];
+  a.on('authenticated', (x) => auths.push(x.recovered));
+  proxy.refusing = true;
+  proxy.cutAll(); // no close frame: 1006
+  await waitFor(() => a.state !== 'online', 'ann to notice the drop');
+  for (const x of ['r1', 'r2', 'r3']) await b.sendMessage({ to: an, text: x });
+  proxy.refusing = false;
+  await waitFor(() => texts(a).length === 4, 'ann to see r1-r3');
+  assert.deepEqual(texts(a), ['r0', 'r1', 'r2', 'r3']);
+  assert.deepEqual(auths, [true], 'resumed from the last pos: recovered, no sync needed');
+});
+
 test('redis kill on a two-node cluster: every message once, in order', { skip: !Redis.available() && 'redis-server is not installed' }, async (t) => {
   const redis = await new Redis().start();
   t.after(() => redis.kill());
