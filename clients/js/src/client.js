@@ -85,8 +85,9 @@ export class HubbubClient extends Emitter {
     this._setState('idle');
   }
 
+  /** Opens a socket; resolves when it is open. `_opening` lets others wait for it. */
   _openSocket() {
-    return new Promise((resolve, reject) => {
+    this._opening = new Promise((resolve, reject) => {
       this._setState('connecting');
       const ws = new this.WS(this.opts.url);
       this._ws = ws;
@@ -103,6 +104,7 @@ export class HubbubClient extends Emitter {
       ws.onerror = () => { if (!opened) failed(1006, 'could not connect'); }; // else onclose follows
       ws.onclose = (ev) => failed(ev.code || 1006, ev.reason || '');
     });
+    return this._opening;
   }
 
   async _ensureOpen() {
@@ -110,11 +112,8 @@ export class HubbubClient extends Emitter {
     clearTimeout(this._timers.reconnect);
     const ws = this._ws;
     if (ws && ws.readyState === 1) return;
-    if (ws && ws.readyState === 0) {
-      await new Promise((res, rej) => { this.once('open_result', (ok) => (ok ? res() : rej(new HubbubError('disconnected')))); });
-      return;
-    }
-    await this._openSocket().then(() => this.emit('open_result', true), (e) => { this.emit('open_result', false); throw e; });
+    if (ws && ws.readyState === 0) { await this._opening; return; }
+    await this._openSocket();
   }
 
   /** Treats `ws` as closed now (a dead peer that will never send its close). */
