@@ -12,7 +12,9 @@
 #     playwright-core), on SQLite and then on the Cassandra node; this
 #     includes web-tests/proxy.test.js: two nodes behind nginx with TLS
 #     (deploy/nginx/hubbub.conf), wss:// and the web client through it;
-#  5. deploy/hubbub.service checked with systemd-analyze verify.
+#  5. the client SDK's tests (clients/js/, node --test against the binary and
+#     redis-server), on SQLite and then on the Cassandra node;
+#  6. deploy/hubbub.service checked with systemd-analyze verify.
 # Under CI=true a missing Java/Maven/chromium or a Cassandra that fails to
 # start fails the run; elsewhere the missing part is skipped loudly.
 # HUBBUB_TEST_SCYLLA set by the caller: that node is used instead of starting
@@ -93,4 +95,11 @@ fi
 if [ -n "$CQL" ]; then
   echo "browser test on CQL ($CQL)" >&2
   (cd web-tests && HUBBUB_TEST_SCYLLA="$CQL" node --test)
+fi
+
+# 5. The client SDK (clients/js): the binary built above, redis-server.
+(cd clients/js && npm ci --no-audit --no-fund && npm test)
+if [ -n "$CQL" ]; then
+  echo "SDK tests on CQL ($CQL)" >&2
+  (cd clients/js && HUBBUB_TEST_SCYLLA="$CQL" npm test)
 fi

@@ -1,7 +1,8 @@
 //! The browser chat client (`web/`), embedded in the binary at build time and
 //! served at `GET /`, `GET /app.js`, `GET /app.css` and `GET /sw.js` (the
 //! Web Push service worker). No build step: the
-//! files are plain HTML, CSS and JavaScript.
+//! files are plain HTML, CSS and JavaScript. The client SDK's modules
+//! (`clients/js/src/`) are served under `/sdk/`, and `app.js` imports them.
 
 /// One embedded file.
 pub struct Asset {
@@ -14,6 +15,16 @@ const APP_JS: &str = include_str!("../web/app.js");
 const APP_CSS: &str = include_str!("../web/app.css");
 const SW_JS: &str = include_str!("../web/sw.js");
 
+/// The SDK's ES modules, by file name under `/sdk/`.
+const SDK: [(&str, &str); 6] = [
+    ("index.js", include_str!("../clients/js/src/index.js")),
+    ("client.js", include_str!("../clients/js/src/client.js")),
+    ("session.js", include_str!("../clients/js/src/session.js")),
+    ("delivery.js", include_str!("../clients/js/src/delivery.js")),
+    ("util.js", include_str!("../clients/js/src/util.js")),
+    ("kinds.js", include_str!("../clients/js/src/kinds.js")),
+];
+
 /// The embedded file served at `path` (without the query string), if any.
 pub fn asset(path: &str) -> Option<Asset> {
     let (content_type, body) = match path {
@@ -22,7 +33,11 @@ pub fn asset(path: &str) -> Option<Asset> {
         "/app.css" => ("text/css; charset=utf-8", APP_CSS),
         // The Web Push service worker; at the root so its scope is the whole app.
         "/sw.js" => ("text/javascript; charset=utf-8", SW_JS),
-        _ => return None,
+        _ => {
+            let name = path.strip_prefix("/sdk/")?;
+            let (_, body) = SDK.iter().find(|(n, _)| *n == name)?;
+            ("text/javascript; charset=utf-8", *body)
+        }
     };
     Some(Asset { content_type, body: body.as_bytes() })
 }

@@ -26,12 +26,24 @@ async fn root_serves_the_web_client() {
     assert!(head.contains("content-type: text/html; charset=utf-8"), "{head}");
     assert!(head.contains("cache-control: no-cache"), "{head}");
     assert!(!head.contains("no-store"), "{head}");
-    assert!(body.contains("<script src=\"/app.js\">"), "{body}");
+    assert!(body.contains("<script type=\"module\" src=\"/app.js\">"), "{body}");
 
     let (status, head, body) = get(&s, "/app.js").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(head.contains("content-type: text/javascript"), "{head}");
-    assert!(body.contains("message.sync"));
+    assert!(body.contains("from '/sdk/index.js'"), "app.js is built on the SDK");
+    // The SDK's modules, served beside app.js (they import each other relatively).
+    for file in ["index.js", "client.js", "session.js", "delivery.js", "util.js", "kinds.js"] {
+        let (status, head, body) = get(&s, &format!("/sdk/{file}")).await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "/sdk/{file}");
+        assert!(head.contains("content-type: text/javascript"), "{head}");
+        assert!(head.contains("content-security-policy"), "{head}");
+        assert!(!body.is_empty());
+    }
+    let (_, _, sdk) = get(&s, "/sdk/delivery.js").await;
+    assert!(sdk.contains("message.sync"));
+    let (status, _, _) = get(&s, "/sdk/index.d.ts").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
     let (status, head, _) = get(&s, "/app.css").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(head.contains("content-type: text/css"), "{head}");

@@ -1,13 +1,10 @@
-// hubbub browser client: plain JavaScript, no framework, no build step.
-// It is also the worked example of protocol.md for browsers: one WebSocket at
-// /ws, JSON requests with ids, replies matched by id, events pushed in between.
+// hubbub browser client: plain JavaScript modules, no framework, no build step.
+// The connection (requests, reconnect, resume, sync, outbox, token refresh)
+// is the SDK's (clients/js, served at /sdk/); this file is state and views.
 // All user-provided text goes into the DOM with textContent, never innerHTML.
-'use strict';
+import { HubbubClient } from '/sdk/index.js';
 
 (() => {
-  const REQUEST_TIMEOUT_MS = 15000;
-  const BACKOFF_MIN_MS = 250;
-  const BACKOFF_MAX_MS = 8000;
   const HISTORY_PAGE = 30;
   const SESSION_KEY = 'hubbub.session';
 
@@ -23,11 +20,6 @@
   function cmpId(a, b) {
     if (a.length !== b.length) return a.length - b.length;
     return a < b ? -1 : a > b ? 1 : 0;
-  }
-  function nonce() {
-    const b = new Uint8Array(12);
-    crypto.getRandomValues(b);
-    return 'w' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   }
   function lc(s) { return String(s).toLowerCase(); }
   function hue(s) { let h = 0; for (const c of s) h = (h * 31 + c.codePointAt(0)) % 360; return h; }
@@ -69,10 +61,6 @@
   }
   function showError(err) { toast(errorText(err), 'error', err.code); }
 
-  class RequestError extends Error {
-    constructor(code, message) { super(message); this.code = code; }
-  }
-
   // ---------- session (tokens in localStorage) ----------
   // Tokens are never logged and never put in URLs.
   function loadSession() {
@@ -82,29 +70,22 @@
     if (s) localStorage.setItem(SESSION_KEY, JSON.stringify(s));
     else localStorage.removeItem(SESSION_KEY);
   }
-  function sessionFromAuthReply(d) {
-    return { user: d.user, access_token: d.access_token, refresh_token: d.refresh_token,
-      expires_at: Date.now() + d.expires_in * 1000 };
-  }
   const cursorKey = () => `hubbub.cursor.${state.session.user.id}`;
 
   // ---------- state ----------
   const state = {
     session: loadSession(),
-    ws: null,
+    client: null, // the SDK's HubbubClient of this session
     authed: false,
-    nextId: 1,
-    pending: new Map(), // request id -> {resolve, reject, timer}
-    backoff: BACKOFF_MIN_MS,
-    reconnectTimer: null,
-    refreshTimer: null,
+    listLoaded: Promise.resolve(), // conversation.list of this authentication
+    msgChain: Promise.resolve(), // messages from the SDK, applied in order after the list
     convs: new Map(), // lowercase peer username, or 'g:' + group id -> conversation
     following: new Set(), // lowercase usernames I follow
     blocked: new Set(), // lowercase usernames I block (user.blocks)
     openPeer: null, // lowercase username of the open chat
     view: 'empty',
     profile: null, // the profile on screen
-    outbox: [], // {nonce, to, text, state: 'pending'|'failed'}
+    failed: [], // messages the server refused for good: {nonce, key, text, error}
     home: { items: new Map(), nextBefore: null, loaded: false, loading: false }, // item id -> timeline item
   };
 
@@ -180,26 +161,14 @@
   const changesKey = () => `hubbub.changes.${state.session.user.id}`;
   const peerOf = (m) => (lc(m.from) === lc(me().username) ? m.to : m.from);
 
-  // ---------- WebSocket and requests ----------
+  // ---------- the connection: the SDK's ----------
   function wsUrl() {
     return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   }
 
   function request(type, fields = {}) {
-    return new Promise((resolve, reject) => {
-      const ws = state.ws;
-      if (!ws || ws.readyState !== WebSocket.OPEN) {
-        reject(new RequestError('disconnected', 'not connected'));
-        return;
-      }
-      const id = state.nextId++;
-      const timer = setTimeout(() => {
-        state.pending.delete(id);
-        reject(new RequestError('timeout', `${type} got no reply`));
-      }, REQUEST_TIMEOUT_MS);
-      state.pending.set(id, { resolve, reject, timer });
-      ws.send(JSON.stringify({ type, id, ...fields }));
-    });
+    if (!state.client) return Promise.reject(Object.assign(new Error('not connected'), { code: 'disconnected' }));
+    return state.client.request(type, fields);
   }
 
   function setStatus(s) {
@@ -209,130 +178,52 @@
     $('offline-banner').hidden = s === 'online';
   }
 
-  function connect() {
-    clearTimeout(state.reconnectTimer);
-    state.reconnectTimer = null;
-    if (!state.session) return;
-    if (state.ws && state.ws.readyState <= WebSocket.OPEN) return;
-    setStatus('connecting');
-    const ws = new WebSocket(wsUrl());
-    state.ws = ws;
-    state.authed = false;
-    ws.onopen = () => onOpen(ws);
-    ws.onmessage = (ev) => onFrame(ev.data);
-    ws.onclose = (ev) => onClose(ws, ev);
-    ws.onerror = () => {}; // onclose follows with the details
+  // One client per session; its events drive the page.
+  function newClient(session) {
+    const client = new HubbubClient({
+      url: wsUrl(),
+      session,
+      sessionStore: { load: loadSession, save: (s) => { if (s) saveSession(s); } },
+      syncCursor: session ? localStorage.getItem(`hubbub.cursor.${session.user.id}`) : null,
+      initialCursor: firstSyncCursor,
+    });
+    client.on('state', (s) => {
+      if (state.client !== client) return;
+      setStatus(s === 'online' ? 'online' : s === 'connecting' || s === 'authenticating' ? 'connecting' : 'offline');
+    });
+    client.on('session', (s) => { if (state.client === client && s) state.session = s; });
+    client.on('authenticated', () => { if (state.client === client) onAuthenticated(); });
+    client.on('online', () => { if (state.client === client) afterSync(); });
+    client.on('disconnected', () => { if (state.client === client) state.authed = false; });
+    client.on('cursor', (c) => { if (state.client === client) localStorage.setItem(cursorKey(), c); });
+    client.on('message', (m, info) => { if (state.client === client) onMessage(m, info.source); });
+    client.on('event', (name, data) => { if (state.client === client && name !== 'message.new') onEvent(name, data); });
+    client.on('outbox', () => { if (state.client === client) renderOutbox(); });
+    client.on('send_failed', (o, e) => { if (state.client === client) onSendFailed(o, e); });
+    client.on('server_error', (e) => { if (state.client === client) showError(e); });
+    client.on('session_ended', ({ code, reason }) => {
+      if (state.client !== client) return;
+      endSession(code === 4500 && reason === 'account deleted' ? 'This account was deleted.'
+        : 'Your session ended (logged out elsewhere, expired or revoked). Please log in again.');
+    });
+    return client;
   }
 
-  function failPending() {
-    for (const [, p] of state.pending) {
-      clearTimeout(p.timer);
-      p.reject(new RequestError('disconnected', 'connection lost'));
-    }
-    state.pending.clear();
+  // First run in this browser: everything up to the newest conversation's last
+  // message is reachable through history, so sync only what follows.
+  async function firstSyncCursor() {
+    await state.listLoaded;
+    let since = '0';
+    for (const c of state.convs.values()) if (c.last && cmpId(c.last.id, since) > 0) since = c.last.id;
+    return since;
   }
 
-  function onClose(ws, ev) {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    state.authed = false;
-    failPending();
-    clearTimeout(state.refreshTimer);
-    if (!state.session) return; // logged out on purpose
-    if (ev.code >= 4500 && ev.code <= 4999) {
-      // The session was revoked: these tokens are dead (protocol.md section 7).
-      endSession(ev.code === 4500 && ev.reason === 'account deleted'
-        ? 'This account was deleted.' : 'Your session ended (logged out elsewhere or revoked). Please log in again.');
-      return;
-    }
-    setStatus('offline');
-    let delay = state.backoff;
-    if (ev.code === 4003) delay = Math.max(delay, 5000); // abuse close: pause before retrying
-    state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
-    delay = delay / 2 + Math.random() * delay / 2; // jitter
-    state.reconnectTimer = setTimeout(connect, delay);
-  }
-
-  function onFrame(raw) {
-    let f;
-    try { f = JSON.parse(raw); } catch { return; }
-    if (f.type === 'event') return onEvent(f.event, f.data);
-    const p = state.pending.get(f.id);
-    if (!p) {
-      // A reply to no request of ours: an unsolicited error (e.g. limit_exceeded at upgrade).
-      if (f.type === 'error') showError(f);
-      return;
-    }
-    state.pending.delete(f.id);
-    clearTimeout(p.timer);
-    if (f.type === 'ok') p.resolve(f.data);
-    else p.reject(new RequestError(f.code, f.message));
-  }
-
-  // Authenticate a fresh socket: auth.token while the access token is fresh,
-  // else (or if it is rejected) auth.refresh. Then catch up with message.sync.
-  async function onOpen(ws) {
-    try {
-      const s = state.session;
-      let done = false;
-      if (s.access_token && s.expires_at - Date.now() > 30000) {
-        try {
-          await request('auth.token', { token: s.access_token });
-          done = true;
-        } catch (e) {
-          if (e.code !== 'unauthorized') throw e;
-        }
-      }
-      if (!done) await refresh();
-      if (state.ws !== ws) return;
-      state.authed = true;
-      state.backoff = BACKOFF_MIN_MS;
-      setStatus('online');
-      scheduleRefresh();
-      await afterAuth();
-    } catch (e) {
-      if (state.ws !== ws) return;
-      if (e.code === 'unauthorized') {
-        endSession('Your session has expired. Please log in again.');
-      } else if (e.code !== 'disconnected') {
-        showError(e);
-        ws.close(); // onclose reconnects with backoff
-      }
-    }
-  }
-
-  // auth.refresh rotates the refresh token; store the new one at once.
-  // Another tab sharing this localStorage may have rotated it already: adopt theirs.
-  async function refresh() {
-    const stored = loadSession();
-    if (stored && stored.user.id === state.session.user.id && stored.refresh_token !== state.session.refresh_token) {
-      state.session = stored;
-      if (stored.expires_at - Date.now() > 30000) {
-        await request('auth.token', { token: stored.access_token });
-        return;
-      }
-    }
-    const d = await request('auth.refresh', { refresh_token: state.session.refresh_token });
-    state.session = sessionFromAuthReply(d);
-    saveSession(state.session);
-  }
-
-  function scheduleRefresh() {
-    clearTimeout(state.refreshTimer);
-    if (!state.session) return;
-    // Refresh a minute before the access token expires (or at 80% of a short lifetime).
-    const left = state.session.expires_at - Date.now();
-    const wait = Math.max(1000, Math.min(left - 60000, left * 0.8));
-    state.refreshTimer = setTimeout(async () => {
-      if (!state.session) return;
-      try {
-        await refresh();
-        scheduleRefresh();
-      } catch (e) {
-        if (e.code === 'unauthorized') endSession('Your session has expired. Please log in again.');
-        else state.refreshTimer = setTimeout(scheduleRefresh, 5000);
-      }
-    }, wait);
+  // Messages from the SDK (each once): applied after this authentication's list.
+  function onMessage(m, source) {
+    state.msgChain = state.msgChain.then(() => state.listLoaded).then(() => {
+      addMessage(m, source !== 'sent');
+      renderConversations();
+    }).catch(() => {});
   }
 
   // ---------- push (Web Push, where the browser offers it) ----------
@@ -373,12 +264,19 @@
     }
   }
 
-  async function afterAuth() {
+  // The socket is authenticated: the SDK syncs messages meanwhile (after the list).
+  function onAuthenticated() {
+    state.authed = true;
     offerPush();
-    await Promise.all([loadConversations(), loadFollowing(), loadBlocks()]);
-    await syncMessages();
-    await syncChanges();
-    flushOutbox();
+    state.listLoaded = loadConversations().catch(() => {});
+    Promise.all([loadFollowing(), loadBlocks()]).catch(() => {});
+  }
+
+  // Caught up (resumed, or synced): the rest of the state, and the open view.
+  async function afterSync() {
+    await state.listLoaded;
+    await state.msgChain;
+    await syncChanges().catch(() => {});
     if (state.view === 'chat' && state.openPeer) {
       const c = state.convs.get(state.openPeer) || conv(state.openPeer);
       if (!c.historyLoaded) await loadHistory(c);
@@ -390,35 +288,12 @@
   }
 
   // ---------- messages ----------
-  // message.sync from the stored cursor until more is false; dedupe by id.
-  async function syncMessages() {
-    let since = localStorage.getItem(cursorKey());
-    if (!since) {
-      // First run in this browser: everything up to the newest conversation's
-      // last message is reachable through history, so sync only what follows.
-      since = '0';
-      for (const c of state.convs.values()) if (c.last && cmpId(c.last.id, since) > 0) since = c.last.id;
-    }
-    for (let guard = 0; guard < 50; guard++) {
-      const d = await request('message.sync', { since, limit: 200 });
-      for (const m of d.messages) addMessage(m, true);
-      since = d.next;
-      localStorage.setItem(cursorKey(), since);
-      if (!d.more) break;
-    }
-    renderConversations();
-  }
-
   // Adds a message from any source (send reply, event, sync, history). Returns true if new.
   function addMessage(m, live) {
     const c = convOf(m);
     if (!c.id) c.id = m.conversation_id;
     if (c.msgs.has(m.id)) { mergeMessage(c, m); return false; }
     c.msgs.set(m.id, m);
-    if (m.nonce && lc(m.from) === lc(me().username)) {
-      const i = state.outbox.findIndex((o) => o.nonce === m.nonce);
-      if (i >= 0) state.outbox.splice(i, 1);
-    }
     const newest = !c.last || cmpId(m.id, c.last.id) > 0;
     if (newest) c.last = m;
     if (live && newest && lc(m.from) !== lc(me().username) && !(state.view === 'chat' && state.openPeer === c.key && document.hasFocus())) {
@@ -484,40 +359,24 @@
   }
 
   // `c` is the open conversation: a user (`to`) or a group (`conversation`).
+  // The SDK's outbox sends it with a nonce, now or after the next reconnect.
   function sendMessage(c, text) {
-    const o = { nonce: nonce(), key: c.key, text, state: 'pending' };
-    if (state.replyTo && state.replyTo.key === c.key) o.reply_to = state.replyTo.id;
+    const fields = { text };
+    if (state.replyTo && state.replyTo.key === c.key) fields.reply_to = state.replyTo.id;
     setReplyTo(null);
-    if (c.group) o.conversation = c.id; else o.to = c.username;
-    state.outbox.push(o);
-    if (state.openPeer === o.key) renderMessages(true);
-    deliver(o);
+    if (c.group) fields.conversation = c.id; else fields.to = c.username;
+    state.client.sendMessage(fields).catch(() => { /* shown by send_failed */ });
   }
 
-  async function deliver(o) {
-    if (!state.authed) return; // flushed after the next authentication
-    o.state = 'pending';
-    try {
-      const target = o.conversation ? { conversation: o.conversation } : { to: o.to };
-      const extra = o.reply_to ? { reply_to: o.reply_to } : {};
-      const d = await request('message.send', { ...target, ...extra, text: o.text, nonce: o.nonce });
-      addMessage(d.message, false);
-      renderConversations();
-    } catch (e) {
-      if (['disconnected', 'timeout', 'unavailable', 'internal', 'rate_limited'].includes(e.code)) {
-        // Kept with its nonce: retried after reconnecting, stored at most once.
-        if (e.code !== 'disconnected') { showError(e); setTimeout(() => deliver(o), 2000); }
-        return;
-      }
-      o.state = 'failed';
-      o.error = e;
-      showError(e);
-      if (state.openPeer === o.key) renderMessages(false);
-    }
+  const outboxKey = (o) => (o.conversation ? 'g:' + o.conversation : lc(o.to));
+  function renderOutbox() {
+    if (state.view === 'chat' && state.openPeer) renderMessages(true);
   }
-
-  function flushOutbox() {
-    for (const o of state.outbox.slice()) if (o.state === 'pending') deliver(o);
+  function onSendFailed(o, e) {
+    if (e.code === 'closed') return;
+    state.failed.push({ nonce: o.nonce, key: outboxKey(o), text: o.text, error: e });
+    showError(e);
+    renderOutbox();
   }
 
   // ---------- conversations ----------
@@ -788,7 +647,7 @@
     const key = 'g:' + id;
     if (!state.convs.has(key)) return;
     state.convs.delete(key);
-    state.outbox = state.outbox.filter((o) => o.key !== key);
+    state.failed = state.failed.filter((o) => o.key !== key);
     if (state.openPeer === key) { state.openPeer = null; $('group-panel').hidden = true; show('empty'); }
     renderConversations();
     if (message) toast(message);
@@ -878,12 +737,13 @@
       if (m.id === seen) li.appendChild(el('div', 'seen', 'Seen'));
       list.appendChild(li);
     }
-    for (const o of state.outbox) {
+    const unsent = (state.client ? state.client.outbox : []).map((o) => ({ ...o, key: outboxKey(o), state: 'pending' }));
+    for (const o of unsent.concat(state.failed)) {
       if (o.key !== c.key) continue;
-      const li = el('li', 'msg mine ' + o.state);
+      const li = el('li', 'msg mine ' + (o.error && !o.state ? 'failed' : o.state));
       li.dataset.nonce = o.nonce;
       li.appendChild(el('div', 'bubble text', o.text));
-      li.appendChild(el('div', 'time', o.state === 'failed' ? `not sent: ${errorText(o.error)}` : 'sending…'));
+      li.appendChild(el('div', 'time', !o.state ? `not sent: ${errorText(o.error)}` : 'sending…'));
       list.appendChild(li);
     }
     if (stickToBottom || atBottom) scroller.scrollTop = scroller.scrollHeight;
@@ -1370,24 +1230,6 @@
     $('auth-error').textContent = '';
   }
 
-  // Register and login use a short-lived socket of their own; the app socket
-  // then authenticates with the new access token like any reconnect.
-  function authOverFreshSocket(type, fields) {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(wsUrl());
-      const timer = setTimeout(() => { ws.close(); reject(new RequestError('timeout', 'no reply')); }, REQUEST_TIMEOUT_MS);
-      ws.onopen = () => ws.send(JSON.stringify({ type, id: 1, ...fields }));
-      ws.onmessage = (ev) => {
-        const f = JSON.parse(ev.data);
-        if (f.id !== 1) return;
-        clearTimeout(timer);
-        ws.close(1000);
-        if (f.type === 'ok') resolve(f.data); else reject(new RequestError(f.code, f.message));
-      };
-      ws.onclose = () => { clearTimeout(timer); reject(new RequestError('disconnected', 'could not reach the server')); };
-    });
-  }
-
   async function submitAuth(ev) {
     ev.preventDefault();
     const username = $('auth-username').value.trim();
@@ -1397,8 +1239,18 @@
     $('auth-submit').disabled = true;
     $('auth-error').textContent = '';
     try {
-      const d = await authOverFreshSocket(authMode === 'login' ? 'auth.login' : 'auth.register', fields);
-      startSession(sessionFromAuthReply(d));
+      // The SDK's client logs in on its socket; its events fill the state meanwhile.
+      resetState();
+      const client = newClient(null);
+      state.client = client;
+      try {
+        if (authMode === 'login') await client.login(fields); else await client.register(fields);
+      } catch (e) {
+        if (state.client === client) state.client = null;
+        client.close();
+        throw e;
+      }
+      showApp();
       $('auth-password').value = '';
     } catch (e) {
       let text = errorText(e);
@@ -1410,31 +1262,44 @@
     }
   }
 
-  function startSession(s) {
-    state.session = s;
-    saveSession(s);
+  // A new session starts from empty state, on the home view.
+  function resetState() {
+    if (state.client) state.client.close();
+    state.client = null;
     state.convs = new Map();
-    state.outbox = [];
+    state.failed = [];
+    state.authed = false;
+    state.listLoaded = Promise.resolve();
+    state.msgChain = Promise.resolve();
     state.openPeer = null;
     state.profile = null;
     state.home = { items: new Map(), nextBefore: null, loaded: false, loading: false };
+    state.view = 'home';
+  }
+
+  function showApp() {
     $('auth').hidden = true;
     $('app').hidden = false;
     renderMe();
-    show('home'); // loaded once the socket is authenticated (afterAuth)
-    connect();
+    show('home'); // loaded once the socket is authenticated (afterSync)
+  }
+
+  // A stored session: the SDK authenticates with its tokens.
+  function startSession(s) {
+    resetState();
+    state.session = s;
+    state.client = newClient(s);
+    showApp();
+    state.client.connect();
   }
 
   function endSession(message) {
     state.session = null;
     saveSession(null);
-    clearTimeout(state.refreshTimer);
-    clearTimeout(state.reconnectTimer);
-    const ws = state.ws;
-    state.ws = null;
+    const client = state.client;
+    state.client = null;
     state.authed = false;
-    failPending();
-    if (ws) ws.close(1000);
+    if (client) client.close();
     $('toasts').replaceChildren();
     $('app').hidden = true;
     $('auth').hidden = false;
@@ -1577,7 +1442,7 @@
       const c = state.convs.get(state.openPeer);
       if (c && state.view === 'chat') markRead(c);
     });
-    window.addEventListener('online', () => { if (state.session && !state.ws) connect(); });
+    window.addEventListener('online', () => { if (state.client && state.client.state === 'offline') state.client.connect(); });
     // Another tab rotated the tokens: use them rather than the now-replaced ones.
     window.addEventListener('storage', (ev) => {
       if (ev.key !== SESSION_KEY) return;
@@ -1591,6 +1456,7 @@
   }
 
   // Exposed for debugging and tests only: connection state, never tokens.
-  window.hubbub = { status: () => ({ connected: !!state.ws, authed: state.authed, outbox: state.outbox.length }) };
+  window.hubbub = { status: () => ({ connected: !!state.client && ['authenticating', 'online'].includes(state.client.state),
+    authed: state.authed, outbox: state.client ? state.client.outbox.length : 0 }) };
   init();
 })();
