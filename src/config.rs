@@ -77,7 +77,9 @@ impl KeysCommand {
     /// The configuration the command runs with.
     pub fn config(&self) -> &Config {
         match self {
-            KeysCommand::List { config } | KeysCommand::Rotate { config } | KeysCommand::Retire { config, .. } => config,
+            KeysCommand::List { config } | KeysCommand::Rotate { config } | KeysCommand::Retire { config, .. } => {
+                config
+            }
         }
     }
 }
@@ -567,7 +569,10 @@ pub struct MetricsListen(pub Option<SocketAddr>);
 fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
     match s {
         "off" | "" => Ok(MetricsListen(None)),
-        a => a.parse().map(|a| MetricsListen(Some(a))).map_err(|e| format!("{e} (an address like 127.0.0.1:9464, or off)")),
+        a => a
+            .parse()
+            .map(|a| MetricsListen(Some(a)))
+            .map_err(|e| format!("{e} (an address like 127.0.0.1:9464, or off)")),
     }
 }
 

@@ -35,8 +35,13 @@ pub enum ConfigError {
     #[error("{path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     /// A key that is no setting.
-    #[error("{path}: unknown setting `{key}` (settings are the long flag names with `_` for `-`; `hubbub config example` lists them)")]
+    #[error(
+        "{path}: unknown setting `{key}` (settings are the long flag names with `_` for `-`; `hubbub config example` lists them)"
+    )]
     UnknownKey { path: PathBuf, key: String },
+    /// A value the setting's parser refuses (clap's report names the flag).
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
     /// A value of a type no setting takes (a table, a date, a nested list).
     #[error("{path}: setting `{key}`: {message}")]
     BadValue { path: PathBuf, key: String, message: String },
@@ -58,11 +63,9 @@ pub fn load(args: Vec<OsString>) -> Result<Cli, ConfigError> {
     let extra = file_args(&path, &leaf_cmd, leaf_matches)?;
     let mut all = args;
     all.extend(extra);
-    let matches = Cli::command().try_get_matches_from(&all).map_err(|e| ConfigError::BadValue {
-        path: path.clone(),
-        key: "(value)".into(),
-        message: e.render().to_string().trim_end().to_owned(),
-    })?;
+    let matches = Cli::command()
+        .try_get_matches_from(&all)
+        .map_err(|e| ConfigError::Invalid { path: path.clone(), message: e.render().to_string().trim_end().to_owned() })?;
     Ok(Cli::from_arg_matches(&matches)?)
 }
 
@@ -104,10 +107,15 @@ fn file_args(path: &Path, cmd: &clap::Command, m: &ArgMatches) -> Result<Vec<OsS
     let table: toml::Table =
         text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.into(), message: e.to_string() })?;
     let mut out = Vec::new();
+    let serve = leaf_command(&["serve".to_owned()]);
     for (key, value) in &table {
         let unknown = || ConfigError::UnknownKey { path: path.into(), key: key.clone() };
-        let arg = settings(cmd).find(|a| a.get_long() == Some(&key.replace('_', "-"))).ok_or_else(unknown)?;
-        let bad = |message: &str| ConfigError::BadValue { path: path.into(), key: key.clone(), message: message.into() };
+        let long = key.replace('_', "-");
+        // Only serving settings: a subcommand's own flags (`--force`) are not file keys.
+        settings(&serve).find(|a| a.get_long() == Some(&long)).ok_or_else(unknown)?;
+        let arg = settings(cmd).find(|a| a.get_long() == Some(&long)).ok_or_else(unknown)?;
+        let bad =
+            |message: &str| ConfigError::BadValue { path: path.into(), key: key.clone(), message: message.into() };
         let text = scalar_list(value).map_err(|m| bad(&m))?;
         if matches!(m.value_source(arg.get_id().as_str()), Some(ValueSource::CommandLine | ValueSource::EnvVariable)) {
             continue;
@@ -160,8 +168,7 @@ fn key_of(arg: &clap::Arg) -> String {
 /// `hubbub config check`: every setting with its effective value and where
 /// it came from, as TOML; secrets (passwords in URLs) redacted.
 pub fn effective(args: Vec<OsString>) -> Result<String, ConfigError> {
-    let cli = load(args.clone())?;
-    drop(cli);
+    load(args.clone())?; // the same checks as serving
     let first = Cli::command().try_get_matches_from(&args)?;
     let (path, names) = leaf(&first);
     let cmd = leaf_command(&names);

@@ -101,7 +101,9 @@ fn the_example_file_is_generated_from_the_flags_and_checks_clean() {
     let dir = tempfile::tempdir().unwrap();
     let active: String = example
         .lines()
-        .filter_map(|l| l.strip_prefix('#').filter(|l| l.contains(" = ") && !l.ends_with("\"\"") && !l.starts_with(' ')))
+        .filter_map(|l| {
+            l.strip_prefix('#').filter(|l| l.contains(" = ") && !l.ends_with("\"\"") && !l.starts_with(' '))
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     assert!(active.lines().count() > 60, "{active}");
@@ -146,9 +148,8 @@ async fn a_server_started_with_a_config_file_serves_with_its_settings() {
     let (code, _) = alice.err("message.send", json!({"to": "cfg_bob", "text": "eleven char"})).await;
     assert_eq!(code, "too_large", "max_message_chars = 10 from the file");
     assert_eq!(http_get(node.0, "/metrics", &[]).await.unwrap().0, 404);
-    let (status, body) = http_get(std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port)), "/metrics", &[])
-        .await
-        .unwrap();
+    let (status, body) =
+        http_get(std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port)), "/metrics", &[]).await.unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("hubbub_sockets_open"));
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
@@ -180,8 +181,8 @@ impl Target for Addr {
 /// The `kid` in an access token's header.
 fn kid(token: &str) -> String {
     let header = token.split('.').next().unwrap();
-    let json: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap())
-        .unwrap();
+    let json: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
     json["kid"].as_str().unwrap().to_owned()
 }
 
@@ -229,8 +230,10 @@ async fn a_rotated_key_keeps_old_tokens_working_until_it_is_retired() {
         .await;
     // Until activation, and after it, the old token works; new logins get the new kid.
     let _ = Client::with_token(&s, &old_token).await;
-    eventually("a login gets the new key", || async { kid(&Client::login(&s, "rot_alice").await.access_token) == kid2 })
-        .await;
+    eventually("a login gets the new key", || async {
+        kid(&Client::login(&s, "rot_alice").await.access_token) == kid2
+    })
+    .await;
     let new_token = Client::login(&s, "rot_alice").await.access_token;
     let _ = Client::with_token(&s, &old_token).await;
     // The old key may still have live tokens: retiring needs --force.
@@ -258,8 +261,10 @@ async fn every_node_on_a_shared_data_directory_accepts_both_keys_of_a_rotation()
     assert!(ok, "{out}");
     let kid2 = new_kid(&out);
     for n in [a, b, c] {
-        eventually("every node publishes both keys", || async { jwks(n.addr).await == [old_kid.clone(), kid2.clone()] })
-            .await;
+        eventually("every node publishes both keys", || async {
+            jwks(n.addr).await == [old_kid.clone(), kid2.clone()]
+        })
+        .await;
     }
     eventually("node a signs with the new key", || async {
         kid(&Client::login(a, "rotc_alice").await.access_token) == kid2

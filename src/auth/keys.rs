@@ -74,7 +74,6 @@ impl Keys {
             public_x: URL_SAFE_NO_PAD.encode(public),
         })
     }
-
 }
 
 fn generate_into(path: &Path) -> Result<(), Error> {

@@ -33,7 +33,11 @@ fn list(config: &Config) -> Result<Vec<String>, Error> {
     let entries = keyring::scan(&config.data_dir)?;
     let acts: Vec<i64> = entries.iter().map(|e| e.activates_at_ms).collect();
     let states = keyring::states(&acts, now_ms(), ttl_ms(config));
-    Ok(entries.iter().zip(states).map(|(e, s)| format!("{}  {}  {}", e.keys.kid, describe(s), e.path.display())).collect())
+    Ok(entries
+        .iter()
+        .zip(states)
+        .map(|(e, s)| format!("{}  {}  {}", e.keys.kid, describe(s), e.path.display()))
+        .collect())
 }
 
 fn describe(s: KeyState) -> String {
@@ -99,7 +103,11 @@ fn retire(config: &Config, kid: &str, force: bool) -> Result<Vec<String>, Error>
     let retired = retired_path(&entry.path);
     std::fs::rename(&entry.path, &retired)
         .map_err(|e| Error::Internal(format!("renaming {}: {e}", entry.path.display())))?;
-    Ok(vec![format!("retired key {kid} ({}); nodes refuse its tokens within {} s", retired.display(), config.jwt_keys_reload_secs)])
+    Ok(vec![format!(
+        "retired key {kid} ({}); nodes refuse its tokens within {} s",
+        retired.display(),
+        config.jwt_keys_reload_secs
+    )])
 }
 
 fn retired_path(p: &Path) -> std::path::PathBuf {

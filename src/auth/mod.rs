@@ -172,7 +172,10 @@ impl Auth {
     /// still live (logout and revocation take effect at once).
     pub async fn verify_token(&self, token: &str) -> Result<(User, SessionId), Error> {
         let kid = tokens::kid_of(token)?;
-        let keys = self.keyring.verifier(&kid).ok_or_else(|| Error::Unauthorized("invalid access token: unknown key".into()))?;
+        let keys = self
+            .keyring
+            .verifier(&kid)
+            .ok_or_else(|| Error::Unauthorized("invalid access token: unknown key".into()))?;
         let (user_id, session) = tokens::verify_access(&keys, token)?;
         let revoked = || Error::Unauthorized("session has ended; log in again".into());
         match self.store.live_session_user(&session, now_ms()).await? {

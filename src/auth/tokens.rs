@@ -54,7 +54,8 @@ pub fn issue_access(keys: &Keys, user: UserId, session: &SessionId, ttl: u64) ->
 
 /// The `kid` in a token's header (which key to verify it with).
 pub fn kid_of(token: &str) -> Result<String, Error> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthorized("invalid access token: malformed".into()))?;
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| Error::Unauthorized("invalid access token: malformed".into()))?;
     header.kid.ok_or_else(|| Error::Unauthorized("invalid access token: no key id".into()))
 }
 
