@@ -63,9 +63,10 @@ pub fn load(args: Vec<OsString>) -> Result<Cli, ConfigError> {
     let extra = file_args(&path, &leaf_cmd, leaf_matches)?;
     let mut all = args;
     all.extend(extra);
-    let matches = Cli::command()
-        .try_get_matches_from(&all)
-        .map_err(|e| ConfigError::Invalid { path: path.clone(), message: e.render().to_string().trim_end().to_owned() })?;
+    let matches = Cli::command().try_get_matches_from(&all).map_err(|e| ConfigError::Invalid {
+        path: path.clone(),
+        message: e.render().to_string().trim_end().to_owned(),
+    })?;
     Ok(Cli::from_arg_matches(&matches)?)
 }
 
@@ -220,7 +221,7 @@ fn render(arg: &clap::Arg, raw: &[String]) -> String {
         }
     };
     if arg.get_value_delimiter().is_some() {
-        let parts: Vec<String> = raw.iter().flat_map(|s| s.split(',')).map(|s| one(s)).collect();
+        let parts: Vec<String> = raw.iter().flat_map(|s| s.split(',')).map(&one).collect();
         format!("[{}]", parts.join(", "))
     } else {
         raw.first().map_or_else(String::new, |s| one(s))
