@@ -91,6 +91,8 @@ impl App {
         let mut tasks = hub.spawn_tasks(stop_rx.clone()).await;
         let push = Arc::new(Push::new(&config, Arc::new(StoreMutes(store.clone())))?);
         tasks.extend(push.spawn(store.clone(), hub.broker().clone(), hub.node_id().to_owned(), stop_rx.clone()));
+        let reload = Duration::from_secs(config.jwt_keys_reload_secs);
+        tasks.push(tokio::spawn(auth.keyring().clone().run_reloads(reload, stop_rx.clone())));
         let renew = renew_lease(hub.broker().clone(), lease, hub.node_id().to_owned(), lease_ttl, stop_rx);
         tasks.push(tokio::spawn(renew));
         let user_writes =

@@ -1,5 +1,6 @@
 //! Configuration: command-line flags, each also settable through a
-//! `HUBBUB_*` environment variable. Defaults run a working single node.
+//! `HUBBUB_*` environment variable or a key of the configuration file
+//! (`--config`, see [`crate::config_file`]). Defaults run a working single node.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +37,72 @@ pub enum Command {
     /// running cluster. Each prints what it did; bad input exits non-zero.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Configuration files: `check` one, or print the commented `example`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Access-token signing keys in the data directory: `list`, `rotate`,
+    /// `retire` (README "Signing-key rotation").
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `hubbub keys ...`: they act on the data directory's keys (`--data-dir`);
+/// running nodes pick the change up within `--jwt-keys-reload-secs` or on SIGHUP.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the keys with their state (pending, signing, verifying, expired).
+    List {
+        #[command(flatten)]
+        config: Box<Config>,
+    },
+    /// Add a new signing key. Nodes verify with it at once and sign with it
+    /// after `--jwt-key-activation-secs`; the old key keeps verifying until
+    /// every token it signed has expired.
+    Rotate {
+        #[command(flatten)]
+        config: Box<Config>,
+    },
+    /// Stop accepting tokens signed by key KID (renames its file to
+    /// `*.retired`). Refused while tokens it signed may be live, unless `--force`
+    /// (those users then refresh or log in again).
+    Retire {
+        /// The key id (from `hubbub keys list` or the JWKS).
+        kid: String,
+        /// Retire even though tokens it signed may still be live.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        config: Box<Config>,
+    },
+}
+
+impl KeysCommand {
+    /// The configuration the command runs with.
+    pub fn config(&self) -> &Config {
+        match self {
+            KeysCommand::List { config } | KeysCommand::Rotate { config } | KeysCommand::Retire { config, .. } => {
+                config
+            }
+        }
+    }
+}
+
+/// `hubbub config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file (FILE, else `--config`/`HUBBUB_CONFIG`)
+    /// together with the flags and environment, and print every effective
+    /// setting and where it came from (passwords in URLs redacted).
+    /// Exits non-zero, naming the problem, on a bad file.
+    Check {
+        /// The file to check.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        config: Box<Config>,
+    },
+    /// Print a configuration file with every setting, its help and its
+    /// default, commented out (`deploy/hubbub.example.toml`).
+    Example,
 }
 
 /// `hubbub admin ...`. The store and broker flags follow the subcommand
@@ -115,7 +182,9 @@ impl Cli {
         match self.command {
             Some(Command::Serve(c) | Command::Migrate(c)) => c,
             Some(Command::Admin(a)) => a.config().clone(),
-            None => self.config,
+            Some(Command::Config(ConfigCommand::Check { config, .. })) => *config,
+            Some(Command::Keys(k)) => k.config().clone(),
+            Some(Command::Config(ConfigCommand::Example)) | None => self.config,
         }
     }
 
@@ -129,6 +198,11 @@ impl Cli {
 /// here and in protocol.md.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
+    /// A TOML configuration file. Its keys are the long flag names with `_`
+    /// for `-`; flags and `HUBBUB_*` variables override it.
+    #[arg(long = "config", env = "HUBBUB_CONFIG")]
+    pub config_file: Option<PathBuf>,
+
     /// Address to listen on.
     #[arg(long, env = "HUBBUB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -380,6 +454,30 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
 
+    /// Log lines as `text` (human-readable; colours only on a terminal) or
+    /// `json` (one object per line). Filter with `HUBBUB_LOG` (e.g. `info,hubbub=debug`).
+    #[arg(long, env = "HUBBUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Address of the Prometheus `/metrics` listener, kept apart from the
+    /// public listener so metrics are not served to the world; `off`
+    /// disables it. Expose it beyond loopback only on a private network.
+    #[arg(long, env = "HUBBUB_METRICS_LISTEN", default_value = "127.0.0.1:9464",
+          value_parser = parse_metrics_listen)]
+    pub metrics_listen: MetricsListen,
+
+    /// Seconds between checks of the data directory's signing keys (a
+    /// rotation is picked up within this; SIGHUP checks at once).
+    #[arg(long, env = "HUBBUB_JWT_KEYS_RELOAD_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub jwt_keys_reload_secs: u64,
+
+    /// Seconds after `hubbub keys rotate` before nodes sign with the new
+    /// key (they verify with it at once): longer than the reload interval,
+    /// so every node knows a key before any token it signed reaches them.
+    #[arg(long, env = "HUBBUB_JWT_KEY_ACTIVATION_SECS", default_value_t = 60)]
+    pub jwt_key_activation_secs: u64,
+
     /// Push notifications (issue 16).
     #[command(flatten)]
     pub push: PushConfig,
@@ -462,11 +560,36 @@ pub struct PushConfig {
     pub push_intake: usize,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The `/metrics` listener's address; `None` when turned `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
+    match s {
+        "off" | "" => Ok(MetricsListen(None)),
+        a => a
+            .parse()
+            .map(|a| MetricsListen(Some(a)))
+            .map_err(|e| format!("{e} (an address like 127.0.0.1:9464, or off)")),
+    }
+}
+
 impl Config {
-    /// Defaults with the given data directory (for tests and embedding).
+    /// Defaults with the given data directory (for tests and embedding),
+    /// and no `/metrics` listener (embedded servers pick their own).
     pub fn with_data_dir(dir: impl Into<PathBuf>) -> Config {
         let mut c = Cli::parse_from(["hubbub"]).into_config();
         c.data_dir = dir.into();
+        c.metrics_listen = MetricsListen(None);
         c
     }
 

@@ -37,15 +37,18 @@
 //! - [`emoji`]: the reaction emoji rule.
 //! - [`ratelimit`]: token buckets.
 //! - [`metrics`]: Prometheus counters and histograms, rendered at `GET /metrics`.
+//! - [`metrics_listener`]: the separate `/metrics` address (`--metrics-listen`, loopback by default).
 //! - [`snowflake`]: 64-bit time-ordered ids.
 //! - [`error`]: typed errors and their one mapping to protocol codes.
 //! - [`config`]: flags and `HUBBUB_*` variables.
+//! - [`config_file`]: the TOML configuration file, `hubbub config check|example`.
 
 pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod config_file;
 pub mod connection;
 pub mod conversation;
 pub mod emoji;
@@ -57,6 +60,7 @@ pub mod heartbeat;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod metrics_listener;
 pub mod model;
 pub mod protocol;
 pub mod push;

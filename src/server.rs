@@ -25,6 +25,9 @@ use crate::ratelimit::{AddrCounter, AddrSlot};
 /// Runs a node on `listener` until `shutdown` resolves, then shuts down
 /// gracefully. Returns once every connection has ended and the store is flushed.
 pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let metrics = crate::metrics_listener::bind(config.metrics_listen.0)
+        .await
+        .map_err(|e| Error::Internal(format!("cannot listen for /metrics on {:?}: {e}", config.metrics_listen.0)))?;
     let app = App::build(config).await?;
     let local = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
     tracing::info!(
@@ -40,6 +43,10 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     let unauth = Arc::new(AddrCounter::new(app.config.max_unauth_per_addr));
     let fanout_rx = app.fanout_rx.lock().ok().and_then(|mut r| r.take());
     let fanout_task = fanout_rx.map(|rx| tokio::spawn(crate::fanout::run(app.clone(), rx, stop_rx.clone())));
+    if let Some(m) = metrics {
+        tracing::info!(metrics = ?m.local_addr().ok(), "serving /metrics");
+        tokio::spawn(crate::metrics_listener::run(m, stop_rx.clone()));
+    }
 
     tokio::pin!(shutdown);
     loop {
@@ -146,10 +153,6 @@ async fn handle_connection(
         "/healthz" => http::respond_text(&mut stream, "200 OK", "ok\n").await,
         "/.well-known/jwks.json" => {
             http::respond(&mut stream, "200 OK", "application/json", app.auth.jwks_json().as_bytes()).await
-        }
-        "/metrics" => {
-            let body = crate::metrics::global().render();
-            http::respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body.as_bytes()).await
         }
         "/ws" => {
             if let Some((ws, pre_auth, unauth_slot)) = upgrade(&app, &unauth, stream, peer, head, leftover).await {

@@ -214,12 +214,17 @@ async fn a_restart_keeps_every_acknowledged_message_and_closes_sockets_with_reco
 
 #[tokio::test]
 async fn metrics_endpoint_counts_requests_and_events() {
-    let s = TestServer::start().await;
+    // /metrics is served on its own address (--metrics-listen), not on the public one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let s = TestServer::start_with(|c| c.metrics_listen = hubbub::config::MetricsListen(Some(metrics))).await;
+    let (status, _) = http_get(s.addr, "/metrics", &[]).await.unwrap();
+    assert_eq!(status, 404, "the public listener does not serve /metrics");
     let mut alice = Client::register(&s, "metrics_alice").await;
     let mut bob = Client::register(&s, "metrics_bob").await;
     alice.send_dm("metrics_bob", "hello").await;
     bob.event("message.new").await;
-    let (status, body) = http_get(s.addr, "/metrics", &[]).await.unwrap();
+    let (status, body) = http_get(metrics, "/metrics", &[]).await.unwrap();
     assert_eq!(status, 200);
     // Metrics are process-wide and tests share the process: check presence
     // and lower bounds only.

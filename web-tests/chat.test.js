@@ -14,8 +14,9 @@ const path = require('node:path');
 const REPO = path.resolve(__dirname, '..');
 // HUBBUB_TEST_SCYLLA=host:port: the server stores in that CQL node (the
 // test Cassandra of ./test.sh), in a fresh keyspace it creates at start.
-// That run's screenshots go to a temp dir (the committed ones come from the
-// SQLite run).
+// Screenshots go to a fresh temp dir, so a test run never rewrites tracked
+// files; HUBBUB_SCREENSHOTS_DIR=docs/screenshots refreshes the committed
+// ones (on the SQLite run).
 const SCYLLA = process.env.HUBBUB_TEST_SCYLLA || '';
 // One keyspace per Server (a restart of it keeps it), so every test starts
 // as empty as on SQLite, where each has its own data directory: with one
@@ -23,8 +24,11 @@ const SCYLLA = process.env.HUBBUB_TEST_SCYLLA || '';
 // used (ben) got "username taken".
 let keyspaces = 0;
 function newKeyspace() { return `hubbub_e2e_${process.pid}_${Date.now() % 1000000}_${keyspaces++}`; }
-const SHOTS = SCYLLA ? fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-shots-'))
-  : path.join(REPO, 'docs', 'screenshots');
+const SHOTS = (!SCYLLA && process.env.HUBBUB_SCREENSHOTS_DIR)
+  ? path.resolve(REPO, process.env.HUBBUB_SCREENSHOTS_DIR)
+  : fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-shots-'));
+// The binary `cargo build` made, honouring CARGO_TARGET_DIR.
+const TARGET_DIR = path.resolve(REPO, process.env.CARGO_TARGET_DIR || 'target');
 // Creating a keyspace of ~30 tables on a loaded Cassandra takes a while.
 const START_MS = SCYLLA ? 180000 : 20000;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -60,8 +64,9 @@ class Server {
   }
   get base() { return `http://127.0.0.1:${this.port}`; }
   async start() {
-    const bin = path.join(REPO, 'target', 'debug', 'hubbub');
-    const args = ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4'];
+    const bin = path.join(TARGET_DIR, 'debug', 'hubbub');
+    const args = ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4',
+      '--metrics-listen', 'off'];
     if (SCYLLA) args.push('--scylla', SCYLLA, '--scylla-keyspace', this.keyspace, '--scylla-migrate');
     this.child = spawn(bin, args, {
       cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HUBBUB_LOG: 'info' },

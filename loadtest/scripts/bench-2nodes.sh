@@ -9,6 +9,7 @@
 set -euo pipefail
 name=${1:?name}; shift; [ "${1:-}" = "--" ] && shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}  # where cargo put the binaries
 out=${OUT:-/tmp/hubbub-bench}; runs=${RUNS:-3}; port=${PORT:-9310}; rport=${REDIS_PORT:-9379}
 mkdir -p "$out"
 . "$root/loadtest/scripts/redis.sh"
@@ -20,7 +21,7 @@ for i in $(seq "$runs"); do
   apid=$("$root/loadtest/scripts/server.sh" "$dir" "$port" --redis "$redis" --worker-id 1)
   bpid=$(KEEP_DATA=1 "$root/loadtest/scripts/server.sh" "$dir" "$((port + 1))" --redis "$redis" --worker-id 2)
   load=$(cut -d' ' -f1-3 /proc/loadavg)
-  timeout 900 "$root/target/release/hubbub-loadtest" --target "127.0.0.1:$port" --target-b "127.0.0.1:$((port + 1))" \
+  timeout 900 "$target/release/hubbub-loadtest" --target "127.0.0.1:$port" --target-b "127.0.0.1:$((port + 1))" \
     --json --metrics "$@" >"$out/$name-$i.json" 2>"$out/$name-$i.err" || echo "run $i failed: $(tail -1 "$out/$name-$i.err")"
   kill "$apid" "$bpid"; wait "$apid" "$bpid" 2>/dev/null || true
   kill "$rpid"; wait "$rpid" 2>/dev/null || true

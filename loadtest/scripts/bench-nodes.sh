@@ -12,14 +12,15 @@
 set -euo pipefail
 name=${1:?name}; nodes=${2:?nodes}; sockets=${3:?sockets per node}; shift 3
 root=$(cd "$(dirname "$0")/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}  # where cargo put the binaries
 out=${OUT:-/tmp/hubbub-bench}; runs=${RUNS:-3}; port=${PORT:-9500}; rport=${REDIS_PORT:-9379}
 mkdir -p "$out"
 . "$root/loadtest/scripts/redis.sh"
 
-open_sockets() { # the sum of hubbub_sockets_open over every node
+open_sockets() { # the sum of hubbub_sockets_open over every node (server.sh: metrics on port+1000)
   local sum=0 n v
   for n in $(seq 0 $((nodes - 1))); do
-    v=$(curl -sf --max-time 2 "http://127.0.0.1:$((port + n))/metrics" | awk '$1 == "hubbub_sockets_open" {print $2}') || v=0
+    v=$(curl -sf --max-time 2 "http://127.0.0.1:$((port + n + 1000))/metrics" | awk '$1 == "hubbub_sockets_open" {print $2}') || v=0
     sum=$((sum + ${v:-0}))
   done
   echo "$sum"
@@ -38,7 +39,7 @@ for i in $(seq "$runs"); do
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   lpids=()
   for n in $(seq 1 "$nodes"); do
-    timeout 900 "$root/target/release/hubbub-loadtest" --target "127.0.0.1:$((port + n - 1))" \
+    timeout 900 "$target/release/hubbub-loadtest" --target "127.0.0.1:$((port + n - 1))" \
       --user-prefix "r${i}n${n}" --json connect --sockets "$sockets" --server-pid "${spids[$((n - 1))]}" "$@" \
       >"$out/$name-$i-n$n.json" 2>"$out/$name-$i-n$n.err" &
     lpids+=($!)

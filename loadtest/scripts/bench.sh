@@ -11,6 +11,7 @@
 set -euo pipefail
 name=${1:?name}; shift; [ "${1:-}" = "--" ] && shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}  # where cargo put the binaries
 out=${OUT:-/tmp/hubbub-bench}; runs=${RUNS:-3}; port=${PORT:-9300}
 mkdir -p "$out"
 for i in $(seq "$runs"); do
@@ -21,7 +22,7 @@ for i in $(seq "$runs"); do
   extra=()
   [ "$1" = "connect" ] && extra=(--server-pid "$pid")
   load=$(cut -d' ' -f1-3 /proc/loadavg)
-  timeout 900 "$root/target/release/hubbub-loadtest" --target "127.0.0.1:$port" --json --metrics "$@" "${extra[@]}" \
+  timeout 900 "$target/release/hubbub-loadtest" --target "127.0.0.1:$port" --json --metrics "$@" "${extra[@]}" \
     >"$out/$name-$i.json" 2>"$out/$name-$i.err" || echo "run $i failed: $(tail -1 "$out/$name-$i.err")"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   summary=$(jq -c '.client | if .scenario == "connect" then

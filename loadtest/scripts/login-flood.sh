@@ -12,15 +12,16 @@
 set -euo pipefail
 out=${1:?out dir}; shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${HUBBUB_BIN:-$root/target/release/hubbub}
-flood=${LOGIN_FLOOD_BIN:-$root/target/release/login_flood}
+target=${CARGO_TARGET_DIR:-$root/target}  # where cargo put the binaries
+bin=${HUBBUB_BIN:-$target/release/hubbub}
+flood=${LOGIN_FLOOD_BIN:-$target/release/login_flood}
 mkdir -p "$out"
 lifted_reg="--register-per-addr 1000000 --register-global-per-min 1000000"
 run() {
   local name=$1 sources=$2; shift 2
   local dir="$out/$name.data" port=9170
   rm -rf "$dir"; mkdir -p "$dir"
-  HUBBUB_LOG=warn "$bin" --data-dir "$dir" --listen "127.0.0.1:$port" "$@" >"$out/$name.server.log" 2>&1 &
+  HUBBUB_LOG=warn "$bin" --data-dir "$dir" --listen "127.0.0.1:$port" --metrics-listen off "$@" >"$out/$name.server.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   echo "== $name (server flags: $*; flood from $sources address(es))" | tee "$out/$name.txt"

@@ -3,6 +3,8 @@
 # its pid. Usage: loadtest/scripts/server.sh DATA_DIR [PORT] [extra hubbub flags]
 # The data directory is wiped first unless KEEP_DATA=1 (a second node on the same
 # directory); HUBBUB_BIN overrides the binary (A/B runs).
+# Its /metrics listens on 127.0.0.1:PORT+1000 (hubbub-loadtest --metrics
+# looks there by default).
 # Flags for load runs (see BENCHMARKS.md):
 #   --bcrypt-cost 4              setup registers thousands of users; the measured
 #                                paths (token reconnect, message.send) do no bcrypt
@@ -17,9 +19,10 @@
 set -euo pipefail
 dir=${1:?data dir}; port=${2:-9100}; shift $(( $# >= 2 ? 2 : 1 ))
 root=$(cd "$(dirname "$0")/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}  # where cargo put the binaries
 [ "${KEEP_DATA:-}" = 1 ] || rm -rf "$dir"; mkdir -p "$dir"
-HUBBUB_LOG=${HUBBUB_LOG:-warn} nohup "${HUBBUB_BIN:-$root/target/release/hubbub}" --data-dir "$dir" --listen "127.0.0.1:$port" \
-  --bcrypt-cost 4 --rate-per-sec 100000 --rate-burst 100000 \
+HUBBUB_LOG=${HUBBUB_LOG:-warn} nohup "${HUBBUB_BIN:-$target/release/hubbub}" --data-dir "$dir" --listen "127.0.0.1:$port" \
+  --metrics-listen "127.0.0.1:$((port + 1000))" --bcrypt-cost 4 --rate-per-sec 100000 --rate-burst 100000 \
   --login-failures-per-user 1000000 --login-failures-per-addr 1000000 --login-failures-per-user-addr 1000000 \
   --register-per-addr 1000000 --register-global-per-min 1000000 --bcrypt-queue 100000 --bcrypt-per-key 100000 \
   --user-writes-per-sec 1000000 --user-writes-burst 1000000 --max-unauth-per-addr 1000000 "$@" >"$dir.$port.log" 2>&1 &

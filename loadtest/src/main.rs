@@ -52,8 +52,16 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
     /// Fetch the server's /metrics before and after, and print what changed.
+    /// hubbub serves /metrics on its own address (`--metrics-listen`):
+    /// `--metrics-at`, else the target's port + 1000 (as loadtest/scripts/server.sh sets it).
     #[arg(long, global = true)]
     metrics: bool,
+    /// The /metrics address of --target (default: its port + 1000).
+    #[arg(long, global = true)]
+    metrics_at: Option<SocketAddr>,
+    /// The /metrics address of --target-b (default: its port + 1000).
+    #[arg(long, global = true)]
+    metrics_at_b: Option<SocketAddr>,
     /// Prefix of the load-test usernames (`<prefix>_<n>`); use a fresh one
     /// per run against a long-lived server.
     #[arg(long, global = true, default_value = "lt")]
@@ -334,8 +342,10 @@ async fn run(cli: Cli) -> Result<Report, String> {
     let fd_limit = sys::raise_fd_limit(1 << 20);
     let target = Arc::new(Target::new(cli.target, cli.source_ips, Duration::from_secs(cli.timeout)));
     let target_b = cli.target_b.map(|b| Arc::new(Target::new(b, cli.source_ips, Duration::from_secs(cli.timeout))));
-    let before = if cli.metrics { Some(sys::fetch_metrics(cli.target).await?) } else { None };
-    let before_b = match cli.target_b {
+    let metrics_a = cli.metrics_at.unwrap_or_else(|| sys::metrics_addr_of(cli.target));
+    let metrics_b = cli.target_b.map(|b| cli.metrics_at_b.unwrap_or_else(|| sys::metrics_addr_of(b)));
+    let before = if cli.metrics { Some(sys::fetch_metrics(metrics_a).await?) } else { None };
+    let before_b = match metrics_b {
         Some(b) if cli.metrics => Some(sys::fetch_metrics(b).await?),
         _ => None,
     };
@@ -451,9 +461,9 @@ async fn run(cli: Cli) -> Result<Report, String> {
         }
     };
     if let Some(before) = before {
-        let after = sys::fetch_metrics(cli.target).await?;
+        let after = sys::fetch_metrics(metrics_a).await?;
         let mut delta = sys::metrics_delta(&before, &after);
-        if let (Some(b), Some(before_b)) = (cli.target_b, before_b) {
+        if let (Some(b), Some(before_b)) = (metrics_b, before_b) {
             let after_b = sys::fetch_metrics(b).await?;
             delta.extend(sys::metrics_delta(&before_b, &after_b).into_iter().map(|(k, v)| (format!("node_b:{k}"), v)));
         }

@@ -40,6 +40,12 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The conventional /metrics address of a node listening on `target`: the
+/// same host, port + 1000 (`loadtest/scripts/server.sh`).
+pub fn metrics_addr_of(target: SocketAddr) -> SocketAddr {
+    SocketAddr::new(target.ip(), target.port().wrapping_add(1000))
+}
+
 /// Fetches `GET /metrics` and returns each unlabelled-or-labelled series
 /// (histogram buckets left out) with its value.
 pub async fn fetch_metrics(addr: SocketAddr) -> Result<BTreeMap<String, f64>, String> {

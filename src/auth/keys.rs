@@ -1,6 +1,7 @@
 //! The Ed25519 key pair that signs access tokens: loaded from a configured
 //! PKCS#8 PEM file, or generated on first start into the data directory
-//! (mode 0600) so a fresh `cargo run` works.
+//! (mode 0600) so a fresh `cargo run` works. [`super::keyring`] holds
+//! several of them for rotation.
 
 use std::path::Path;
 
@@ -39,11 +40,27 @@ impl Keys {
                 p
             }
         };
-        let pem = std::fs::read_to_string(&path)
+        Keys::load(&path)
+    }
+
+    /// Loads the Ed25519 PKCS#8 PEM key at `path`.
+    pub fn load(path: &Path) -> Result<Keys, Error> {
+        let pem = std::fs::read_to_string(path)
             .map_err(|e| Error::Internal(format!("reading JWT key {}: {e}", path.display())))?;
         let signing = SigningKey::from_pkcs8_pem(&pem)
             .map_err(|e| Error::Internal(format!("JWT key {} is not an Ed25519 PKCS#8 PEM: {e}", path.display())))?;
         Keys::from_signing_key(&signing)
+    }
+
+    /// A new random key as PKCS#8 PEM, and its key id.
+    pub fn generate_pem() -> Result<(String, String), Error> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+        let key = SigningKey::from_bytes(&seed);
+        let pem = key
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .map_err(|e| Error::Internal(format!("encoding JWT key: {e}")))?;
+        Ok((pem.to_string(), Keys::from_signing_key(&key)?.kid))
     }
 
     fn from_signing_key(signing: &SigningKey) -> Result<Keys, Error> {
@@ -57,26 +74,10 @@ impl Keys {
             public_x: URL_SAFE_NO_PAD.encode(public),
         })
     }
-
-    /// The JWKS document for the public key.
-    pub fn jwks_json(&self) -> String {
-        serde_json::json!({
-            "keys": [{
-                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
-                "kid": self.kid, "x": self.public_x
-            }]
-        })
-        .to_string()
-    }
 }
 
 fn generate_into(path: &Path) -> Result<(), Error> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
-    let key = SigningKey::from_bytes(&seed);
-    let pem = key
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-        .map_err(|e| Error::Internal(format!("encoding JWT key: {e}")))?;
+    let (pem, _) = Keys::generate_pem()?;
     install_private(path, pem.as_bytes(), "JWT key")
 }
 

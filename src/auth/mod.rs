@@ -3,7 +3,9 @@
 //! Rules live here; the store only keeps users and sessions.
 
 mod account;
+pub mod keyring;
 pub(crate) mod keys;
+pub mod keys_cmd;
 pub mod password;
 pub mod pool;
 mod register_limit;
@@ -20,6 +22,7 @@ use crate::snowflake::Generator;
 use crate::store::Store;
 use crate::validate;
 
+pub use keyring::Keyring;
 pub use keys::Keys;
 pub use pool::{HashPool, PoolLimits};
 pub use register_limit::RegisterLimit;
@@ -55,7 +58,7 @@ pub struct NewAccount<'a> {
 
 /// The authentication service.
 pub struct Auth {
-    keys: Keys,
+    keyring: Arc<Keyring>,
     store: Arc<dyn Store>,
     throttle: LoginThrottle,
     pool: HashPool,
@@ -75,13 +78,13 @@ const BANNED: &str = "this account is banned";
 impl Auth {
     /// Loads or generates the signing key and prepares the service.
     pub async fn new(config: &Config, store: Arc<dyn Store>) -> Result<Auth, Error> {
-        let (key_path, dir) = (config.jwt_private_key.clone(), config.data_dir.clone());
-        let keys = tokio::task::spawn_blocking(move || Keys::load_or_generate(key_path.as_deref(), &dir))
+        let (key_path, dir, ttl) = (config.jwt_private_key.clone(), config.data_dir.clone(), config.access_token_ttl);
+        let keyring = tokio::task::spawn_blocking(move || Keyring::open(key_path.as_deref(), &dir, ttl))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
         let dummy_hash = password::hash("hubbub-dummy-password".into(), config.bcrypt_cost).await?;
         Ok(Auth {
-            keys,
+            keyring: Arc::new(keyring),
             store,
             throttle: LoginThrottle::new(config),
             pool: HashPool::new(PoolLimits {
@@ -98,9 +101,14 @@ impl Auth {
         })
     }
 
-    /// The public signing key as a JWKS document.
+    /// The public keys tokens are verified with, as a JWKS document.
     pub fn jwks_json(&self) -> String {
-        self.keys.jwks_json()
+        self.keyring.jwks_json()
+    }
+
+    /// The signing keys (the app runs their reload task).
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
     }
 
     /// Creates an account and its first session. Limited per address and
@@ -163,7 +171,12 @@ impl Auth {
     /// Checks an access token: signature, expiry, and that its session is
     /// still live (logout and revocation take effect at once).
     pub async fn verify_token(&self, token: &str) -> Result<(User, SessionId), Error> {
-        let (user_id, session) = tokens::verify_access(&self.keys, token)?;
+        let kid = tokens::kid_of(token)?;
+        let keys = self
+            .keyring
+            .verifier(&kid)
+            .ok_or_else(|| Error::Unauthorized("invalid access token: unknown key".into()))?;
+        let (user_id, session) = tokens::verify_access(&keys, token)?;
         let revoked = || Error::Unauthorized("session has ended; log in again".into());
         match self.store.live_session_user(&session, now_ms()).await? {
             Some(owner) if owner == user_id => {}
@@ -197,7 +210,7 @@ impl Auth {
                     .user_by_id(user_id)
                     .await?
                     .ok_or_else(|| Error::Unauthorized("invalid refresh token".into()))?;
-                let access_token = tokens::issue_access(&self.keys, user.id, &session, self.access_ttl)?;
+                let access_token = tokens::issue_access(&*self.keyring.signer()?, user.id, &session, self.access_ttl)?;
                 Ok(Refreshed::Issued(Issued {
                     user,
                     session,
@@ -261,7 +274,7 @@ impl Auth {
                 expires_at_ms: now_ms() + self.refresh_ttl as i64 * 1000,
             })
             .await?;
-        let access_token = tokens::issue_access(&self.keys, user.id, &session, self.access_ttl)?;
+        let access_token = tokens::issue_access(&*self.keyring.signer()?, user.id, &session, self.access_ttl)?;
         Ok(Issued { user, session, access_token, refresh_token, expires_in: self.access_ttl })
     }
 }

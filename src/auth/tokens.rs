@@ -52,6 +52,13 @@ pub fn issue_access(keys: &Keys, user: UserId, session: &SessionId, ttl: u64) ->
     jsonwebtoken::encode(&header, &claims, &keys.encoding).map_err(|e| Error::Internal(format!("signing a token: {e}")))
 }
 
+/// The `kid` in a token's header (which key to verify it with).
+pub fn kid_of(token: &str) -> Result<String, Error> {
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| Error::Unauthorized("invalid access token: malformed".into()))?;
+    header.kid.ok_or_else(|| Error::Unauthorized("invalid access token: no key id".into()))
+}
+
 /// Verifies signature, issuer, type and expiry; returns the user and session.
 pub fn verify_access(keys: &Keys, token: &str) -> Result<(UserId, SessionId), Error> {
     let mut v = Validation::new(Algorithm::EdDSA);

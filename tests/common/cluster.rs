@@ -140,6 +140,8 @@ pub fn node_command(dir: &Path, redis: &str, worker_id: u16, port: u16) -> Comma
         .arg("3")
         .arg("--broker-timeout-ms")
         .arg("1000")
+        .arg("--metrics-listen")
+        .arg("off")
         .env("HUBBUB_LOG", "warn,hubbub=info")
         .env_remove("HUBBUB_SCYLLA")
         .stdin(Stdio::null());
