@@ -162,8 +162,9 @@ http {
   return p('nginx.conf');
 }
 
-function nodeArgs(port, worker, dataDir, redisUrl, publicHost) {
-  const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--redis', redisUrl,
+function nodeArgs(port, metricsPort, worker, dataDir, redisUrl, publicHost) {
+  const args = ['--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`,
+    '--data-dir', dataDir, '--redis', redisUrl,
     '--worker-id', String(worker), '--bcrypt-cost', '4', '--presence-ttl', '3',
     '--trusted-proxies', '127.0.0.1/32', '--public-hosts', publicHost];
   if (!SOAK_S) args.push('--ping-interval', String(PING_S));
@@ -171,14 +172,14 @@ function nodeArgs(port, worker, dataDir, redisUrl, publicHost) {
   return args;
 }
 
-// How many sockets each node has open (its own /metrics, not through nginx).
+// How many sockets each node has open (its own /metrics listener, not through nginx).
 async function socketsPerNode(ports) {
   const one = async (port) => {
     const text = await httpOk(`http://127.0.0.1:${port}/metrics`);
     const m = /^hubbub_sockets_open (\d+)/m.exec(text || '');
     return m ? Number(m[1]) : -1;
   };
-  return [await one(ports.node1), await one(ports.node2)];
+  return [await one(ports.metrics1), await one(ports.metrics2)];
 }
 
 // In the page: a protocol client over one WebSocket (requests by id,
@@ -219,7 +220,7 @@ test('behind nginx with TLS: web client, wss:// across two nodes, idle sockets k
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-proxy-'));
   const ports = { redis: await freePort(), node1: await freePort(), node2: await freePort(),
-    http: await freePort(), https: await freePort() };
+    metrics1: await freePort(), metrics2: await freePort(), http: await freePort(), https: await freePort() };
   const base = `https://127.0.0.1:${ports.https}`;
   const procs = [];
   let ctx = null;
@@ -236,9 +237,9 @@ test('behind nginx with TLS: web client, wss:// across two nodes, idle sockets k
     const dataDir = path.join(tmp, 'data');
     const publicHost = `127.0.0.1:${ports.https}`;
     const env = { HUBBUB_LOG: 'info' };
-    procs.push(new Proc('node1', bin, nodeArgs(ports.node1, 1, dataDir, redisUrl, publicHost), env));
+    procs.push(new Proc('node1', bin, nodeArgs(ports.node1, ports.metrics1, 1, dataDir, redisUrl, publicHost), env));
     await until('node 1', START_MS, () => httpOk(`http://127.0.0.1:${ports.node1}/healthz`));
-    procs.push(new Proc('node2', bin, nodeArgs(ports.node2, 2, dataDir, redisUrl, publicHost), env));
+    procs.push(new Proc('node2', bin, nodeArgs(ports.node2, ports.metrics2, 2, dataDir, redisUrl, publicHost), env));
     await until('node 2', START_MS, () => httpOk(`http://127.0.0.1:${ports.node2}/healthz`));
 
     const prefix = path.join(tmp, 'nginx');

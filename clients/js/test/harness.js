@@ -63,7 +63,8 @@ export class Server {
   get url() { return `ws://127.0.0.1:${this.port}/ws`; }
   async start() {
     if (!this.port) this.port = await freePort();
-    const args = ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4'];
+    const args = ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4',
+      '--metrics-listen', 'off'];
     if (this.redis) args.push('--redis', this.redis, '--worker-id', String(this.workerId || 0), '--presence-ttl', '3');
     if (SCYLLA) args.push('--scylla', SCYLLA, '--scylla-keyspace', this.keyspace, '--scylla-migrate');
     this.child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HUBBUB_LOG: 'info' } });
