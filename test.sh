@@ -25,6 +25,25 @@ cd "$(dirname "$0")"
 loud() { echo "!!!!! $* !!!!!" >&2; }
 in_ci() { [ "${CI:-}" = "true" ]; }
 
+# Phase timing, kept in the CI log: `phase NAME CMD...` runs CMD and prints
+# its wall time and the CPU time (user, sys) of the processes it waited for
+# (the Cassandra node's own CPU is not among them); the summary of every
+# phase run is printed again on exit, pass or fail.
+PHASES=()
+phase() {
+  local name=$1 t0=$SECONDS rc=0
+  shift
+  local TIMEFORMAT="==> phase $name: %R s wall, %U s user, %S s sys"
+  time "$@" || rc=$?
+  PHASES+=("$name: $((SECONDS - t0)) s wall$([ "$rc" = 0 ] || echo ", FAILED ($rc)")")
+  return "$rc"
+}
+phase_summary() {
+  [ "${#PHASES[@]}" -gt 0 ] || return 0
+  echo "==> test.sh phases (total $SECONDS s wall):" >&2
+  printf '==>   %s\n' "${PHASES[@]}" >&2
+}
+
 CASSANDRA_DIR=""
 stop_cassandra() {
   if [ -n "$CASSANDRA_DIR" ]; then
@@ -32,7 +51,7 @@ stop_cassandra() {
     rm -rf "$CASSANDRA_DIR"
   fi
 }
-trap stop_cassandra EXIT
+trap 'phase_summary; stop_cassandra' EXIT
 
 CQL="${HUBBUB_TEST_SCYLLA:-}"
 unset HUBBUB_TEST_SCYLLA
@@ -40,7 +59,8 @@ if [ -z "$CQL" ]; then
   if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
     CASSANDRA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/hubbub-cassandra.XXXXXX")"
     echo "starting the test Cassandra node in $CASSANDRA_DIR ..." >&2
-    if ! CQL="$(tools/cassandra/cassandra.sh start "$CASSANDRA_DIR")"; then
+    start_node() { CQL="$(tools/cassandra/cassandra.sh start "$CASSANDRA_DIR")"; }
+    if ! phase cassandra-start start_node; then
       CQL=""
       if in_ci; then
         echo "CI=true: the test Cassandra node failed to start" >&2
@@ -59,7 +79,8 @@ if [ -z "$CQL" ]; then
 fi
 
 # 2. Everything on SQLite.
-cargo test --workspace --locked -- --skip scylla::
+phase cargo-build cargo test --workspace --locked --no-run
+phase rust-sqlite cargo test --workspace --locked -- --skip scylla::
 
 # 5 (cheap, needs the binary step 2 built). The systemd unit.
 if command -v systemd-analyze >/dev/null 2>&1; then
@@ -79,7 +100,7 @@ if [ -n "$CQL" ]; then
   done
   echo "CQL pass on $CQL: ${gated[*]}" >&2
   # --workspace: the same feature set as step 2, so nothing is rebuilt.
-  HUBBUB_TEST_SCYLLA="$CQL" cargo test --workspace --locked "${gated[@]}" -- --skip sqlite::
+  HUBBUB_TEST_SCYLLA="$CQL" phase rust-cql cargo test --workspace --locked "${gated[@]}" -- --skip sqlite::
 fi
 
 # 4. The browser test.
@@ -91,10 +112,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   loud "SKIPPING the browser test: node/npm not found"
   exit 0
 fi
-(cd web-tests && npm ci --no-audit --no-fund && node --test)
+phase npm-ci bash -c 'cd web-tests && npm ci --no-audit --no-fund'
+phase browser-sqlite bash -c 'cd web-tests && node --test'
 if [ -n "$CQL" ]; then
   echo "browser test on CQL ($CQL)" >&2
-  (cd web-tests && HUBBUB_TEST_SCYLLA="$CQL" node --test)
+  HUBBUB_TEST_SCYLLA="$CQL" phase browser-cql bash -c 'cd web-tests && node --test'
 fi
 
 # 5. The client SDK (clients/js): the binary built above, redis-server.

@@ -35,6 +35,16 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const WAIT_MS = 15000;
 const CI = process.env.CI === 'true';
 
+// Builds target/debug/hubbub with the same command and so the same feature
+// set as ./test.sh's Rust suite (`cargo test --workspace`), so that after it
+// this is a no-op. A plain `cargo build` resolves fewer features (no
+// dev-dependencies, no loadtest): in CI it compiled part of the dependency
+// tree and hubbub itself a second time.
+function buildServer() {
+  const build = spawnSync('cargo', ['test', '--workspace', '--locked', '--no-run'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
+  assert.strictEqual(build.status, 0, 'cargo build failed');
+}
+
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 function freePort() {
@@ -161,8 +171,7 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     t.skip('chromium missing');
     return;
   }
-  const build = spawnSync('cargo', ['build', '--locked'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
-  assert.strictEqual(build.status, 0, 'cargo build failed');
+  buildServer();
   fs.mkdirSync(SHOTS, { recursive: true });
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-'));
@@ -383,8 +392,7 @@ test('a group: create it, add and remove members, chat in it, see member changes
     t.skip('chromium missing');
     return;
   }
-  const build = spawnSync('cargo', ['build', '--locked'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
-  assert.strictEqual(build.status, 0, 'cargo build failed');
+  buildServer();
   fs.mkdirSync(SHOTS, { recursive: true });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-groups-'));
   const server = new Server(await freePort(), dataDir);
@@ -474,8 +482,7 @@ test('safety: mute a conversation, block and unblock a user, report a user', { t
     t.skip('chromium missing');
     return;
   }
-  const build = spawnSync('cargo', ['build', '--locked'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
-  assert.strictEqual(build.status, 0, 'cargo build failed');
+  buildServer();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-safety-'));
   const server = new Server(await freePort(), dataDir);
   const browsers = [];
@@ -573,8 +580,7 @@ test('message lifecycle: edit, reply, delete (author and group owner) seen live'
     t.skip('chromium missing');
     return;
   }
-  const build = spawnSync('cargo', ['build', '--locked'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
-  assert.strictEqual(build.status, 0, 'cargo build failed');
+  buildServer();
   fs.mkdirSync(SHOTS, { recursive: true });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-lifecycle-'));
   const server = new Server(await freePort(), dataDir);

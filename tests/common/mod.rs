@@ -92,8 +92,12 @@ pub fn drop_test_keyspace(dir: &Path) {
         rt.block_on(async {
             let drop = async {
                 let nodes: Vec<String> = nodes.split(',').map(str::to_string).collect();
+                // No schema metadata: the driver would read every keyspace's
+                // at connect and again after the DROP.
                 let session = scylla::client::session_builder::SessionBuilder::new()
                     .known_nodes(&nodes)
+                    .fetch_schema_metadata(false)
+                    .schema_agreement_interval(Duration::from_millis(20))
                     .build()
                     .await
                     .map_err(|e| e.to_string())?;

@@ -16,6 +16,10 @@ use crate::error::StoreError;
 /// Least time one schema statement of `migrate` may take.
 const DDL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How often the driver asks the nodes whether they agree on the schema
+/// after a schema change (its default is 200 ms; one node agrees at once).
+const SCHEMA_AGREEMENT_POLL: Duration = Duration::from_millis(20);
+
 /// What the ScyllaDB store needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct ScyllaOptions {
@@ -89,7 +93,12 @@ pub async fn connect(o: &ScyllaOptions, keyspace: Option<&str>) -> Result<Sessio
         .known_nodes(&o.nodes)
         .connection_timeout(o.request_timeout)
         .hostname_resolution_timeout(Some(o.request_timeout))
-        .default_execution_profile_handle(profile.into_handle());
+        .default_execution_profile_handle(profile.into_handle())
+        // The driver reads the schema metadata of every keyspace on the
+        // cluster when it connects and again after each schema change; this
+        // store needs only its own (replication, for token-aware routing).
+        .keyspaces_to_fetch([o.keyspace.clone()])
+        .schema_agreement_interval(SCHEMA_AGREEMENT_POLL);
     if let Some(ks) = keyspace {
         builder = builder.use_keyspace(ks, false);
     }
