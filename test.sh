@@ -84,7 +84,7 @@ phase rust-sqlite cargo test --workspace --locked -- --skip scylla::
 
 # 5 (cheap, needs the binary step 2 built). The systemd unit.
 if command -v systemd-analyze >/dev/null 2>&1; then
-  deploy/verify-unit.sh
+  phase systemd-unit deploy/verify-unit.sh
 elif in_ci; then
   echo "CI=true: systemd-analyze is required to check deploy/hubbub.service" >&2
   exit 1
@@ -120,8 +120,8 @@ if [ -n "$CQL" ]; then
 fi
 
 # 5. The client SDK (clients/js): the binary built above, redis-server.
-(cd clients/js && npm ci --no-audit --no-fund && npm test)
+phase sdk-sqlite bash -c 'cd clients/js && npm ci --no-audit --no-fund && npm test'
 if [ -n "$CQL" ]; then
   echo "SDK tests on CQL ($CQL)" >&2
-  (cd clients/js && HUBBUB_TEST_SCYLLA="$CQL" npm test)
+  HUBBUB_TEST_SCYLLA="$CQL" phase sdk-cql bash -c 'cd clients/js && npm test'
 fi
