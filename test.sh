@@ -8,6 +8,10 @@
 #     conformance cases `scylla::*` and every test binary that starts servers
 #     through tests/common (socket tests and the 3-node cluster tests), so each
 #     of them runs on both backends without running the rest twice;
+#  2b. the protocol contract (tools/asyncapi): asyncapi.yaml through the
+#     official AsyncAPI parser, and every frame step 2's socket tests sent or
+#     received (recorded under HUBBUB_RECORD_FRAMES) and every whole-frame
+#     example of protocol.md against its schemas;
 #  4. the browser end-to-end test (web-tests/, headless Chromium via
 #     playwright-core), on SQLite and then on the Cassandra node.
 # Under CI=true a missing Java/Maven/chromium or a Cassandra that fails to
@@ -27,7 +31,8 @@ stop_cassandra() {
     rm -rf "$CASSANDRA_DIR"
   fi
 }
-trap stop_cassandra EXIT
+FRAMES="$(mktemp -d "${TMPDIR:-/tmp}/hubbub-frames.XXXXXX")"
+trap 'stop_cassandra; rm -rf "$FRAMES"' EXIT
 
 CQL="${HUBBUB_TEST_SCYLLA:-}"
 unset HUBBUB_TEST_SCYLLA
@@ -54,7 +59,17 @@ if [ -z "$CQL" ]; then
 fi
 
 # 2. Everything on SQLite.
-cargo test --workspace --locked -- --skip scylla::
+HUBBUB_RECORD_FRAMES="$FRAMES" cargo test --workspace --locked -- --skip scylla::
+
+# 2b. The protocol contract, against what step 2 sent and received.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  (cd tools/asyncapi && npm ci --no-audit --no-fund && node --test && node cli.js --examples ../../protocol.md --frames "$FRAMES")
+elif in_ci; then
+  echo "CI=true: node and npm are required for the protocol check (tools/asyncapi)" >&2
+  exit 1
+else
+  loud "SKIPPING the protocol check (tools/asyncapi): node/npm not found"
+fi
 
 # 3. The CQL pass.
 if [ -n "$CQL" ]; then
