@@ -5,7 +5,7 @@
 'use strict';
 
 const fs = require('node:fs');
-const { checkRecords, loadSchemas } = require('./validate');
+const { checkRecords, loadSchemas, errorsOf } = require('./validate');
 
 /** The JSON values of fenced code blocks, each with its line, in order. */
 function examples(markdown) {
@@ -13,7 +13,11 @@ function examples(markdown) {
   let inBlock = false;
   let block = 0;
   let buf = null;
+  let heading = '';
   markdown.split('\n').forEach((raw, n) => {
+    const h = /^#{2,4} ([a-z_]+\.[a-z_.]+)\b/.exec(raw);
+    if (h) heading = h[1];
+    else if (raw.startsWith('#')) heading = '';
     if (raw.startsWith('```')) {
       inBlock = !inBlock;
       block += 1;
@@ -32,7 +36,7 @@ function examples(markdown) {
     if (!buf) return;
     buf.text += `${line}\n`;
     try {
-      out.push({ value: JSON.parse(buf.text), line: buf.line, dir: buf.dir, block });
+      out.push({ value: JSON.parse(buf.text), line: buf.line, dir: buf.dir, block, heading });
       buf = null;
     } catch {
       // not complete yet (or a placeholder example that never parses)
@@ -50,8 +54,16 @@ function examples(markdown) {
 function checkExamples(mdPath, schemas = loadSchemas()) {
   const records = [];
   let skipped = 0;
+  const data = []; // reply-data fragments, checked on their own
   for (const ex of examples(fs.readFileSync(mdPath, 'utf8'))) {
     const v = ex.value;
+    if (v && typeof v === 'object' && !('type' in v) && schemas.schemaFor(`${ex.heading}.ok`)) {
+      // Reply data under a request kind's heading: checked as that kind's ok reply.
+      const frame = { type: 'ok', id: null, data: v };
+      const errors = errorsOf(schemas.schemaFor(`${ex.heading}.ok`), frame);
+      data.push({ message: `${ex.heading}.ok`, frame, errors, test: `protocol.md:${ex.line}`, source: 'protocol.md' });
+      continue;
+    }
     if (!v || typeof v !== 'object' || typeof v.type !== 'string') {
       skipped += 1;
       continue;
@@ -67,7 +79,9 @@ function checkExamples(mdPath, schemas = loadSchemas()) {
   }
   const sends = records.filter((r) => r.dir === 'send');
   const result = checkRecords(records, schemas);
-  return { ...result, checked: records.length, requests: sends.length, skipped };
+  result.mismatches.push(...data.filter((d) => d.errors.length));
+  result.counts['reply data fragments'] = data.length;
+  return { ...result, checked: records.length + data.length, requests: sends.length, skipped };
 }
 
 module.exports = { checkExamples, examples };

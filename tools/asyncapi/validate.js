@@ -133,4 +133,4 @@ function checkFrameDir(dir, specPath = DEFAULT_SPEC) {
   return checkRecords(readRecords(dir), loadSchemas(specPath));
 }
 
-module.exports = { checkDocument, loadSchemas, checkRecords, readRecords, checkFrameDir, DEFAULT_SPEC };
+module.exports = { checkDocument, loadSchemas, errorsOf, checkRecords, readRecords, checkFrameDir, DEFAULT_SPEC };
