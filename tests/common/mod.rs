@@ -299,6 +299,12 @@ impl Client {
         self.rec.2 = Some("malformed");
     }
 
+    /// Marks the next frame sent as a request expected to fail: the frame
+    /// record lets it break the schema if the server refuses it (as `err` does).
+    pub fn expect_error_next(&mut self) {
+        self.rec.2 = Some("expect_error");
+    }
+
     fn record(&mut self, dir: &str, text: &str) {
         let mark = if dir == "send" { self.rec.2.take() } else { None };
         record::frame(dir, text, &self.rec.1, self.rec.0, mark);
