@@ -3,8 +3,10 @@
 //! sends or receives is appended as one JSON line to `DIR/rust-<pid>.jsonl`:
 //! `{"dir":"send"|"recv","frame":<parsed frame>,"test":"<test>","conn":<n>}`,
 //! plus `"mark":"malformed"` (deliberately invalid, not checked) or
-//! `"mark":"expect_error"` (sent by `Client::err`: may break the schema if
-//! the server refuses it). A frame that is not JSON is recorded as a string.
+//! `"mark":"expect_error"` (sent by `Client::err`, or after
+//! `Client::expect_error_next`: may break the schema if the server refuses
+//! it; `Client::malformed_next` gives the first mark). A frame that is not
+//! JSON is recorded as a string.
 //! Unset, nothing is written. tools/asyncapi/README.md describes the format.
 //!
 //! [`Client`]: super::Client
