@@ -8,6 +8,10 @@
 #     conformance cases `scylla::*` and every test binary that starts servers
 #     through tests/common (socket tests and the 3-node cluster tests), so each
 #     of them runs on both backends without running the rest twice;
+#  2b. the protocol contract (tools/asyncapi): asyncapi.yaml through the
+#     official AsyncAPI parser, and every frame step 2's socket tests sent or
+#     received (recorded under HUBBUB_RECORD_FRAMES) and every whole-frame
+#     example of protocol.md against its schemas;
 #  4. the browser end-to-end test (web-tests/, headless Chromium via
 #     playwright-core), on SQLite and then on the Cassandra node; this
 #     includes web-tests/proxy.test.js: two nodes behind nginx with TLS
@@ -51,7 +55,8 @@ stop_cassandra() {
     rm -rf "$CASSANDRA_DIR"
   fi
 }
-trap 'phase_summary; stop_cassandra' EXIT
+FRAMES="$(mktemp -d "${TMPDIR:-/tmp}/hubbub-frames.XXXXXX")"
+trap 'phase_summary; stop_cassandra; rm -rf "$FRAMES"' EXIT
 
 CQL="${HUBBUB_TEST_SCYLLA:-}"
 unset HUBBUB_TEST_SCYLLA
@@ -80,9 +85,19 @@ fi
 
 # 2. Everything on SQLite.
 phase cargo-build cargo test --workspace --locked --no-run
-phase rust-sqlite cargo test --workspace --locked -- --skip scylla::
+HUBBUB_RECORD_FRAMES="$FRAMES/rust" phase rust-sqlite cargo test --workspace --locked -- --skip scylla::
 
-# 5 (cheap, needs the binary step 2 built). The systemd unit.
+# 2b. The protocol contract, against what step 2 sent and received.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  phase protocol-check bash -c 'cd tools/asyncapi && npm ci --no-audit --no-fund && node --test && node cli.js --examples ../../protocol.md --frames "$0"' "$FRAMES/rust"
+elif in_ci; then
+  echo "CI=true: node and npm are required for the protocol check (tools/asyncapi)" >&2
+  exit 1
+else
+  loud "SKIPPING the protocol check (tools/asyncapi): node/npm not found"
+fi
+
+# 6 (cheap, needs the binary step 2 built). The systemd unit.
 if command -v systemd-analyze >/dev/null 2>&1; then
   phase systemd-unit deploy/verify-unit.sh
 elif in_ci; then
@@ -120,7 +135,9 @@ if [ -n "$CQL" ]; then
 fi
 
 # 5. The client SDK (clients/js): the binary built above, redis-server.
-phase sdk-sqlite bash -c 'cd clients/js && npm ci --no-audit --no-fund && npm test'
+HUBBUB_RECORD_FRAMES="$FRAMES/sdk" phase sdk-sqlite bash -c 'cd clients/js && npm ci --no-audit --no-fund && npm test'
+# The SDK's frames against the same schemas.
+phase sdk-protocol-check bash -c 'cd tools/asyncapi && node cli.js --frames "$0"' "$FRAMES/sdk"
 if [ -n "$CQL" ]; then
   echo "SDK tests on CQL ($CQL)" >&2
   HUBBUB_TEST_SCYLLA="$CQL" phase sdk-cql bash -c 'cd clients/js && npm test'

@@ -7,6 +7,7 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 async fn expect_error(c: &mut Client, raw: &str, code: &str) -> serde_json::Value {
+    c.malformed_next();
     c.send_text(raw).await;
     let r = c.recv_reply().await;
     assert_eq!(r["type"], "error", "{raw} -> {r}");

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod record;
 
 /// A small deterministic generator (splitmix64) for the seeded tests: the
 /// same seed gives the same run every time.
@@ -261,6 +262,9 @@ pub struct Client {
     pub access_token: String,
     pub refresh_token: String,
     pub user_id: String,
+    /// For the frame record (`record`): this socket's number and test, and
+    /// the mark of the next frame sent.
+    rec: (u64, String, Option<&'static str>),
 }
 
 /// How a socket ended.
@@ -289,7 +293,25 @@ impl Client {
             access_token: String::new(),
             refresh_token: String::new(),
             user_id: String::new(),
+            rec: (record::next_conn(), record::test_name(), None),
         }
+    }
+
+    /// Marks the next frame sent as deliberately malformed: the frame record
+    /// keeps it out of the schema check (the reply is still checked).
+    pub fn malformed_next(&mut self) {
+        self.rec.2 = Some("malformed");
+    }
+
+    /// Marks the next frame sent as a request expected to fail: the frame
+    /// record lets it break the schema if the server refuses it (as `err` does).
+    pub fn expect_error_next(&mut self) {
+        self.rec.2 = Some("expect_error");
+    }
+
+    fn record(&mut self, dir: &str, text: &str) {
+        let mark = if dir == "send" { self.rec.2.take() } else { None };
+        record::frame(dir, text, &self.rec.1, self.rec.0, mark);
     }
 
     /// Opens an unauthenticated socket from source address `ip` (any
@@ -349,11 +371,15 @@ impl Client {
 
     /// Sends raw text.
     pub async fn send_text(&mut self, text: &str) {
+        self.record("send", text);
         self.ws.send(Message::Text(text.into())).await.expect("send");
     }
 
     /// Sends a raw frame.
     pub async fn send_message(&mut self, m: Message) {
+        if let Message::Text(t) = &m {
+            self.record("send", t);
+        }
         self.ws.send(m).await.expect("send");
     }
 
@@ -366,7 +392,10 @@ impl Client {
                 .expect("socket open")
                 .expect("frame ok");
             match msg {
-                Message::Text(t) => return serde_json::from_str(&t).expect("server sends JSON"),
+                Message::Text(t) => {
+                    self.record("recv", &t);
+                    return serde_json::from_str(&t).expect("server sends JSON");
+                }
                 Message::Close(c) => panic!("socket closed unexpectedly: {c:?}"),
                 _ => continue,
             }
@@ -407,6 +436,7 @@ impl Client {
 
     /// A request that must fail; returns (code, message).
     pub async fn err(&mut self, kind: &str, fields: Value) -> (String, String) {
+        self.rec.2 = Some("expect_error");
         let r = self.request(kind, fields).await;
         assert_eq!(r["type"], "error", "{kind} should fail: {r}");
         (r["code"].as_str().unwrap_or_default().to_owned(), r["message"].as_str().unwrap_or_default().to_owned())
@@ -439,6 +469,7 @@ impl Client {
                 None | Some(Err(_)) => return Ended::Dropped,
                 Some(Ok(Message::Close(Some(f)))) => return Ended::Close(f.code.into()),
                 Some(Ok(Message::Close(None))) => return Ended::Dropped,
+                Some(Ok(Message::Text(t))) => self.record("recv", &t),
                 Some(Ok(_)) => continue,
             }
         }
@@ -452,7 +483,10 @@ impl Client {
             match tokio::time::timeout(WAIT, self.ws.next()).await.expect("socket ends in time") {
                 None | Some(Err(_)) | Some(Ok(Message::Close(None))) => return (frames, Ended::Dropped),
                 Some(Ok(Message::Close(Some(f)))) => return (frames, Ended::Close(f.code.into())),
-                Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(&t).expect("server sends JSON")),
+                Some(Ok(Message::Text(t))) => {
+                    self.record("recv", &t);
+                    frames.push(serde_json::from_str(&t).expect("server sends JSON"));
+                }
                 Some(Ok(_)) => continue,
             }
         }
