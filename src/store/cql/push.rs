@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 
 use super::ScyllaStore;
 use super::exec::Lwt;
@@ -237,13 +238,18 @@ impl PushStore for ScyllaStore {
         for j in jobs {
             by_key.entry((j.device, j.collapse.as_str())).or_default().push(j);
         }
-        let chains = by_key.into_values().map(|chain| async move {
-            let mut out = Vec::with_capacity(chain.len());
-            for j in chain {
-                out.push(self.enqueue_push(j, max_per_device).await?);
-            }
-            Ok::<_, StoreError>(out)
-        });
+        // Boxed before awaiting: a closure-built stream held across an
+        // await in an async_trait method is not `Send` for every lifetime.
+        let mut chains: Vec<BoxFuture<'_, Result<Vec<Enqueued>, StoreError>>> = Vec::new();
+        for chain in by_key.into_values() {
+            chains.push(Box::pin(async move {
+                let mut out = Vec::with_capacity(chain.len());
+                for j in chain {
+                    out.push(self.enqueue_push(j, max_per_device).await?);
+                }
+                Ok(out)
+            }));
+        }
         let results: Vec<Result<Vec<Enqueued>, StoreError>> =
             futures_util::stream::iter(chains).buffer_unordered(ENQUEUE_CONCURRENCY).collect().await;
         let mut out = Vec::with_capacity(jobs.len());

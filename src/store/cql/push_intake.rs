@@ -4,6 +4,7 @@
 //! slot by slot; deleted once its jobs are queued.
 
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 
 use super::ScyllaStore;
 use super::keys::{bucket_of, cql_limit};
@@ -63,8 +64,12 @@ impl ScyllaStore {
 
     /// Deletes the entries `done` (concurrently).
     pub(super) async fn delete_intake(&self, done: &[MessageId]) -> Result<(), StoreError> {
-        let deletes =
-            done.iter().map(|id| self.db.write(Q::PushIntakeDelete, (intake_node(*id) as i32, slot(id.0), id.0)));
+        // Boxed before awaiting (see `enqueue_push_batch`).
+        let mut deletes: Vec<BoxFuture<'_, Result<(), StoreError>>> = Vec::with_capacity(done.len());
+        for id in done {
+            let key = (intake_node(*id) as i32, slot(id.0), id.0);
+            deletes.push(Box::pin(self.db.write(Q::PushIntakeDelete, key)));
+        }
         let results: Vec<Result<(), StoreError>> =
             futures_util::stream::iter(deletes).buffer_unordered(CONCURRENCY).collect().await;
         results.into_iter().collect()
