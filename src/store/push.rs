@@ -247,7 +247,8 @@ pub trait PushStore: Send + Sync + 'static {
     /// with its message as stored. The caller keeps `after` at most
     /// [`crate::store::MESSAGE_MAX_AGE_MS`] (plus a margin) behind the
     /// clock or at the last id it processed, whichever is lower, so no
-    /// entry is skipped and CQL reads start past deleted entries.
+    /// entry is skipped and CQL reads start past deleted entries. CQL looks
+    /// back at most two days (entries older than that are not returned).
     async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError>;
 
     /// [`Self::enqueue_push`] for every job of an intake batch, then deletes

@@ -17,6 +17,8 @@ use crate::store::push::{Intake, intake_node};
 
 /// Width of an intake partition (one node's messages of one minute).
 const SLOT_MS: i64 = 60_000;
+/// How many slots back from now a read looks at most (two days).
+const LOOKBACK_SLOTS: i64 = 2 * 24 * 60;
 /// Messages read or jobs written concurrently by one intake call.
 const CONCURRENCY: usize = 16;
 
@@ -41,7 +43,9 @@ impl ScyllaStore {
     ) -> Result<Vec<Intake>, StoreError> {
         let mut keys: Vec<(i64, String)> = Vec::new();
         let last = now_ms().div_euclid(SLOT_MS) + 1;
-        let mut s = slot(after.0.max(0));
+        // Entries older than the lookback are never read (a restart's
+        // cursor starts at most `--push-give-up-secs`, 24 h, back).
+        let mut s = slot(after.0.max(0)).max(last - LOOKBACK_SLOTS);
         // Usually one or two slots; after a restart a day of them, read
         // CONCURRENCY at a time (in order).
         while s <= last && keys.len() < limit {
