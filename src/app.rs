@@ -37,8 +37,9 @@ pub struct App {
     pub ids: Generator,
     /// Groups each user may still create (`--groups-per-hour`, per node).
     pub group_creates: KeyedBuckets<UserId>,
-    /// Reports each user may still file (`--reports-per-hour`, per node).
-    pub reports: KeyedBuckets<UserId>,
+    /// Reports each user may still file (`--reports-per-hour`), shared by
+    /// every node like `user_writes`.
+    pub reports: Box<dyn UserBudget>,
     /// Posts waiting for fan-out to followers.
     pub fanout: FanoutQueue,
     /// Push notifications for users with no live socket.
@@ -100,7 +101,8 @@ impl App {
         let per_hour = f64::from(config.groups_per_hour);
         let group_creates = KeyedBuckets::new(per_hour, per_hour / 3600.0);
         let reports_per_hour = f64::from(config.reports_per_hour);
-        let reports = KeyedBuckets::new(reports_per_hour, reports_per_hour / 3600.0);
+        let reports =
+            Box::new(SharedUserBudget::named(hub.broker().clone(), "r", reports_per_hour, reports_per_hour / 3600.0));
         Ok(Arc::new(App {
             config,
             store,

@@ -281,8 +281,8 @@ pub struct Config {
     #[arg(long, env = "HUBBUB_MAX_BLOCKS", default_value_t = 1000)]
     pub max_blocks: usize,
 
-    /// Reports one user may file per hour (per node; a burst of this many,
-    /// then refilling evenly over the hour).
+    /// Reports one user may file per hour (across nodes; a burst of this
+    /// many, then refilling evenly over the hour).
     #[arg(long, env = "HUBBUB_REPORTS_PER_HOUR", default_value_t = 20)]
     pub reports_per_hour: u32,
 
@@ -554,9 +554,9 @@ pub struct PushConfig {
     #[arg(long, env = "HUBBUB_VAPID_SUBJECT", default_value = "mailto:admin@localhost")]
     pub vapid_subject: String,
 
-    /// Messages waiting to be turned into notifications on this node; more
-    /// are dropped (counted) rather than slow the message path.
-    #[arg(long, env = "HUBBUB_PUSH_INTAKE", default_value_t = 4096)]
+    /// Most intake entries (stored messages that may need notifications)
+    /// one intake pass turns into jobs with one store call.
+    #[arg(long, env = "HUBBUB_PUSH_INTAKE", default_value_t = 512)]
     pub push_intake: usize,
 }
 

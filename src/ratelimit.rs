@@ -158,19 +158,33 @@ pub struct SharedUserBudget {
     local: LocalUserBudget,
     burst: f64,
     per_sec: f64,
+    /// The broker key's prefix: one family of buckets per budget.
+    prefix: &'static str,
 }
 
 impl SharedUserBudget {
     /// `burst` writes at once per user, refilled at `per_sec`, across nodes.
     pub fn new(broker: std::sync::Arc<dyn crate::broker::Broker>, burst: f64, per_sec: f64) -> Self {
-        SharedUserBudget { broker, local: LocalUserBudget::new(burst, per_sec), burst, per_sec }
+        Self::named(broker, "w", burst, per_sec)
+    }
+
+    /// Another per-user budget shared by every node (the same fail-open
+    /// rule), its buckets under broker keys `{name}:{user}`; e.g. `r` for
+    /// `--reports-per-hour`.
+    pub fn named(
+        broker: std::sync::Arc<dyn crate::broker::Broker>,
+        name: &'static str,
+        burst: f64,
+        per_sec: f64,
+    ) -> Self {
+        SharedUserBudget { broker, local: LocalUserBudget::new(burst, per_sec), burst, per_sec, prefix: name }
     }
 }
 
 #[async_trait::async_trait]
 impl UserBudget for SharedUserBudget {
     async fn try_take(&self, user: UserId) -> bool {
-        match self.broker.take_token(&format!("w:{user}"), self.burst, self.per_sec).await {
+        match self.broker.take_token(&format!("{}:{user}", self.prefix), self.burst, self.per_sec).await {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::warn!(error = %e, "shared write budget unavailable; judged by this node's bucket");

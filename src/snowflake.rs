@@ -20,6 +20,11 @@ pub fn unix_ms(id: i64) -> i64 {
     (id >> (WORKER_BITS + SEQ_BITS)) + EPOCH_MS
 }
 
+/// The worker id that minted `id`.
+pub fn worker_of(id: i64) -> u16 {
+    ((id >> SEQ_BITS) & i64::from(MAX_WORKER)) as u16
+}
+
 /// The smallest id that could be minted at `unix_ms` (for time-based bounds).
 pub fn floor_for_ms(unix_ms: i64) -> i64 {
     (unix_ms - EPOCH_MS).max(0) << (WORKER_BITS + SEQ_BITS)

@@ -385,6 +385,8 @@ impl Node {
             .env("HUBBUB_PUSH_RETRY_BASE_MS", "200")
             .env("HUBBUB_PUSH_RETRY_MAX_MS", "400")
             .env("HUBBUB_PUSH_LEASE_MS", "1000")
+            // Small intake batches: a kill lands between batches.
+            .env("HUBBUB_PUSH_INTAKE", "8")
             .env("HUBBUB_PUSH_GATEWAY_URL", receiver.url())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -436,5 +438,97 @@ async fn queued_notifications_survive_a_sigkill() {
     let ok: Vec<&Value> = got.iter().filter(|e| accepted(e)).collect();
     assert_eq!(ok.len(), 1, "{got:?}");
     assert_eq!(ok[0]["payload"]["text"], "still there after the crash");
+    node.sigkill().await;
+}
+
+/// The accepted notifications of `sub` by message id (bounded wait until
+/// every id of `want` has at least one).
+async fn accepted_by_message(r: &Receiver, sub: &Value, want: &[String]) -> std::collections::HashMap<String, usize> {
+    let got = r
+        .wait_for(for_sub(sub_id(sub)), |e| {
+            let ids: std::collections::HashSet<&str> =
+                e.iter().filter(|e| accepted(e)).filter_map(|e| e["payload"]["message_id"].as_str()).collect();
+            want.iter().all(|w| ids.contains(w.as_str()))
+        })
+        .await;
+    let mut by_id = std::collections::HashMap::new();
+    for e in got.iter().filter(|e| accepted(e)) {
+        *by_id.entry(e["payload"]["message_id"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+    }
+    by_id
+}
+
+#[tokio::test]
+async fn a_burst_to_offline_recipients_gets_exactly_one_notification_each() {
+    let r = Receiver::start().await;
+    let gateway = r.url();
+    let s = TestServer::start_with(move |c| {
+        c.push.push_allow_http = true;
+        c.push.push_poll_ms = 100;
+        c.push.push_gateway_url = Some(gateway);
+        // Many small batches (the default is 512).
+        c.push.push_intake = 16;
+    })
+    .await;
+    let mut ann = Client::register(&s, "ann").await;
+    let mut bob = Client::register(&s, "bob").await;
+    let mut cat = Client::register(&s, "cat").await;
+    let (bob_sub, cat_sub) = (r.subscription().await, r.subscription().await);
+    register_webpush(&mut bob, &bob_sub).await;
+    register_webpush(&mut cat, &cat_sub).await;
+    let group =
+        ann.ok("group.create", json!({"title": "burst", "members": ["bob", "cat"]})).await["group"]["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    go_offline(bob, &mut ann).await;
+    go_offline(cat, &mut ann).await;
+    let (mut to_bob, mut to_group) = (Vec::new(), Vec::new());
+    for i in 0..120 {
+        to_bob.push(ann.send_dm("bob", &format!("dm {i}")).await["id"].as_str().unwrap().to_owned());
+        if i % 4 == 0 {
+            let m = ann.ok("message.send", json!({"conversation": group, "text": format!("group {i}")})).await;
+            to_group.push(m["message"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    let all_bob: Vec<String> = to_bob.iter().chain(&to_group).cloned().collect();
+    let bob_got = accepted_by_message(&r, &bob_sub, &all_bob).await;
+    let cat_got = accepted_by_message(&r, &cat_sub, &to_group).await;
+    // A moment more brings no duplicate.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bob_got_after = accepted_by_message(&r, &bob_sub, &all_bob).await;
+    assert_eq!(bob_got, bob_got_after);
+    assert_eq!(bob_got.len(), 150, "one per message, nothing else");
+    assert!(bob_got.values().all(|n| *n == 1), "exactly one per message: {bob_got:?}");
+    assert_eq!(cat_got.len(), 30);
+    assert!(cat_got.values().all(|n| *n == 1), "{cat_got:?}");
+    let (_, metrics) = common::http_get(s.addr, "/metrics", &[]).await.expect("GET /metrics");
+    assert!(!metrics.contains("push_not_queued_total{"), "nothing refused: {metrics}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn notifications_of_acknowledged_messages_survive_an_immediate_sigkill() {
+    let r = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(dir.path(), &r).await;
+    let mut ann = Client::register(&node, "ann").await;
+    let mut bob = Client::register(&node, "bob").await;
+    let sub = r.subscription().await;
+    register_webpush(&mut bob, &sub).await;
+    go_offline(bob, &mut ann).await;
+    let mut sent = Vec::new();
+    for i in 0..60 {
+        sent.push(ann.send_dm("bob", &format!("m {i}")).await["id"].as_str().unwrap().to_owned());
+    }
+    // Killed right after the last acknowledgement: some messages are
+    // still intake entries, some jobs, some sent.
+    node.sigkill().await;
+    drop(ann);
+    let node = Node::start(dir.path(), &r).await;
+    let got = accepted_by_message(&r, &sub, &sent).await;
+    // Every acknowledged message is announced; a crash may repeat one
+    // (sent, then killed before it was marked done), never lose one.
+    assert_eq!(got.len(), 60, "{got:?}");
     node.sigkill().await;
 }

@@ -259,11 +259,17 @@ async fn admin_ban_refuses_login_and_tokens_and_unban_lets_them_back() {
     let mut c = Client::connect(&server).await;
     let (code, msg) = c.err("auth.token", json!({"token": token})).await;
     assert_eq!((code.as_str(), msg.as_str()), ("forbidden", "this account is banned"));
-    let (code, _) = c.err("auth.refresh", json!({"refresh_token": bob.refresh_token})).await;
-    assert_eq!(code, "unauthorized", "its refresh token was revoked");
+    // Its refresh token was revoked by the ban, and the answer says why.
+    let (code, msg) = c.err("auth.refresh", json!({"refresh_token": bob.refresh_token})).await;
+    assert_eq!((code.as_str(), msg.as_str()), ("forbidden", "this account is banned"));
+
     // Other users are untouched; bad input is refused.
     let mut ann = Client::register(&server, "bn_ann").await;
     ann.ok("ping", json!({})).await;
+    // A refresh token of a session that ended without a ban stays `unauthorized`.
+    let mut ann_out = Client::login(&server, "bn_ann").await;
+    ann_out.ok("auth.logout", json!({})).await;
+    assert_eq!(c.err("auth.refresh", json!({"refresh_token": ann_out.refresh_token})).await.0, "unauthorized");
     for args in [&["ban", "bn_nobody"][..], &["unban", "bn_nobody"], &["delete-user", "bn_nobody"]] {
         let out = admin(&server.dir, None, args).await;
         assert!(!out.status.success(), "{args:?}");
@@ -336,4 +342,25 @@ async fn cluster_the_per_user_write_limit_holds_across_sockets_on_two_nodes() {
     // Another user's budget is their own.
     let mut cy = Client::register(&cl.nodes[1], "rl_cy").await;
     cy.send_dm("rl_ann", "hi").await;
+}
+
+#[tokio::test]
+async fn cluster_the_report_limit_holds_across_nodes() {
+    // 3 reports per hour in all, whichever node they go through (per-node
+    // buckets would allow 3 on each).
+    let Some(cl) = Cluster::start_with_args(&["--reports-per-hour", "3"]).await else { return };
+    Client::register(&cl.nodes[2], "rx_bob").await;
+    let mut on_a = Client::register(&cl.nodes[0], "rx_ann").await;
+    let mut on_b = Client::login(&cl.nodes[1], "rx_ann").await;
+    for i in 0..3 {
+        let c = if i % 2 == 0 { &mut on_a } else { &mut on_b };
+        c.ok("report.create", json!({"username": "rx_bob", "reason": format!("spam {i}")})).await;
+    }
+    for c in [&mut on_a, &mut on_b] {
+        let (code, msg) = c.err("report.create", json!({"username": "rx_bob", "reason": "again"})).await;
+        assert_eq!((code.as_str(), msg.as_str()), ("rate_limited", "at most 3 reports per hour; try again later"));
+    }
+    // Another user's budget is their own.
+    let mut cy = Client::register(&cl.nodes[1], "rx_cy").await;
+    cy.ok("report.create", json!({"username": "rx_bob", "reason": "spam"})).await;
 }

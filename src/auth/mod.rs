@@ -220,7 +220,13 @@ impl Auth {
                 }))
             }
             RotateOutcome::ReuseDetected { user_id } => Ok(Refreshed::Reused { user: user_id, session }),
-            RotateOutcome::Invalid => Err(Error::Unauthorized("invalid refresh token".into())),
+            RotateOutcome::Invalid => {
+                // A ban revoked the session: say so (`forbidden`), not "invalid".
+                if self.store.ban_of_session(&session).await?.is_some() {
+                    return Err(Error::Forbidden(BANNED.into()));
+                }
+                Err(Error::Unauthorized("invalid refresh token".into()))
+            }
         }
     }
 

@@ -6,7 +6,8 @@
 //! membership with the write). A group message is one store write and one
 //! batched publish to every member's inbox.
 //! Recipients with no live socket anywhere get a push notification
-//! ([`crate::push`]: handed over without waiting, never on a retry).
+//! ([`crate::push`]: the store records the obligation with the message;
+//! the push intake is woken without waiting).
 //! A repeated nonce returns the original message and delivers it again:
 //! the first attempt may have committed after its caller was told
 //! `unavailable` (or failed before publishing), and then this retry is the
@@ -73,7 +74,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<R
                 tracing::warn!(failed, "group message stored but not yet published to every member");
             }
             if stored.created {
-                app.push.notice(m, members.into_iter().filter(|u| *u != m.from_id).collect());
+                app.push.wake();
             }
         }
         None => {
@@ -82,7 +83,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<R
             }
             if m.to_id != m.from_id {
                 if stored.created {
-                    app.push.notice(m, vec![m.to_id]);
+                    app.push.wake();
                 }
                 if let Err(e) = app.hub.send_to_user(m.from_id, &frame, Some(conn.id)).await {
                     tracing::warn!(error = %e, "message stored but not published to the sender's devices");

@@ -3,7 +3,9 @@
 //! report keeps a snapshot (the message's text and author name, the
 //! user's name) since the message may be edited or deleted and the
 //! account renamed or deleted later. Rate limited per user
-//! (`--reports-per-hour`, per node).
+//! (`--reports-per-hour`), across nodes: a token bucket in the broker
+//! ([`crate::ratelimit::SharedUserBudget`]; this node's own bucket while
+//! Redis does not answer).
 
 use super::lookup::user_named;
 use super::{ConnState, Reply, reply};
@@ -56,7 +58,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: ReportCreate) -> Result<
         }
         _ => return Err(bad_request("give either `conversation` and `message_id`, or `username`")),
     };
-    if !app.reports.try_take(&me.id) {
+    if !app.reports.try_take(me.id).await {
         return Err(Error::RateLimited(format!(
             "at most {} reports per hour; try again later",
             app.config.reports_per_hour

@@ -20,8 +20,13 @@ pub struct PushMetrics {
     pub gave_up: IntCounterVec,
     /// Devices removed because their endpoint or gateway said they are gone.
     pub devices_dropped: IntCounter,
-    /// Notifications not queued, by reason (`intake_full`, `device_full`, `store`).
+    /// Notifications not queued, by reason (`device_full`: the device has
+    /// `--push-max-pending` jobs).
     pub not_queued: IntCounterVec,
+    /// Intake entries the last intake pass read (`--push-intake` means more wait).
+    pub intake_batch: IntGauge,
+    /// Intake passes that failed (retried; their entries stay).
+    pub intake_failed: IntCounter,
     /// Time from a notification's first enqueue to its acceptance, in seconds.
     pub delivery_seconds: Histogram,
 }
@@ -50,6 +55,12 @@ impl PushMetrics {
         let devices_dropped =
             ok("push_devices_dropped_total", IntCounter::new("push_devices_dropped_total", "Push devices gone."));
         g.register(Box::new(devices_dropped.clone()));
+        let intake_batch =
+            ok("push_intake_batch", IntGauge::new("push_intake_batch", "Intake entries read by the last pass."));
+        g.register(Box::new(intake_batch.clone()));
+        let intake_failed =
+            ok("push_intake_failed_total", IntCounter::new("push_intake_failed_total", "Failed intake passes."));
+        g.register(Box::new(intake_failed.clone()));
         let opts = HistogramOpts::new("push_delivery_seconds", "First enqueue to accepted by the push service.")
             .buckets(DELIVERY_BUCKETS.to_vec());
         let delivery_seconds = ok("push_delivery_seconds", Histogram::with_opts(opts));
@@ -61,6 +72,8 @@ impl PushMetrics {
             gave_up: vec("push_gave_up_total", "Push notifications given up.", "platform"),
             devices_dropped,
             not_queued: vec("push_not_queued_total", "Push notifications not queued.", "reason"),
+            intake_batch,
+            intake_failed,
             delivery_seconds,
         }
     }

@@ -1,31 +1,44 @@
 //! Push notifications for users with no live socket (issue 16).
 //!
 //! # Flow
-//! 1. `message.send` stores, publishes and acknowledges as before, then
-//!    hands the message to [`Push::notice`]: a `try_send` into a bounded
-//!    intake channel (`--push-intake`), so the message path never waits;
-//!    a full intake drops the notice (counted in
-//!    `hubbub_push_not_queued_total{reason="intake_full"}`).
-//! 2. The intake task asks the broker's presence records (cluster-wide)
-//!    which recipients have no socket on any node, skips muted
-//!    conversations ([`PushFilter`]), and queues one job per device of each
-//!    offline recipient in the store ([`crate::store::PushStore`]): durable,
-//!    bounded per device.
+//! 1. `message.send` stores the message and, in the same write, an
+//!    **intake entry** for it (SQLite: same transaction, only when a
+//!    direct message's recipient has a device; CQL: same round of
+//!    writes), then publishes and acknowledges, then wakes the intake
+//!    ([`Push::wake`]). Nothing else is added to the message path.
+//! 2. The intake task ([`intake`]) of the node that minted the message
+//!    reads its entries in batches, asks the broker's presence records
+//!    (cluster-wide, one query per batch) which recipients have no socket
+//!    on any node, skips muted conversations ([`PushFilter`]), and queues
+//!    one job per device of each offline recipient in the store
+//!    ([`crate::store::PushStore`]), deleting the batch's entries in the
+//!    same call. A failed pass is retried; nothing is dropped.
 //! 3. Workers on every node claim due jobs with a lease, send them
 //!    ([`deliver`]), and complete, retry (exponential backoff with jitter),
 //!    give up (`--push-give-up-secs`) or drop the device (404/410,
 //!    gateway `rejected`).
 //!
+//! # What a crash does
+//! An acknowledged message's entry is durable, so its notifications are
+//! queued after any crash once the minting node (its worker id) runs
+//! again. A crash between queuing a batch's jobs and deleting its entries
+//! (CQL only: SQLite does both in one transaction) queues them again: a
+//! job still pending is not changed, but one already sent is sent again
+//! (a duplicate). A crash between sending a job and completing it sends
+//! it again after its lease (`--push-lease-ms`). Entries whose node never
+//! comes back stay unread (documented in README "Push notifications").
+//!
 //! # The presence race
-//! Presence is read after the message was published. A recipient whose
-//! socket opens between that read and the job's send gets the message live
-//! (or by sync) and also a notification; one whose last socket closed
-//! after the event was queued to it but before it was read gets no
-//! notification (the app syncs when it opens). A node that died keeps its
-//! users "online" until their presence records expire (`--presence-ttl`,
-//! 30 s): no notification in that window.
+//! Presence is read by the intake, after the message was published. A
+//! recipient whose socket opens between that read and the job's send gets
+//! the message live (or by sync) and also a notification; one whose last
+//! socket closed after the event was queued to it but before it was read
+//! gets no notification (the app syncs when it opens). A node that died
+//! keeps its users "online" until their presence records expire
+//! (`--presence-ttl`, 30 s): no notification in that window.
 
 pub mod deliver;
+mod intake;
 pub mod metrics;
 pub mod webpush;
 
@@ -33,7 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use self::deliver::{Outcome, Sender};
@@ -41,9 +54,9 @@ use self::metrics::push as m;
 use crate::broker::Broker;
 use crate::config::PushConfig;
 use crate::error::Error;
-use crate::model::{ConversationId, Message, UserId, now_ms};
+use crate::model::{ConversationId, UserId, now_ms};
 use crate::store::Store;
-use crate::store::push::{Preview, PushJob};
+use crate::store::push::PushJob;
 
 /// Decides whether a user wants no push for a conversation.
 #[async_trait::async_trait]
@@ -71,24 +84,17 @@ impl PushFilter for StoreMutes {
     }
 }
 
-/// A stored message and who may need a notification for it.
-struct Notice {
-    message: Message,
-    recipients: Vec<UserId>,
-}
-
 /// The node's push service: intake, workers, sender.
 pub struct Push {
     options: PushConfig,
-    intake: mpsc::Sender<Notice>,
-    intake_rx: std::sync::Mutex<Option<mpsc::Receiver<Notice>>>,
+    /// This node's snowflake worker id: the intake partition it reads.
+    worker: i64,
+    intake_wake: Notify,
     wake: Notify,
     filter: Arc<dyn PushFilter>,
     sender: Sender,
 }
 
-/// Recipients looked up concurrently by the intake task.
-const INTAKE_CONCURRENCY: usize = 16;
 /// An idle worker's poll interval grows to this many times `--push-poll-ms`.
 const IDLE_SLOWDOWN: u32 = 5;
 /// How often a worker recounts the queue for `hubbub_push_queue_depth`.
@@ -109,9 +115,9 @@ impl Push {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Internal(format!("push HTTP client: {e}")))?;
-        let (intake, rx) = mpsc::channel(options.push_intake.max(1));
         let sender = Sender { http, vapid, ttl: options.push_ttl, gateway_url: options.push_gateway_url.clone() };
-        Ok(Push { options, intake, intake_rx: std::sync::Mutex::new(Some(rx)), wake: Notify::new(), filter, sender })
+        let worker = i64::from(config.worker_id);
+        Ok(Push { options, worker, intake_wake: Notify::new(), wake: Notify::new(), filter, sender })
     }
 
     /// The VAPID public key clients pass as `applicationServerKey`.
@@ -124,16 +130,11 @@ impl Push {
         &self.options
     }
 
-    /// Hands a stored message to the push path without waiting: `recipients`
-    /// are its other participants (the sender excluded by the caller).
-    pub fn notice(&self, message: &Message, recipients: Vec<UserId>) {
-        if recipients.is_empty() {
-            return;
-        }
-        let notice = Notice { message: message.clone(), recipients };
-        if self.intake.try_send(notice).is_err() {
-            m().not_queued.with_label_values(&["intake_full"]).inc();
-        }
+    /// Tells the intake that a message was stored (its entry is in the
+    /// store already): the next pass starts now instead of after a poll
+    /// interval. Never waits.
+    pub fn wake(&self) {
+        self.intake_wake.notify_one();
     }
 
     /// Starts the intake task and the delivery worker.
@@ -144,95 +145,8 @@ impl Push {
         node: String,
         stop: watch::Receiver<bool>,
     ) -> Vec<JoinHandle<()>> {
-        let mut tasks = Vec::new();
-        let rx = self.intake_rx.lock().ok().and_then(|mut r| r.take());
-        if let Some(rx) = rx {
-            tasks.push(tokio::spawn(self.clone().intake_task(rx, store.clone(), broker, stop.clone())));
-        }
-        tasks.push(tokio::spawn(self.clone().worker(store, node, stop)));
-        tasks
-    }
-
-    async fn intake_task(
-        self: Arc<Self>,
-        mut rx: mpsc::Receiver<Notice>,
-        store: Arc<dyn Store>,
-        broker: Arc<dyn Broker>,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        loop {
-            let notice = tokio::select! {
-                n = rx.recv() => match n { Some(n) => n, None => return },
-                _ = stop.changed() => return,
-            };
-            let keys: Vec<String> = notice.recipients.iter().map(|u| u.to_string()).collect();
-            let states = match broker.presence_query(&keys).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "push: presence unknown; no notification for this message");
-                    m().not_queued.with_label_values(&["presence"]).inc();
-                    continue;
-                }
-            };
-            let offline: Vec<UserId> =
-                notice.recipients.iter().zip(states).filter(|(_, s)| !s.online).map(|(u, _)| *u).collect();
-            let queued = futures_util::stream::iter(offline)
-                .map(|u| self.queue_for(&store, u, &notice.message))
-                .buffer_unordered(INTAKE_CONCURRENCY)
-                .fold(0usize, |n, q| async move { n + q })
-                .await;
-            if queued > 0 {
-                self.wake.notify_one();
-            }
-        }
-    }
-
-    /// Queues a job per device of `user` for `message`; returns how many.
-    async fn queue_for(&self, store: &Arc<dyn Store>, user: UserId, message: &Message) -> usize {
-        if self.filter.is_muted(user, &message.conversation_id).await {
-            return 0;
-        }
-        let devices = match store.devices(user).await {
-            Ok(d) if d.is_empty() => return 0,
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, user = %user, "push: devices not read; no notification");
-                m().not_queued.with_label_values(&["store"]).inc();
-                return 0;
-            }
-        };
-        let preview = store.push_preview(user).await.unwrap_or_default();
-        let now = now_ms();
-        let mut queued = 0;
-        for d in devices {
-            let collapse = match d.target.platform() {
-                "gateway" => format!("c:{}", message.conversation_id.0),
-                _ => format!("m:{}", message.id.0),
-            };
-            let job = PushJob {
-                device: d.id,
-                user,
-                collapse,
-                conversation: message.conversation_id.clone(),
-                message: message.id,
-                sender: if preview == Preview::None { String::new() } else { message.from.clone() },
-                text: if preview == Preview::Full { message.text.clone() } else { String::new() },
-                count: 1,
-                version: 1,
-                first_ms: now,
-                due_ms: now,
-                attempts: 0,
-            };
-            match store.enqueue_push(&job, self.options.push_max_pending).await {
-                Ok(crate::store::push::Enqueued::Full) => m().not_queued.with_label_values(&["device_full"]).inc(),
-                Ok(_) => queued += 1,
-                Err(e) => {
-                    tracing::warn!(error = %e, "push: notification not queued");
-                    m().not_queued.with_label_values(&["store"]).inc();
-                }
-            }
-        }
-        queued
+        let intake = intake::run(self.clone(), store.clone(), broker, self.worker, stop.clone());
+        vec![tokio::spawn(intake), tokio::spawn(self.clone().worker(store, node, stop))]
     }
 
     async fn worker(self: Arc<Self>, store: Arc<dyn Store>, node: String, mut stop: watch::Receiver<bool>) {

@@ -12,6 +12,18 @@
 //! due rows for a while ([`PushStore::claim_push`]); a lease that expires
 //! (its node crashed) is claimed again, so a job is sent twice only when a
 //! node died between sending it and completing it.
+//!
+//! # The intake
+//! A message that may need notifications is recorded as an **intake
+//! entry** in the same write as the message itself (the same SQLite
+//! transaction; the same round of CQL writes), keyed by the node that
+//! minted its id (the snowflake's worker id). That node's intake task
+//! reads its entries in batches ([`PushStore::push_intake`]), decides who
+//! is offline, and turns a whole batch into jobs in one call
+//! ([`PushStore::enqueue_push_batch`]), which also deletes the entries.
+//! So an acknowledged message's notifications survive a crash: the entry
+//! is stored before the ack, and deleted only with (after, on CQL) the
+//! jobs it produced.
 
 use async_trait::async_trait;
 
@@ -154,6 +166,22 @@ pub struct PushJob {
     pub attempts: u32,
 }
 
+/// One intake entry (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Intake {
+    /// The message's id (the entry's key).
+    pub id: MessageId,
+    /// The message as stored now; `None` when it is gone (its write was
+    /// undone, or its sender's account deleted): nothing to announce.
+    pub message: Option<crate::model::Message>,
+}
+
+/// The worker id (node) that minted a snowflake id: the intake partition
+/// its message's entry lives in.
+pub fn intake_node(id: MessageId) -> i64 {
+    i64::from(crate::snowflake::worker_of(id.0))
+}
+
 /// The outcome of [`PushStore::enqueue_push`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueued {
@@ -173,9 +201,10 @@ pub trait PushStore: Send + Sync + 'static {
     /// Registers `device` for `device.user`. A device of that user with
     /// the same [`DeviceTarget::address`] is updated in place (new keys,
     /// new session, id and creation time kept). Otherwise stored unless
-    /// the user has `max` devices already (`Full`). On CQL the count and
-    /// the write are not atomic: registrations racing each other may end
-    /// one or two devices above `max`.
+    /// the user has `max` devices already (`Full`), exactly, also when
+    /// registrations race (SQLite: one writer; CQL: an LWT-claimed slot
+    /// per device, `cql/012_push_load.cql`). Two racing registrations of
+    /// the same address may both be stored (two devices, same address).
     async fn add_device(&self, device: &Device, max: usize) -> Result<Registered, StoreError>;
 
     /// `user`'s devices, oldest first (at most the per-user maximum).
@@ -208,8 +237,32 @@ pub trait PushStore: Send + Sync + 'static {
     /// text when `job.message` is newer, its count grows by one, its
     /// version changes; its due time, first time and lease are kept.
     /// `Full` (nothing stored) when the device has `max_per_device`
-    /// pending jobs and this one would be new.
+    /// pending jobs and this one would be new. Queuing a message that the
+    /// pending job already carries changes nothing (`Merged`): an intake
+    /// batch retried after a failure does not count a message twice.
     async fn enqueue_push(&self, job: &PushJob, max_per_device: usize) -> Result<Enqueued, StoreError>;
+
+    /// Up to `limit` intake entries of messages minted by `node` (the
+    /// snowflake worker id) with ids above `after`, oldest first, each
+    /// with its message as stored. The caller keeps `after` at most
+    /// [`crate::store::MESSAGE_MAX_AGE_MS`] (plus a margin) behind the
+    /// clock or at the last id it processed, whichever is lower, so no
+    /// entry is skipped and CQL reads start past deleted entries. CQL looks
+    /// back at most two days (entries older than that are not returned).
+    async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError>;
+
+    /// [`Self::enqueue_push`] for every job of an intake batch, then deletes
+    /// the intake entries `done`: on SQLite all in one transaction; on CQL
+    /// the jobs first (jobs with the same key one after another), the
+    /// entries only once every job was written. An `Err` may leave some
+    /// jobs queued and every entry in place: retrying the batch is safe
+    /// (see `enqueue_push`). Returns one outcome per job, in no order.
+    async fn enqueue_push_batch(
+        &self,
+        jobs: &[PushJob],
+        max_per_device: usize,
+        done: &[MessageId],
+    ) -> Result<Vec<Enqueued>, StoreError>;
 
     /// Leases up to `limit` jobs due at `now_ms` whose lease (if any) has
     /// expired, to `owner` until `now_ms + lease_ms`, and returns them as

@@ -145,4 +145,9 @@ pub trait SafetyStore: Send + Sync + 'static {
 
     /// `user`'s ban, if banned.
     async fn ban_of(&self, user: UserId) -> Result<Option<Ban>, StoreError>;
+
+    /// The ban of the user `session` belongs to, whatever the session's
+    /// state (a ban revokes it): lets `auth.refresh` say "banned" rather
+    /// than "invalid token". `None` for an unknown session or no ban.
+    async fn ban_of_session(&self, session: &crate::model::SessionId) -> Result<Option<Ban>, StoreError>;
 }

@@ -124,3 +124,77 @@ pub async fn push_queue_merges_leases_and_completes(s: Arc<dyn Store>) {
     s.drop_push(&taken[0]).await.unwrap();
     assert_eq!(s.push_depth().await.unwrap(), 0);
 }
+
+pub async fn push_intake_goes_with_the_message_and_batches_once(s: Arc<dyn Store>) {
+    // The worker id is the intake partition: unique to this case.
+    let ids = Generator::new(211);
+    let (ann, bob) = (user(&ids, "pi_ann"), user(&ids, "pi_bob"));
+    s.create_user(&ann).await.unwrap();
+    s.create_user(&bob).await.unwrap();
+    let (ann, bob) = (ann.user, bob.user);
+    let dev = webpush(&ids, &bob, "s1", "https://push.example/pi");
+    s.add_device(&dev, 5).await.unwrap();
+    let node = i64::from(hubbub::snowflake::worker_of(ids.next_id()));
+    let first = s.insert_message(&super::dm(&ids, &ann, &bob, "hello", None)).await.unwrap().message;
+    let second = s.insert_message(&super::dm(&ids, &ann, &bob, "again", None)).await.unwrap().message;
+    // Both entries, oldest first, each with its message as stored.
+    let entries = s.push_intake(node, MessageId(0), 10).await.unwrap();
+    let got: Vec<_> = entries.iter().map(|e| (e.id, e.message.as_ref().map(|m| m.text.as_str()))).collect();
+    assert_eq!(got, vec![(first.id, Some("hello")), (second.id, Some("again"))]);
+    assert_eq!(s.push_intake(node, first.id, 10).await.unwrap().len(), 1, "above the cursor only");
+    assert_eq!(s.push_intake(node, MessageId(0), 1).await.unwrap().len(), 1, "bounded");
+    let jobs: Vec<PushJob> =
+        [&first, &second].iter().map(|m| job(dev.id, &bob, &format!("m:{}", m.id.0), m.id.0, &m.text)).collect();
+    let done = [first.id, second.id];
+    let out = s.enqueue_push_batch(&jobs, 10, &done).await.unwrap();
+    assert_eq!(out, vec![Enqueued::New, Enqueued::New]);
+    assert!(s.push_intake(node, MessageId(0), 10).await.unwrap().is_empty(), "entries deleted with the batch");
+    // The same batch again (a retry after an error): nothing counted twice.
+    let out = s.enqueue_push_batch(&jobs, 10, &done).await.unwrap();
+    assert_eq!(out, vec![Enqueued::Merged, Enqueued::Merged]);
+    let claimed = s.claim_push("node-pi", now_ms(), 60_000, 10).await.unwrap();
+    let mut counts: Vec<_> = claimed.iter().filter(|j| j.device == dev.id).map(|j| (j.message, j.count)).collect();
+    counts.sort();
+    assert_eq!(counts, vec![(first.id, 1), (second.id, 1)]);
+    // Two messages merging under one key in one batch: one job, count 2.
+    let gw = |m: &hubbub::model::Message| job(dev.id, &bob, "c:pi", m.id.0, &m.text);
+    let third = s.insert_message(&super::dm(&ids, &ann, &bob, "three", None)).await.unwrap().message;
+    let fourth = s.insert_message(&super::dm(&ids, &ann, &bob, "four", None)).await.unwrap().message;
+    let out = s.enqueue_push_batch(&[gw(&third), gw(&fourth)], 10, &[third.id, fourth.id]).await.unwrap();
+    assert_eq!(out.iter().filter(|o| **o == Enqueued::New).count(), 1);
+    let merged = s.claim_push("node-pi", now_ms(), 60_000, 10).await.unwrap();
+    let c = merged.iter().find(|j| j.collapse == "c:pi").unwrap();
+    assert_eq!((c.message, c.count, c.text.as_str()), (fourth.id, 2, "four"));
+}
+
+pub async fn racing_device_registrations_respect_the_limit(s: Arc<dyn Store>) {
+    let ids = Generator::new(212);
+    let creds = user(&ids, "pr_ann");
+    s.create_user(&creds).await.unwrap();
+    let ann = creds.user;
+    for round in 0..3 {
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                let (s, d) = (s.clone(), webpush(&ids, &ann, "s1", &format!("https://push.example/r{round}-{i}")));
+                tokio::spawn(async move { s.add_device(&d, 3).await.unwrap() })
+            })
+            .collect();
+        let mut new = 0;
+        for r in racers {
+            if matches!(r.await.unwrap(), Registered::New(_)) {
+                new += 1;
+            }
+        }
+        let held = s.devices(ann.id).await.unwrap();
+        assert_eq!(held.len(), 3, "round {round}: never above the limit");
+        assert_eq!(new, if round == 0 { 3 } else { 1 }, "round {round}: every free place is taken");
+        // Free one place for the next round.
+        assert!(s.remove_device(ann.id, held[0].id).await.unwrap());
+    }
+    // Removing all frees every place.
+    s.remove_devices(ann.id, None).await.unwrap();
+    for i in 0..3 {
+        let d = webpush(&ids, &ann, "s2", &format!("https://push.example/again{i}"));
+        assert!(matches!(s.add_device(&d, 3).await.unwrap(), Registered::New(_)));
+    }
+}

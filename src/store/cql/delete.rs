@@ -134,6 +134,7 @@ impl ScyllaStore {
         // Push (issue 16): devices and setting; the devices' queued jobs
         // are dropped by the workers when claimed (no device).
         self.db.write(Q::PushDevicesDelete, (id.0,)).await?;
+        self.free_all_device_slots(id).await?;
         self.db.write(Q::PushSettingDelete, (id.0,)).await
     }
 }

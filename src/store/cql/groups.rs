@@ -219,7 +219,10 @@ impl ScyllaStore {
             undo().await?;
             return Err(e);
         }
-        db.write(Q::GroupFeedInsert, (c, b, m.id.0, m.from_id.0, &m.from, 0i64, "", &m.text, n)).await?;
+        tokio::try_join!(
+            db.write(Q::GroupFeedInsert, (c, b, m.id.0, m.from_id.0, &m.from, 0i64, "", &m.text, n)),
+            self.write_intake(m),
+        )?;
         if self.member_row(group, m.from_id).await?.is_none() || self.require_users(&[m.from_id]).await.is_err() {
             undo().await?;
             return Ok(false);

@@ -77,7 +77,8 @@ impl ScyllaStore {
     /// failure rewrites the same rows): the message, its bucket and the
     /// sender's list; then, if the id is still young enough to commit
     /// ([`crate::store::MESSAGE_MAX_AGE_MS`]), both sync feeds and
-    /// conversation lists, which sync and the lists read. Finally both
+    /// conversation lists, which sync and the lists read, and the push
+    /// intake entry ([`crate::store::push`]). Finally both
     /// participants are checked again (concurrently): if one was deleted
     /// meanwhile, the rows are removed and the send fails with `UserGone`.
     async fn write_message(&self, m: &Message) -> Result<(), StoreError> {
@@ -100,12 +101,21 @@ impl ScyllaStore {
             db.write(Q::InboxInsert, binds::inbox_insert(to, m)),
             db.write(Q::ConversationUpsert, binds::conversation_upsert(from, to, m)),
             db.write(Q::ConversationUpsert, binds::conversation_upsert(to, from, m)),
+            self.intake_for_direct(m),
         )?;
         if let Err(e) = self.require_users(&[from, to]).await {
             self.undo_message(m, true).await?;
             return Err(e);
         }
         Ok(())
+    }
+
+    /// The push intake entry of a direct message (none to oneself).
+    async fn intake_for_direct(&self, m: &Message) -> Result<(), StoreError> {
+        if m.from_id == m.to_id {
+            return Ok(());
+        }
+        self.write_intake(m).await
     }
 
     /// Removes what [`Self::write_message`] wrote, and the nonce claim, so

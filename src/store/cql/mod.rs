@@ -22,6 +22,7 @@ mod counts;
 #[cfg(test)]
 mod decode_tests;
 mod delete;
+mod device_slots;
 mod exec;
 mod groups;
 pub mod keys;
@@ -30,6 +31,7 @@ mod messages;
 pub mod options;
 mod posts;
 mod push;
+mod push_intake;
 mod reactions;
 mod read_state;
 mod rows;

@@ -6,14 +6,21 @@
 //! shards (bounded: at most `max_per_device` jobs per device), so a poll
 //! costs O(queue depth) reads; the queue is expected to stay small.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 
 use super::ScyllaStore;
 use super::exec::Lwt;
 use super::statements::Q;
 use crate::error::StoreError;
 use crate::model::{ConversationId, MessageId, SessionId, UserId};
-use crate::store::push::{Device, DeviceId, DeviceTarget, Enqueued, Preview, PushJob, PushStore, Registered};
+use crate::store::push::{Device, DeviceId, DeviceTarget, Enqueued, Intake, Preview, PushJob, PushStore, Registered};
+
+/// Job chains an intake batch writes concurrently.
+const ENQUEUE_CONCURRENCY: usize = 16;
 
 /// Partitions of `push_jobs`.
 const JOB_SHARDS: i64 = 16;
@@ -134,7 +141,7 @@ impl PushStore for ScyllaStore {
             self.write_device(&updated).await?;
             return Ok(Registered::Updated(updated));
         }
-        if existing.len() >= max {
+        if existing.len() >= max || !self.claim_device_slot(device, &existing, max).await? {
             return Ok(Registered::Full);
         }
         self.write_device(device).await?;
@@ -156,6 +163,7 @@ impl PushStore for ScyllaStore {
     async fn remove_device(&self, user: UserId, id: DeviceId) -> Result<bool, StoreError> {
         let found = self.device(user, id).await?.is_some();
         self.db.write(Q::PushDeviceDelete, (user.0, id.0)).await?;
+        self.free_device_slot(user, id).await?;
         Ok(found)
     }
 
@@ -163,11 +171,13 @@ impl PushStore for ScyllaStore {
         let devices = self.devices(user).await?;
         let Some(session) = session else {
             self.db.write(Q::PushDevicesDelete, (user.0,)).await?;
+            self.free_all_device_slots(user).await?;
             return Ok(devices.len() as u64);
         };
         let mine: Vec<&Device> = devices.iter().filter(|d| &d.session == session).collect();
         for d in &mine {
             self.db.write(Q::PushDeviceDelete, (user.0, d.id.0)).await?;
+            self.free_device_slot(user, d.id).await?;
         }
         Ok(mine.len() as u64)
     }
@@ -187,6 +197,10 @@ impl PushStore for ScyllaStore {
         self.live()?;
         for _ in 0..LWT_TRIES {
             if let Some((pending, _)) = self.read_job(job.device, &job.collapse).await? {
+                if pending.message == job.message {
+                    // Carried already (a retried intake batch).
+                    return Ok(Enqueued::Merged);
+                }
                 match self.merge_job(&pending, job).await? {
                     Lwt::Applied => return Ok(Enqueued::Merged),
                     Lwt::NotApplied => continue,
@@ -204,6 +218,46 @@ impl PushStore for ScyllaStore {
             }
         }
         Err(StoreError::Unavailable("push queue: too many racing writes to one job".into()))
+    }
+
+    async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError> {
+        self.live()?;
+        self.read_intake(node, after, limit).await
+    }
+
+    async fn enqueue_push_batch(
+        &self,
+        jobs: &[PushJob],
+        max_per_device: usize,
+        done: &[MessageId],
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        self.live()?;
+        // Jobs with the same key one after another (their LWTs would race),
+        // different keys concurrently.
+        let mut by_key: BTreeMap<(DeviceId, &str), Vec<&PushJob>> = BTreeMap::new();
+        for j in jobs {
+            by_key.entry((j.device, j.collapse.as_str())).or_default().push(j);
+        }
+        // Boxed before awaiting: a closure-built stream held across an
+        // await in an async_trait method is not `Send` for every lifetime.
+        let mut chains: Vec<BoxFuture<'_, Result<Vec<Enqueued>, StoreError>>> = Vec::new();
+        for chain in by_key.into_values() {
+            chains.push(Box::pin(async move {
+                let mut out = Vec::with_capacity(chain.len());
+                for j in chain {
+                    out.push(self.enqueue_push(j, max_per_device).await?);
+                }
+                Ok(out)
+            }));
+        }
+        let results: Vec<Result<Vec<Enqueued>, StoreError>> =
+            futures_util::stream::iter(chains).buffer_unordered(ENQUEUE_CONCURRENCY).collect().await;
+        let mut out = Vec::with_capacity(jobs.len());
+        for r in results {
+            out.extend(r?);
+        }
+        self.delete_intake(done).await?;
+        Ok(out)
     }
 
     async fn claim_push(

@@ -264,4 +264,13 @@ impl SafetyStore for ScyllaStore {
         let row: Option<(String, i64)> = self.db.one(Q::BanGet, (user.0,)).await?;
         Ok(row.map(|(reason, at_ms)| Ban { user, reason, at_ms }))
     }
+
+    async fn ban_of_session(&self, session: &crate::model::SessionId) -> Result<Option<Ban>, StoreError> {
+        self.live()?;
+        let row: Option<super::rows::SessionRow> = self.db.one(Q::SessionGet, (&session.0,)).await?;
+        match row {
+            Some(r) => self.ban_of(UserId(r.user_id)).await,
+            None => Ok(None),
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("009_reactions.cql", include_str!("../../../cql/009_reactions.cql")),
     ("010_push.cql", include_str!("../../../cql/010_push.cql")),
     ("011_safety.cql", include_str!("../../../cql/011_safety.cql")),
+    ("012_push_load.cql", include_str!("../../../cql/012_push_load.cql")),
 ];
 
 /// The keyspace statement: NetworkTopologyStrategy with the same factor

@@ -360,6 +360,18 @@ statements! {
         "UPDATE push_jobs SET lease_owner = ?, lease_until = ?, due_ms = ?, attempts = ? WHERE shard = ? AND device_id = ? AND collapse_key = ? IF lease_owner = ?";
     PushJobComplete: Lwt => "DELETE FROM push_jobs WHERE shard = ? AND device_id = ? AND collapse_key = ? IF version = ?";
     PushJobDrop: Lwt => "DELETE FROM push_jobs WHERE shard = ? AND device_id = ? AND collapse_key = ? IF EXISTS";
+    // ---- device slots (cql/012): LWTs only.
+    PushSlots: Read => "SELECT slot, device_id FROM push_device_slots WHERE user_id = ?";
+    PushSlotGet: Read => "SELECT device_id FROM push_device_slots WHERE user_id = ? AND slot = ?";
+    PushSlotClaim: Lwt =>
+        "INSERT INTO push_device_slots (user_id, slot, device_id) VALUES (?, ?, ?) IF NOT EXISTS";
+    PushSlotRelease: Lwt => "DELETE FROM push_device_slots WHERE user_id = ? AND slot = ? IF device_id = ?";
+    // ---- push intake (cql/012): plain writes only.
+    PushIntakeInsert: Write =>
+        "INSERT INTO push_intake (node, slot, message_id, conversation_id) VALUES (?, ?, ?, ?)";
+    PushIntakeRead: Read =>
+        "SELECT message_id, conversation_id FROM push_intake WHERE node = ? AND slot = ? AND message_id > ? LIMIT ?";
+    PushIntakeDelete: Write => "DELETE FROM push_intake WHERE node = ? AND slot = ? AND message_id = ?";
 }
 
 /// Every statement, prepared once, indexed by [`Q`].

@@ -161,6 +161,7 @@ fn send_group(conn: &Connection, m: &Message) -> Result<Option<Inserted>, StoreE
     conn.prepare_cached("UPDATE groups SET last_message_id = max(last_message_id, ?2) WHERE id = ?1")
         .and_then(|mut s| s.execute(params![group.0, m.id.0]))
         .map_err(map_err)?;
+    super::push_intake::record(conn, m.id, None).map_err(map_err)?;
     Ok(Some(Inserted { message: m.clone(), created: true }))
 }
 

@@ -6,6 +6,7 @@ mod groups;
 mod lifecycle;
 mod posts;
 mod push;
+mod push_intake;
 mod reactions;
 mod read_state;
 mod safety;
@@ -105,6 +106,9 @@ fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![m.id.0, m.conversation_id.0, m.from_id.0, m.from, m.to_id.0, m.to, m.text, m.nonce])?;
+    if m.to_id != m.from_id {
+        push_intake::record(conn, m.id, Some(m.to_id))?;
+    }
     if prev.is_some_and(|p| p > m.id.0) {
         return Ok(());
     }

@@ -1,15 +1,15 @@
 //! [`PushStore`] on SQLite: `push_devices`, `push_settings` and
-//! `push_jobs` (schema version 9). Each queue operation is one writer job,
+//! `push_jobs` (schema version 12; the intake, version 13, in `push_intake.rs`). Each queue operation is one writer job,
 //! so a claim and a merge never interleave.
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::SqliteStore;
 use super::engine::map_err;
+use super::{SqliteStore, push_intake};
 use crate::error::StoreError;
 use crate::model::{ConversationId, MessageId, SessionId, UserId};
-use crate::store::push::{Device, DeviceId, DeviceTarget, Enqueued, Preview, PushJob, PushStore, Registered};
+use crate::store::push::{Device, DeviceId, DeviceTarget, Enqueued, Intake, Preview, PushJob, PushStore, Registered};
 
 const DEVICE_COLS: &str = "device_id, user_id, session_id, platform, address, p256dh, auth, app_id, data, created_at";
 const JOB_COLS: &str = "device_id, user_id, collapse_key, conversation_id, message_id, sender, body, merged, version, \
@@ -99,11 +99,15 @@ fn add_device(conn: &Connection, d: &Device, max: usize) -> rusqlite::Result<Reg
     Ok(Registered::New(d.clone()))
 }
 
-fn enqueue(conn: &Connection, j: &PushJob, max: usize) -> rusqlite::Result<Enqueued> {
+pub(super) fn enqueue(conn: &Connection, j: &PushJob, max: usize) -> rusqlite::Result<Enqueued> {
     let pending: Option<i64> = conn
         .prepare_cached("SELECT message_id FROM push_jobs WHERE device_id = ?1 AND collapse_key = ?2")?
         .query_row(params![j.device.0, j.collapse], |r| r.get(0))
         .optional()?;
+    if pending == Some(j.message.0) {
+        // Carried already (a retried intake batch): nothing to count.
+        return Ok(Enqueued::Merged);
+    }
     if let Some(message) = pending {
         // Newer message: its content; older (ids are only k-sorted): keep.
         let newer = j.message.0 > message;
@@ -240,6 +244,22 @@ impl PushStore for SqliteStore {
     async fn enqueue_push(&self, job: &PushJob, max_per_device: usize) -> Result<Enqueued, StoreError> {
         let j = job.clone();
         self.engine.write(move |conn| enqueue(conn, &j, max_per_device).map_err(map_err)).await
+    }
+
+    async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError> {
+        self.engine.read(move |conn| push_intake::read(conn, node, after, limit).map_err(map_err)).await
+    }
+
+    async fn enqueue_push_batch(
+        &self,
+        jobs: &[PushJob],
+        max_per_device: usize,
+        done: &[MessageId],
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let (jobs, done) = (jobs.to_vec(), done.to_vec());
+        self.engine
+            .write(move |conn| push_intake::enqueue_batch(conn, &jobs, max_per_device, &done).map_err(map_err))
+            .await
     }
 
     async fn claim_push(

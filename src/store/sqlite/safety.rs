@@ -275,4 +275,21 @@ impl SafetyStore for SqliteStore {
             })
             .await
     }
+
+    async fn ban_of_session(&self, session: &crate::model::SessionId) -> Result<Option<Ban>, StoreError> {
+        let id = session.0.clone();
+        self.engine
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT b.user_id, b.reason, b.at_ms FROM sessions s JOIN bans b ON b.user_id = s.user_id
+                     WHERE s.id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([id], |r| Ok(Ban { user: UserId(r.get(0)?), reason: r.get(1)?, at_ms: r.get(2)? }))
+                        .optional()
+                })
+                .map_err(map_err)
+            })
+            .await
+    }
 }

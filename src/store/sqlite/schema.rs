@@ -337,6 +337,16 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS push_jobs_due ON push_jobs(due_ms);
     "#,
+    // 13: the push intake (issue 16): one row per message that may need
+    // notifications, written in the message's transaction, deleted when
+    // the minting node's intake turned it into jobs.
+    r#"
+    CREATE TABLE IF NOT EXISTS push_intake (
+        node       INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        PRIMARY KEY (node, message_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own

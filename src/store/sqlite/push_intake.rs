@@ -1,0 +1,64 @@
+//! The push intake on SQLite (`push_intake`, schema version 13; see
+//! [`crate::store::push`]): entries written inside the message's own
+//! transaction, read by the minting node, deleted in the transaction that
+//! queues their jobs.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::push::enqueue;
+use super::{MESSAGE_COLUMNS, message_from_row};
+use crate::model::{MessageId, UserId};
+use crate::store::push::{Enqueued, Intake, PushJob, intake_node};
+
+/// Records `id`'s intake entry in the caller's transaction. A direct
+/// message (`to` given) gets one only when the recipient has a push
+/// device (one index probe); a group message always gets one (its members
+/// are resolved by the intake, not here, so a large group costs the
+/// message path nothing extra).
+pub(super) fn record(conn: &Connection, id: MessageId, to: Option<UserId>) -> rusqlite::Result<()> {
+    let node = intake_node(id);
+    match to {
+        Some(to) => conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO push_intake (node, message_id)
+                 SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM push_devices WHERE user_id = ?3)",
+            )?
+            .execute(params![node, id.0, to.0])?,
+        None => conn
+            .prepare_cached("INSERT OR IGNORE INTO push_intake (node, message_id) VALUES (?1, ?2)")?
+            .execute(params![node, id.0])?,
+    };
+    Ok(())
+}
+
+/// Up to `limit` of `node`'s entries above `after`, oldest first, with their messages.
+pub(super) fn read(conn: &Connection, node: i64, after: MessageId, limit: usize) -> rusqlite::Result<Vec<Intake>> {
+    let ids = conn
+        .prepare_cached(
+            "SELECT message_id FROM push_intake WHERE node = ?1 AND message_id > ?2 ORDER BY message_id LIMIT ?3",
+        )?
+        .query_map(params![node, after.0, limit as i64], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut get = conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"))?;
+    ids.into_iter()
+        .map(|id| {
+            let message = get.query_row([id], |r| message_from_row(r, 0)).optional()?;
+            Ok(Intake { id: MessageId(id), message })
+        })
+        .collect()
+}
+
+/// Queues `jobs` and deletes the entries `done`, in the caller's transaction.
+pub(super) fn enqueue_batch(
+    conn: &Connection,
+    jobs: &[PushJob],
+    max: usize,
+    done: &[MessageId],
+) -> rusqlite::Result<Vec<Enqueued>> {
+    let out = jobs.iter().map(|j| enqueue(conn, j, max)).collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut delete = conn.prepare_cached("DELETE FROM push_intake WHERE node = ?1 AND message_id = ?2")?;
+    for id in done {
+        delete.execute(params![intake_node(*id), id.0])?;
+    }
+    Ok(out)
+}
