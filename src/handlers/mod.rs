@@ -17,6 +17,7 @@ mod conversation_read;
 mod device_list;
 mod device_register;
 mod device_remove;
+pub mod detached;
 mod follow_add;
 mod follow_followers;
 mod follow_following;
