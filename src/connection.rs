@@ -313,7 +313,12 @@ async fn run_parsed(app: &App, conn: &mut ConnState, p: Parsed) -> Utf8Bytes {
 }
 
 /// The reply frame of a request's result (and its latency metric).
-fn reply_frame(id: &Option<serde_json::Value>, kind: &str, started: std::time::Instant, result: crate::error::Result<handlers::Reply>) -> Utf8Bytes {
+fn reply_frame(
+    id: &Option<serde_json::Value>,
+    kind: &str,
+    started: std::time::Instant,
+    result: crate::error::Result<handlers::Reply>,
+) -> Utf8Bytes {
     metrics::global().request_seconds.observe(metrics::since(started));
     match result {
         Ok(data) => ok_frame(id, &data),
