@@ -141,3 +141,31 @@ async fn a_flood_gets_rate_limited_and_one_reply_per_frame() {
     alice.ok("ping", json!({})).await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_pipelined_burst_with_sync_normal_survives_a_restart() {
+    // `--sync normal` keeps everything acknowledged across a process
+    // restart (only a power loss may take the last writes: README).
+    let mut s = TestServer::start_with(|c| {
+        c.rate_burst = 1000.0;
+        c.user_writes_burst = 1000.0;
+        c.sync = hubbub::config::SyncMode::Normal;
+    })
+    .await;
+    let tmp = s.take_tempdir();
+    let mut olga = Client::register(&s, "olga").await;
+    let _pete = Client::register(&s, "pete").await;
+    let reqs: Vec<Value> = (0..60).map(|i| send(&format!("m{i}"), "pete", &format!("m{i}"))).collect();
+    let replies = burst(&mut olga, &reqs).await;
+    let acked: Vec<Value> = replies.iter().map(|r| r["data"]["message"]["id"].clone()).collect();
+    assert!(acked.iter().all(Value::is_string), "{replies:?}");
+    let dir = s.stop().await;
+
+    let s = TestServer::start_in(&dir, |c| c.sync = hubbub::config::SyncMode::Normal).await;
+    let mut pete = Client::login(&s, "pete").await;
+    let all = pete.ok("message.sync", json!({"since": "0", "limit": 200})).await;
+    let ids: Vec<Value> = all["messages"].as_array().expect("messages").iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(ids, acked, "every acknowledged message, in the order sent");
+    s.stop().await;
+    drop(tmp);
+}
