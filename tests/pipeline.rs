@@ -137,8 +137,10 @@ async fn a_flood_gets_rate_limited_and_one_reply_per_frame() {
     assert_eq!(ok.len() + limited, 300, "every frame gets one reply: ok or rate_limited");
     assert!(limited > 0, "a flood is rate limited");
     assert!(ok.windows(2).all(|w| w[0] < w[1]), "accepted sends answered in order: {ok:?}");
-    // The socket still works after the flood.
-    alice.ok("ping", json!({})).await;
+    // The socket still answers after the flood (the bucket refills slowly:
+    // a refusal is an answer too).
+    let r = alice.request("ping", json!({})).await;
+    assert!(r["type"] == "ok" || r["code"] == "rate_limited", "{r}");
     s.stop().await;
 }
 
