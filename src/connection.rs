@@ -114,10 +114,7 @@ pub async fn serve(
                                 continue;
                             }
                         };
-                        let p = match pipe.offer(&app, &conn, p) {
-                            pipeline::Offer::Taken => continue,
-                            pipeline::Offer::Alone(p) => p,
-                        };
+                        let Some(p) = pipe.offer(&app, &conn, p) else { continue };
                         if !pipe.drain(&mut sink, write_timeout).await {
                             break End::Gone;
                         }

@@ -45,14 +45,6 @@ const FINISH_LIMIT: Duration = Duration::from_secs(30);
 
 type Job = Pin<Box<dyn Future<Output = (String, Utf8Bytes)> + Send>>;
 
-/// What [`Pipeline::offer`] did with a request.
-pub enum Offer {
-    /// In flight; its reply comes from [`Pipeline::next_reply`].
-    Taken,
-    /// Not pipelined: run it alone, after [`Pipeline::drain`].
-    Alone(Parsed),
-}
-
 /// One socket's requests in flight.
 #[derive(Default)]
 pub struct Pipeline {
@@ -70,13 +62,14 @@ impl Pipeline {
     }
 
     /// Starts `p` beside the others when it is a `message.send` on an
-    /// authenticated socket with nothing else pending alone; else gives it back.
-    pub fn offer(&mut self, app: &Arc<App>, conn: &ConnState, p: Parsed) -> Offer {
-        let Some(auth) = conn.auth.clone() else { return Offer::Alone(p) };
+    /// authenticated socket (its reply comes from [`Pipeline::next_reply`]);
+    /// else gives it back, to run alone after [`Pipeline::drain`].
+    pub fn offer(&mut self, app: &Arc<App>, conn: &ConnState, p: Parsed) -> Option<Parsed> {
+        let Some(auth) = conn.auth.clone() else { return Some(p) };
         let Parsed { id, kind, started, req } = p;
         let r = match req {
             Request::MessageSend(r) => r,
-            req => return Offer::Alone(Parsed { id, kind, started, req }),
+            req => return Some(Parsed { id, kind, started, req }),
         };
         let key = conversation_key(&r);
         let who = Sender { conn: conn.id, auth, control: conn.control.clone() };
@@ -89,7 +82,7 @@ impl Pipeline {
                 (job_key, reply_frame(&id, kind, started, result))
             }),
         );
-        Offer::Taken
+        None
     }
 
     /// Runs `job` now, or after the running job of the same `key`.
