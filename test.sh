@@ -4,6 +4,8 @@
 #     Java and Maven are present, and stops it on exit;
 #  2. the whole Rust suite once, on SQLite (`cargo test --workspace`; the CQL
 #     conformance cases are filtered out here and run in step 3);
+#  2b. the instruction-count check (loadtest/scripts/instructions.sh, debug
+#     build, small workload) against loadtest/baseline/;
 #  3. the CQL pass, with HUBBUB_TEST_SCYLLA=host:port of that node: the store
 #     conformance cases `scylla::*` and every test binary that starts servers
 #     through tests/common (socket tests and the 3-node cluster tests), so each
@@ -105,6 +107,19 @@ elif in_ci; then
   exit 1
 else
   loud "SKIPPING the systemd unit check: systemd-analyze not found (apt-get install systemd)"
+fi
+
+# 2b. Instructions per stored message and per delivered event against the
+# committed baseline (BENCHMARKS.md, "Instructions per event"): the debug
+# build the suite just made, a small fixed workload, about a minute.
+if command -v valgrind >/dev/null 2>&1; then
+  cargo build --workspace --locked
+  PROFILE=debug WORKLOAD=ci loadtest/scripts/instructions.sh --check
+elif in_ci; then
+  echo "CI=true: valgrind is required for the instruction-count check" >&2
+  exit 1
+else
+  loud "valgrind not found: SKIPPING the instruction-count check (apt-get install valgrind)"
 fi
 
 # 3. The CQL pass.

@@ -194,6 +194,26 @@ impl Cli {
     }
 }
 
+/// SQLite's `synchronous` setting for the writer (`--sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// `synchronous=FULL`: every commit is fsynced before it is answered.
+    Full,
+    /// `synchronous=NORMAL`: commits reach the OS (survive a process crash);
+    /// the WAL is fsynced at checkpoints only.
+    Normal,
+}
+
+impl SyncMode {
+    /// The value of SQLite's `PRAGMA synchronous`.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        }
+    }
+}
+
 /// Everything a node needs to serve. Every limit a client can run into is
 /// here and in protocol.md.
 #[derive(Debug, Clone, clap::Args)]
@@ -293,6 +313,15 @@ pub struct Config {
     /// Longest group topic, in characters.
     #[arg(long, env = "HUBBUB_MAX_GROUP_TOPIC_CHARS", default_value_t = 500)]
     pub max_group_topic_chars: usize,
+
+    /// SQLite's `synchronous` for the WAL (README, "Durability: --sync"):
+    /// `full` (default) fsyncs the WAL at every commit, before any reply:
+    /// neither a process crash nor a power loss loses an acknowledged
+    /// write. `normal` fsyncs only at checkpoints: a process crash still
+    /// loses nothing acknowledged, a power loss (or kernel crash) may lose
+    /// the last acknowledged writes not yet checkpointed.
+    #[arg(long, env = "HUBBUB_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    pub sync: SyncMode,
 
     /// Sustained requests per second allowed per socket.
     #[arg(long, env = "HUBBUB_RATE_PER_SEC", default_value_t = 50.0)]

@@ -1,7 +1,10 @@
 //! One WebSocket connection: reads frames, enforces the per-socket limits
 //! (frame size, request rate, authentication deadline), dispatches requests,
 //! and writes replies and queued events, until the client leaves, the
-//! server shuts down, or the hub asks the socket to close.
+//! server shuts down, or the hub asks the socket to close. Several
+//! `message.send` requests of one socket run at once ([`pipeline`]).
+
+pub mod pipeline;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +72,7 @@ pub async fn serve(
     let mut refused_in_a_row: u32 = 0;
     let abuse_limit = (app.config.rate_burst as u32).saturating_mul(4).max(100);
     let mut beat = Heartbeat::new(app.config.edge.ping_every(), app.config.edge.ping_misses);
+    let mut pipe = pipeline::Pipeline::default();
 
     if let Some(a) = pre_auth {
         if let Err(e) = Box::pin(conn.become_user(&app, a.user, a.session, None)).await {
@@ -80,7 +84,7 @@ pub async fn serve(
     let end = loop {
         let authed = conn.auth.is_some();
         tokio::select! {
-            incoming = stream.next() => {
+            incoming = stream.next(), if pipe.has_room() => {
                 let msg = match incoming {
                     None => break End::Gone,
                     Some(Ok(m)) => m,
@@ -104,10 +108,23 @@ pub async fn serve(
                     }
                     Message::Text(text) => {
                         refused_in_a_row = 0;
+                        let p = match parse_text(&text) {
+                            Ok(p) => p,
+                            Err(frame) => {
+                                if !write_reply(&mut sink, frame, write_timeout).await {
+                                    break End::Gone;
+                                }
+                                continue;
+                            }
+                        };
+                        let Some(p) = pipe.offer(&app, &conn, p) else { continue };
+                        if !pipe.drain(&mut sink, write_timeout).await {
+                            break End::Gone;
+                        }
                         let was_authed = conn.auth.is_some();
                         // Boxed: the request's state exists only while it runs,
                         // so an idle socket's task stays small.
-                        let frame = Box::pin(handle_text(&app, &mut conn, &text)).await;
+                        let frame = Box::pin(run_parsed(&app, &mut conn, p)).await;
                         if was_authed && conn.auth.is_none() {
                             auth_deadline = Instant::now() + auth_window;
                         }
@@ -127,6 +144,11 @@ pub async fn serve(
                         Ok(Ok(())) => {}
                         _ => break End::Gone,
                     }
+                }
+            }
+            frame = pipe.next_reply() => {
+                if !write_reply(&mut sink, frame, write_timeout).await {
+                    break End::Gone;
                 }
             }
             Some(frame) = rx.recv() => {
@@ -150,6 +172,7 @@ pub async fn serve(
         }
     };
 
+    pipe.finish().await;
     conn.forget_user(&app).await;
     match end {
         End::Close(code, reason) => {
@@ -243,54 +266,85 @@ fn request_id(text: &str) -> Option<serde_json::Value> {
     serde_json::from_str::<Envelope>(text).ok()?.id.filter(|id| id.is_string() || id.is_number())
 }
 
-/// Parses and runs one text frame; returns the reply frame.
-async fn handle_text(app: &App, conn: &mut ConnState, text: &str) -> Utf8Bytes {
+/// A request frame that parsed: its id, kind and request.
+pub struct Parsed {
+    id: Option<serde_json::Value>,
+    kind: &'static str,
+    started: std::time::Instant,
+    req: Request,
+}
+
+/// Parses one text frame into a request, or the error reply it gets.
+fn parse_text(text: &str) -> Result<Parsed, Utf8Bytes> {
     let m = metrics::global();
     let env = match serde_json::from_str::<Envelope>(text) {
         Ok(env) => env,
         Err(e) => {
             m.frame_in(FrameIn::Invalid);
-            return error_frame(&None, &bad_request(format!("invalid JSON: {e}")));
+            return Err(error_frame(&None, &bad_request(format!("invalid JSON: {e}"))));
         }
     };
     if let Some(id) = &env.id {
         if !(id.is_string() || id.is_number()) {
             m.frame_in(FrameIn::Invalid);
-            return error_frame(&None, &bad_request("`id` must be a string or a number"));
+            return Err(error_frame(&None, &bad_request("`id` must be a string or a number")));
         }
     }
     let kind = match &env.kind {
         Some(serde_json::Value::String(k)) => k.as_str(),
         None => {
             m.frame_in(FrameIn::Invalid);
-            return error_frame(&env.id, &bad_request("missing `type`"));
+            return Err(error_frame(&env.id, &bad_request("missing `type`")));
         }
         Some(_) => {
             m.frame_in(FrameIn::Invalid);
-            return error_frame(&env.id, &bad_request("`type` must be a string"));
+            return Err(error_frame(&env.id, &bad_request("`type` must be a string")));
         }
     };
     let Some(kind_index) = REQUEST_KINDS.iter().position(|k| *k == kind) else {
         m.frame_in(FrameIn::Invalid);
-        return error_frame(&env.id, &Error::UnknownType(kind.chars().take(64).collect()));
+        return Err(error_frame(&env.id, &Error::UnknownType(kind.chars().take(64).collect())));
     };
     m.frame_in(FrameIn::Request(kind_index));
     let started = std::time::Instant::now();
-    let req = match serde_json::from_str::<Request>(text) {
-        Ok(r) => r,
-        Err(e) => return error_frame(&env.id, &bad_request(format!("invalid `{kind}` request: {e}"))),
-    };
-    let result = handlers::dispatch(app, conn, req).await;
-    m.request_seconds.observe(metrics::since(started));
+    let kind = REQUEST_KINDS[kind_index];
+    match serde_json::from_str::<Request>(text) {
+        Ok(req) => Ok(Parsed { id: env.id, kind, started, req }),
+        Err(e) => Err(error_frame(&env.id, &bad_request(format!("invalid `{kind}` request: {e}")))),
+    }
+}
+
+/// Runs one parsed request alone; returns the reply frame.
+async fn run_parsed(app: &App, conn: &mut ConnState, p: Parsed) -> Utf8Bytes {
+    let result = handlers::dispatch(app, conn, p.req).await;
+    reply_frame(&p.id, p.kind, p.started, result)
+}
+
+/// The reply frame of a request's result (and its latency metric).
+fn reply_frame(
+    id: &Option<serde_json::Value>,
+    kind: &str,
+    started: std::time::Instant,
+    result: crate::error::Result<handlers::Reply>,
+) -> Utf8Bytes {
+    metrics::global().request_seconds.observe(metrics::since(started));
     match result {
-        Ok(data) => ok_frame(&env.id, &data),
+        Ok(data) => ok_frame(id, &data),
         Err(e) => {
             if e.is_server_side() {
                 tracing::error!(kind, error = %e, "request failed");
             }
-            error_frame(&env.id, &e)
+            error_frame(id, &e)
         }
     }
+}
+
+/// Writes one reply; `false` when the socket is gone.
+async fn write_reply<S>(sink: &mut S, frame: Utf8Bytes, limit: Duration) -> bool
+where
+    S: futures_util::Sink<Message, Error = WsError> + Unpin,
+{
+    matches!(timeout(limit, sink.send(Message::Text(frame))).await, Ok(Ok(())))
 }
 
 fn ok_frame(id: &Option<serde_json::Value>, data: &serde_json::value::RawValue) -> Utf8Bytes {

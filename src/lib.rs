@@ -13,9 +13,10 @@
 //! - [`server`]: accept loop, HTTP routing, upgrade, graceful shutdown.
 //! - [`web`]: the browser client's static files, embedded at build time.
 //! - [`http`]: the minimal HTTP/1.1 front (request head, plain responses, origin check).
-//! - [`connection`]: one socket's life: limits, parsing, replies, queued events.
 //! - [`heartbeat`]: server pings on every socket and the rule that closes a silent peer.
 //! - [`forwarded`]: the real client address behind trusted reverse proxies.
+//! - [`connection`]: one socket's life: limits, parsing, replies, queued events;
+//!   [`connection::pipeline`] runs its `message.send` requests side by side.
 //! - [`handlers`]: one file per request kind; where store and hub meet.
 //! - [`auth`]: passwords (bcrypt), access tokens (EdDSA JWT), refresh tokens, login throttling.
 //! - [`hub`]: this node's sharded registry of live sockets; reaches users via the broker,

@@ -80,7 +80,7 @@ fn token_user(token: &str) -> Option<u64> {
 }
 
 /// The direct conversation id of two users' tokens.
-fn conversation_of(a: Option<&String>, b: Option<&String>) -> Option<String> {
+pub(crate) fn conversation_of(a: Option<&String>, b: Option<&String>) -> Option<String> {
     let (a, b) = (token_user(a?)?, token_user(b?)?);
     Some(format!("{}-{}", a.min(b), a.max(b)))
 }

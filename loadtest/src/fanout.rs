@@ -146,7 +146,12 @@ pub async fn run(target: Arc<Target>, prefix: &str, args: &FanoutArgs) -> Result
 
 /// Each open socket follows `author`, `concurrency` requests at a time.
 /// Returns the sockets whose follow succeeded.
-async fn follow_all(target: &Target, socks: Vec<Option<Ws>>, author: &str, concurrency: usize) -> (Vec<Ws>, Failures) {
+pub(crate) async fn follow_all(
+    target: &Target,
+    socks: Vec<Option<Ws>>,
+    author: &str,
+    concurrency: usize,
+) -> (Vec<Ws>, Failures) {
     let bar = setup::progress(socks.len() as u64, "follow");
     let limit = target.timeout;
     let results: Vec<Result<Ws, String>> = stream::iter(socks.into_iter().flatten())

@@ -8,7 +8,9 @@
 //! and `group` (one message to a group of M online members, across two
 //! nodes with `--target-b`: time to each member's `message.new` and to the last)
 //! and `groups` (sustained messages into many small groups: messages/s and
-//! member deliveries/s with every delivery accounted for).
+//! member deliveries/s with every delivery accounted for) and `instr` (a
+//! fixed closed-loop workload for counting the server's instructions under
+//! callgrind: loadtest/scripts/instructions.sh).
 //!
 //! Every run stops by itself: each phase has a duration and a drain
 //! deadline, and every network wait has a timeout. Targets outside the
@@ -20,6 +22,7 @@ mod dm;
 mod fanout;
 mod group;
 mod groups;
+mod instr;
 mod report;
 mod setup;
 mod stats;
@@ -211,6 +214,26 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         drain: u64,
     },
+    /// A fixed closed-loop workload (DMs, typing, one post to F followers)
+    /// for counting the server's instructions under callgrind; see
+    /// loadtest/scripts/instructions.sh.
+    Instr {
+        /// DM pairs.
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// DMs sent, one at a time, round-robin over the pairs.
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Typing requests (start/stop in turn), one at a time.
+        #[arg(long, default_value_t = 2_000)]
+        typing: usize,
+        /// Online followers of the one post (0: no fanout phase).
+        #[arg(long, default_value_t = 1_000)]
+        followers: usize,
+        /// The server's pid, to bracket each phase with callgrind_control.
+        #[arg(long)]
+        callgrind_pid: Option<u32>,
+    },
 }
 
 /// Refuses non-loopback targets unless explicitly allowed.
@@ -303,6 +326,12 @@ fn validate(cli: &Cli) -> Result<(), String> {
             }
             if !(interval.is_finite() && *interval > 0.0 && *interval <= 600.0) {
                 return Err("--interval must be in (0, 600] seconds".into());
+            }
+        }
+        Scenario::Instr { pairs, messages, typing, followers, .. } => {
+            positive_pairs(*pairs)?;
+            if *messages > 1_000_000 || *typing > 1_000_000 || *followers > 100_000 {
+                return Err("--messages and --typing must be at most 1000000, --followers 100000".into());
             }
         }
         Scenario::Groups { groups, members, rate, seconds, .. } => {
@@ -458,6 +487,11 @@ async fn run(cli: Cli) -> Result<Report, String> {
             let per_group = rate / ready.len() as f64;
             let (_, phase) = dm::phase(ready, 1, per_group, 0.0, seconds, Duration::from_secs(drain)).await;
             Report::Groups { groups, members, setup_failures, phase }
+        }
+        Scenario::Instr { pairs, messages, typing, followers, callgrind_pid } => {
+            let args =
+                instr::InstrArgs { pairs, messages, typing, followers, callgrind_pid, concurrency: cli.concurrency };
+            Report::Instr(instr::run(target, prefix, &args).await?)
         }
     };
     if let Some(before) = before {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::connect::ConnectReport;
 use crate::dm::PhaseReport;
 use crate::fanout::FanoutReport;
+use crate::instr::InstrReport;
 use crate::stats::{Failures, LatencySummary};
 
 /// One step of a ramp.
@@ -33,6 +34,8 @@ pub enum Report {
     Fanout(FanoutReport),
     /// `groups`: G groups of M members, one phase.
     Groups { groups: usize, members: usize, setup_failures: Failures, phase: PhaseReport },
+    /// `instr`: the measured phases.
+    Instr(InstrReport),
     /// The server's view: how each /metrics series changed during the run.
     WithServer { client: Box<Report>, server_metrics_delta: BTreeMap<String, f64> },
 }
@@ -101,6 +104,15 @@ impl Report {
                 failures(&mut s, "setup failures", setup_failures);
                 row(&mut s, "groups x members", format!("{groups} x {members}"));
                 phase_table(&mut s, phase);
+            }
+            Report::Instr(r) => {
+                for p in &r.phases {
+                    let _ = writeln!(
+                        s,
+                        "{}: {} requests, {} stored, {} events, {:.1} s",
+                        p.name, p.requests, p.stored, p.events, p.seconds
+                    );
+                }
             }
             Report::WithServer { client, server_metrics_delta } => {
                 s.push_str(&client.to_table());

@@ -24,6 +24,7 @@ use super::user_block::check_direct;
 use super::{ConnState, Reply, event_frame, lifecycle, message_view, reply};
 use crate::app::App;
 use crate::error::{Error, Result, bad_request};
+use crate::hub::ConnId;
 use crate::model::{ConversationId, ConversationRef, DirectSend, Message, MessageId, User, UserId};
 use crate::protocol::{MessageEnvelope, MessageSend, ReplyView, events};
 use crate::store::Inserted;
@@ -31,6 +32,12 @@ use crate::validate;
 
 pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<Reply> {
     let me = conn.user()?.user.clone();
+    send(app, me, conn.id, r).await
+}
+
+/// `message.send` by `me` from socket `conn_id` (which gets no
+/// `message.new` of its own message: the reply carries it).
+pub(super) async fn send(app: &App, me: User, conn_id: ConnId, r: MessageSend) -> Result<Reply> {
     validate::message_text(&r.text, app.config.max_message_chars)?;
     if let Some(n) = &r.nonce {
         validate::nonce(n)?;
@@ -69,7 +76,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<R
     match m.conversation_id.group_id() {
         Some(g) => {
             let members = app.store.group_member_ids(g).await?;
-            let failed = app.hub.send_to_users(&members, &frame, Some(conn.id)).await;
+            let failed = app.hub.send_to_users(&members, &frame, Some(conn_id)).await;
             if failed > 0 {
                 tracing::warn!(failed, "group message stored but not yet published to every member");
             }
@@ -85,7 +92,7 @@ pub async fn handle(app: &App, conn: &mut ConnState, r: MessageSend) -> Result<R
                 if stored.created {
                     app.push.wake();
                 }
-                if let Err(e) = app.hub.send_to_user(m.from_id, &frame, Some(conn.id)).await {
+                if let Err(e) = app.hub.send_to_user(m.from_id, &frame, Some(conn_id)).await {
                     tracing::warn!(error = %e, "message stored but not published to the sender's devices");
                 }
             }

@@ -14,6 +14,7 @@ mod change_sync;
 mod conversation_list;
 mod conversation_mute;
 mod conversation_read;
+pub mod detached;
 mod device_list;
 mod device_register;
 mod device_remove;

@@ -406,7 +406,7 @@ pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
         }
         return Ok(Arc::new(ScyllaStore::open(&options).await?));
     }
-    let store = SqliteStore::open(&config.data_dir.join("hubbub.db"), config.store_timeout()).await?;
+    let store = SqliteStore::open_with(&config.data_dir.join("hubbub.db"), config.store_timeout(), config.sync).await?;
     Ok(Arc::new(store))
 }
 

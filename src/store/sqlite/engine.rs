@@ -7,7 +7,8 @@
 //! fsyncing the database file while every waiting write (and its ack) waits
 //! behind it. A profile at 4000 messages/s put 13% of the server's CPU and
 //! the latency tail there. Durability is unchanged: each COMMIT is still
-//! fsynced to the WAL (`synchronous=FULL`) before any caller is answered.
+//! fsynced to the WAL (`synchronous=FULL`) before any caller is answered,
+//! unless `--sync normal` chose otherwise (config.rs says what that risks).
 //!
 //! A checkpoint on another connection can never catch up with a writer that
 //! never pauses, and SQLite restarts the WAL from its beginning only after a
@@ -24,6 +25,7 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::schema;
+use crate::config::SyncMode;
 use crate::error::StoreError;
 use crate::metrics;
 
@@ -105,7 +107,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 impl Engine {
     /// Opens (creating if needed) the database, applies the schema and starts
     /// the writer thread.
-    pub async fn open(path: &Path, timeout: Duration) -> Result<Engine, StoreError> {
+    pub async fn open(path: &Path, timeout: Duration, sync: SyncMode) -> Result<Engine, StoreError> {
         let path = path.to_path_buf();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
@@ -136,6 +138,9 @@ impl Engine {
             // page-cache hash to drop it (`pcache1TruncateUnsafe`, 12% of the
             // writer at 64 MiB). 16 MiB holds a batch's dirty pages.
             conn.execute_batch("PRAGMA wal_autocheckpoint=0;").map_err(map_err)?;
+            // Only the writer commits; `--sync normal` relaxes it alone (the
+            // checkpointer keeps FULL: it fsyncs the WAL before copying).
+            conn.pragma_update(None, "synchronous", sync.pragma()).map_err(map_err)?;
             Ok((conn, open_connection(&p)?))
         })
         .await

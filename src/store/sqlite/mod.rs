@@ -22,6 +22,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use self::engine::{Engine, map_err};
 use self::social::Side;
 use super::{Inserted, Store};
+use crate::config::SyncMode;
 use crate::error::StoreError;
 use crate::model::{
     ConversationId, ConversationSummary, DirectSend, FanoutState, FollowCounts, FollowEntry, FollowId, ItemId, Message,
@@ -29,7 +30,7 @@ use crate::model::{
     User, UserCredentials, UserId, ViewerMarks,
 };
 
-/// SQLite storage in one file, WAL mode, `synchronous=FULL`.
+/// SQLite storage in one file, WAL mode, `synchronous=FULL` (or NORMAL with `--sync normal`).
 pub struct SqliteStore {
     engine: Engine,
 }
@@ -37,7 +38,13 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens or creates the database at `path`; every call times out after `timeout`.
     pub async fn open(path: &Path, timeout: Duration) -> Result<SqliteStore, StoreError> {
-        Ok(SqliteStore { engine: Engine::open(path, timeout).await? })
+        SqliteStore::open_with(path, timeout, SyncMode::Full).await
+    }
+
+    /// [`SqliteStore::open`] with the writer's `synchronous` set to `sync`
+    /// (`--sync`: what a crash or a power loss may take, config.rs).
+    pub async fn open_with(path: &Path, timeout: Duration, sync: SyncMode) -> Result<SqliteStore, StoreError> {
+        Ok(SqliteStore { engine: Engine::open(path, timeout, sync).await? })
     }
 }
 
