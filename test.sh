@@ -109,12 +109,11 @@ else
   loud "SKIPPING the systemd unit check: systemd-analyze not found (apt-get install systemd)"
 fi
 
-# 2b. Instructions per stored message and per delivered event against the
+# 2c. Instructions per stored message and per delivered event against the
 # committed baseline (BENCHMARKS.md, "Instructions per event"): the debug
 # build the suite just made, a small fixed workload, about a minute.
 if command -v valgrind >/dev/null 2>&1; then
-  cargo build --workspace --locked
-  PROFILE=debug WORKLOAD=ci loadtest/scripts/instructions.sh --check
+  phase instructions bash -c 'cargo build --workspace --locked && PROFILE=debug WORKLOAD=ci loadtest/scripts/instructions.sh --check'
 elif in_ci; then
   echo "CI=true: valgrind is required for the instruction-count check" >&2
   exit 1
