@@ -529,6 +529,8 @@ mod tests {
             include_str!("reactions.rs"),
             include_str!("lifecycle.rs"),
             include_str!("push.rs"),
+            include_str!("device_slots.rs"),
+            include_str!("push_intake.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();
