@@ -462,12 +462,19 @@ async fn accepted_by_message(r: &Receiver, sub: &Value, want: &[String]) -> std:
 async fn a_burst_to_offline_recipients_gets_exactly_one_notification_each() {
     let r = Receiver::start().await;
     let gateway = r.url();
+    // /metrics is served on its own listener (--metrics-listen).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_at = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let s = TestServer::start_with(move |c| {
         c.push.push_allow_http = true;
         c.push.push_poll_ms = 100;
         c.push.push_gateway_url = Some(gateway);
         // Many small batches (the default is 512).
         c.push.push_intake = 16;
+        // 150 sends as fast as the box allows: the per-user write budget
+        // (burst 100) is not what this test is about.
+        c.user_writes_burst = 1_000.0;
+        c.metrics_listen = hubbub::config::MetricsListen(Some(metrics_at));
     })
     .await;
     let mut ann = Client::register(&s, "ann").await;
@@ -502,7 +509,9 @@ async fn a_burst_to_offline_recipients_gets_exactly_one_notification_each() {
     assert!(bob_got.values().all(|n| *n == 1), "exactly one per message: {bob_got:?}");
     assert_eq!(cat_got.len(), 30);
     assert!(cat_got.values().all(|n| *n == 1), "{cat_got:?}");
-    let (_, metrics) = common::http_get(s.addr, "/metrics", &[]).await.expect("GET /metrics");
+    let (status, metrics) = common::http_get(metrics_at, "/metrics", &[]).await.expect("GET /metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("hubbub_push_"), "the push metrics are there: {metrics}");
     assert!(!metrics.contains("push_not_queued_total{"), "nothing refused: {metrics}");
     s.stop().await;
 }

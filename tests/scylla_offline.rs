@@ -82,7 +82,10 @@ fn hubbub(args: &[&str]) -> (i32, String) {
         .env_remove("HUBBUB_SCYLLA")
         .output()
         .expect("run hubbub");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    // Logs go to stderr (stdout only carries command output).
+    let mut log = String::from_utf8_lossy(&out.stderr).into_owned();
+    log.push_str(&String::from_utf8_lossy(&out.stdout));
+    (out.status.code().unwrap_or(-1), log)
 }
 
 // Multi-threaded: the silent peer keeps accepting while the binary runs.
@@ -94,7 +97,7 @@ async fn the_binary_exits_non_zero_with_a_clear_error() {
     assert!(log.contains("migrate failed") && log.contains("cannot connect to ScyllaDB"), "{log}");
 
     let silent = not_cql(false).await;
-    let (code, log) = hubbub(&["serve", "--listen", "127.0.0.1:0", "--scylla", &silent]);
+    let (code, log) = hubbub(&["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off", "--scylla", &silent]);
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("server failed") && log.contains("no CQL answer"), "{log}");
 }
