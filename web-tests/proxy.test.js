@@ -254,7 +254,7 @@ test('behind nginx with TLS: web client, wss:// across two nodes, idle sockets k
     // TLS with the test CA; plain HTTP redirects to https.
     const [status, body] = await httpsGet(`${base}/`, cert.ca);
     assert.strictEqual(status, 200);
-    assert.match(body, /<script src="\/?app\.js"/);
+    assert.match(body, /<script[^>]* src="\/?app\.js"/);
     const redirect = await fetch(`http://127.0.0.1:${ports.http}/ws`, { redirect: 'manual' });
     assert.strictEqual(redirect.status, 301);
 
