@@ -415,17 +415,27 @@ impl Node {
     }
 }
 
+/// ann, and bob with a Web Push device at `r` (failing every delivery when
+/// `failing`) who has gone offline; returns ann's client and bob's
+/// subscription.
+async fn ann_and_offline_bob(node: &Node, r: &Receiver, failing: bool) -> (Client, Value) {
+    let mut ann = Client::register(node, "ann").await;
+    let mut bob = Client::register(node, "bob").await;
+    let sub = r.subscription().await;
+    if failing {
+        r.mode(&sub_id(&sub), "fail").await;
+    }
+    register_webpush(&mut bob, &sub).await;
+    go_offline(bob, &mut ann).await;
+    (ann, sub)
+}
+
 #[tokio::test]
 async fn queued_notifications_survive_a_sigkill() {
     let r = Receiver::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = Node::start(dir.path(), &r).await;
-    let mut ann = Client::register(&node, "ann").await;
-    let mut bob = Client::register(&node, "bob").await;
-    let sub = r.subscription().await;
-    r.mode(&sub_id(&sub), "fail").await;
-    register_webpush(&mut bob, &sub).await;
-    go_offline(bob, &mut ann).await;
+    let (mut ann, sub) = ann_and_offline_bob(&node, &r, true).await;
     ann.send_dm("bob", "still there after the crash").await;
     // The endpoint fails: the notification stays queued, retried with backoff.
     r.wait_for(for_sub(sub_id(&sub)), |e| e.iter().any(|e| e["status"] == 500)).await;
@@ -521,11 +531,7 @@ async fn notifications_of_acknowledged_messages_survive_an_immediate_sigkill() {
     let r = Receiver::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let node = Node::start(dir.path(), &r).await;
-    let mut ann = Client::register(&node, "ann").await;
-    let mut bob = Client::register(&node, "bob").await;
-    let sub = r.subscription().await;
-    register_webpush(&mut bob, &sub).await;
-    go_offline(bob, &mut ann).await;
+    let (mut ann, sub) = ann_and_offline_bob(&node, &r, false).await;
     let mut sent = Vec::new();
     for i in 0..60 {
         sent.push(ann.send_dm("bob", &format!("m {i}")).await["id"].as_str().unwrap().to_owned());

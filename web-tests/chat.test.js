@@ -10,6 +10,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { sleep, freePort, buildServer } = require('./support');
 
 const REPO = path.resolve(__dirname, '..');
 // HUBBUB_TEST_SCYLLA=host:port: the server stores in that CQL node (the
@@ -40,20 +41,8 @@ const CI = process.env.CI === 'true';
 // this is a no-op. A plain `cargo build` resolves fewer features (no
 // dev-dependencies, no loadtest): in CI it compiled part of the dependency
 // tree and hubbub itself a second time.
-function buildServer() {
-  const build = spawnSync('cargo', ['test', '--workspace', '--locked', '--no-run'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
-  assert.strictEqual(build.status, 0, 'cargo build failed');
-}
 
-function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
 async function waitHealthy(base, ms = 20000) {
   const deadline = Date.now() + ms;

@@ -18,6 +18,7 @@ const https = require('node:https');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { sleep, freePort, buildServer } = require('./support');
 
 const REPO = path.resolve(__dirname, '..');
 const SCYLLA = process.env.HUBBUB_TEST_SCYLLA || '';
@@ -34,15 +35,7 @@ const PROXY_READ_TIMEOUT_S = SOAK_S ? 60 : 3;
 const PING_S = SOAK_S ? 25 : 1;
 const IDLE_MS = SOAK_S ? SOAK_S * 1000 : 3 * PROXY_READ_TIMEOUT_S * 1000 + 1000;
 
-function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
 function found(cmd, args) { return spawnSync(cmd, args, { stdio: 'ignore' }).error === undefined; }
 
@@ -214,10 +207,7 @@ test('behind nginx with TLS: web client, wss:// across two nodes, idle sockets k
     t.skip(`${missing} missing`);
     return;
   }
-  // The test suite's own build (same features as `cargo test --workspace`,
-  // so nothing is compiled a second time after the Rust passes).
-  const build = spawnSync('cargo', ['test', '--workspace', '--locked', '--no-run'], { cwd: REPO, stdio: 'inherit', timeout: 900000 });
-  assert.strictEqual(build.status, 0, 'cargo build failed');
+  buildServer();
   const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(REPO, 'target'), 'debug', 'hubbub');
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-proxy-'));
