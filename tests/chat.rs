@@ -215,7 +215,7 @@ async fn a_restart_keeps_every_acknowledged_message_and_closes_sockets_with_reco
 #[tokio::test]
 async fn metrics_endpoint_counts_requests_and_events() {
     // /metrics is served on its own address (--metrics-listen), not on the public one.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let s = TestServer::start_with(|c| c.metrics_listen = hubbub::config::MetricsListen(Some(metrics))).await;
     let (status, _) = http_get(s.addr, "/metrics", &[]).await.unwrap();

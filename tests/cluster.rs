@@ -191,7 +191,7 @@ async fn a_second_node_with_the_same_worker_id_refuses_to_start() {
     let Some(redis) = common::cluster::Redis::start().await else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let first = Node::start(tmp.path(), &redis.url(), 7).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let mut cmd = node_command(tmp.path(), &redis.url(), 7, port);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let out = tokio::time::timeout(common::start_wait(), tokio::task::spawn_blocking(move || cmd.output()))
@@ -214,7 +214,7 @@ async fn a_node_on_another_data_directory_refuses_to_split_the_data() {
     let Some(redis) = common::cluster::Redis::start().await else { return };
     let (one, two) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
     let _first = Node::start(one.path(), &redis.url(), 1).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let mut cmd = node_command(two.path(), &redis.url(), 2, port);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let out = tokio::time::timeout(common::start_wait(), tokio::task::spawn_blocking(move || cmd.output()))

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::cluster::Cluster;
-use common::{Client, Target, TestServer, http_get};
+use common::{Client, Target, TestServer, free_port, http_get};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubbub");
@@ -34,9 +34,6 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 #[test]
 fn config_check_shows_each_setting_with_its_source_and_hides_passwords() {

@@ -374,7 +374,7 @@ impl common::Target for Node {
 
 impl Node {
     async fn start(dir: &std::path::Path, receiver: &Receiver) -> Node {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let port = common::free_port();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubbub"));
         cmd.env("HUBBUB_LISTEN", addr.to_string())
@@ -473,7 +473,7 @@ async fn a_burst_to_offline_recipients_gets_exactly_one_notification_each() {
     let r = Receiver::start().await;
     let gateway = r.url();
     // /metrics is served on its own listener (--metrics-listen).
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = common::free_port();
     let metrics_at = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let s = TestServer::start_with(move |c| {
         c.push.push_allow_http = true;

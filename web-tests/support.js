@@ -2,22 +2,13 @@
 'use strict';
 const assert = require('node:assert');
 const { spawnSync } = require('node:child_process');
-const net = require('node:net');
 const path = require('node:path');
+const { freePort } = require('./ports');
 
 const REPO = path.resolve(__dirname, '..');
 
 /** Resolves after `ms` milliseconds. */
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
-
-/** A loopback TCP port that was free a moment ago. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
 /** Builds the server with the test suite's own command (same features as
  * `cargo test --workspace`, so nothing compiles twice after the Rust passes). */

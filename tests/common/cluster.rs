@@ -9,16 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{Target, WAIT, http_get, scylla_keyspace_for, start_wait, test_scylla};
+use super::{Target, free_port, WAIT, http_get, scylla_keyspace_for, start_wait, test_scylla};
 
 /// True when running under CI (`CI=true`): missing tools fail the tests.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("addr").port()
 }
 
 /// A `redis-server` child process.

@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod ports;
 pub mod record;
+
+pub use ports::free_port;
 
 /// A small deterministic generator (splitmix64) for the seeded tests: the
 /// same seed gives the same run every time.

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { HubbubClient } from '../src/index.js';
 
@@ -17,6 +18,8 @@ export const WebSocketImpl = globalThis.WebSocket || (await import('ws')).WebSoc
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..', '..');
+// Ports outside the kernel's ephemeral range (see web-tests/ports.js).
+export const { freePort } = createRequire(import.meta.url)(path.join(REPO, 'web-tests', 'ports.js'));
 const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(REPO, process.env.CARGO_TARGET_DIR) : path.join(REPO, 'target');
 export const BIN = process.env.HUBBUB_BIN || path.join(TARGET, 'debug', 'hubbub');
 export const WAIT_MS = 20000;
@@ -26,14 +29,6 @@ const RECORD = process.env.HUBBUB_RECORD_FRAMES || '';
 const START_MS = SCYLLA ? 180000 : 20000;
 
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
 
 export function tempDir(name) { return fs.mkdtempSync(path.join(os.tmpdir(), `hubbub-sdk-${name}-`)); }
 
