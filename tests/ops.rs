@@ -34,7 +34,6 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-
 #[test]
 fn config_check_shows_each_setting_with_its_source_and_hides_passwords() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{Target, free_port, WAIT, http_get, scylla_keyspace_for, start_wait, test_scylla};
+use super::{Target, WAIT, free_port, http_get, scylla_keyspace_for, start_wait, test_scylla};
 
 /// True when running under CI (`CI=true`): missing tools fail the tests.
 pub fn in_ci() -> bool {
