@@ -66,6 +66,13 @@ pub struct InboxCursor {
     last: u64,
     /// `Some` while live events are held back (attaching, or filling a gap).
     held: Option<Vec<Held>>,
+    /// A resume position was given and no release has judged it yet.
+    resume_pending: bool,
+    /// What the first release after a resume found: every missed entry
+    /// was delivered. Whichever release comes first decides it (the attach
+    /// or a gap fill racing it); a later one cannot turn it true, because
+    /// the first one may already have moved the cursor to another epoch.
+    resumed: bool,
 }
 
 /// What the hub keeps for one attached socket.
@@ -139,8 +146,16 @@ impl ConnHandle {
         if let Some(p) = from {
             c.epoch = Some(p.epoch);
             c.last = p.offset;
+            c.resume_pending = true;
+            c.resumed = false;
         }
         c.held.get_or_insert_with(Vec::new);
+    }
+
+    /// Whether the resume position given to [`Self::hold_from`] was
+    /// honoured: the first release after it delivered every missed entry.
+    pub fn resumed(&self) -> bool {
+        self.cursor().resumed
     }
 
     /// Starts holding live events if not already; true if it started now.
@@ -252,6 +267,10 @@ impl ConnHandle {
                 c.epoch = None;
                 c.last = 0;
             }
+        }
+        if c.resume_pending {
+            c.resume_pending = false;
+            c.resumed = out.recovered;
         }
         let mut rest = held.into_iter();
         for (pos, frame) in rest.by_ref() {

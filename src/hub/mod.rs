@@ -213,7 +213,11 @@ impl Hub {
         if released.refill {
             self.local.request_fill(user.id);
         }
-        Ok(Attached { recovered: resuming && released.recovered, position: released.position })
+        // Not `released.recovered`: a gap fill (after a broker reconnect) may
+        // have released this socket first, moving it to the current epoch,
+        // and then this release finds nothing missing although the resume
+        // position was never honoured.
+        Ok(Attached { recovered: resuming && handle.resumed(), position: released.position })
     }
 
     /// Removes a socket; unsubscribes the user's inbox after the last one.

@@ -123,3 +123,26 @@ fn resync_holds_every_socket_and_queues_every_user() {
     assert_eq!(hub.take_fills(), vec![UserId(7)]);
     let _ = Bytes::new();
 }
+
+#[test]
+fn a_resume_judged_by_a_racing_gap_fill_is_not_recovered() {
+    // A broker reconnect holds every socket and fills their gaps; a socket
+    // attaching with an unknown epoch at that moment is released twice: by
+    // the fill (which finds the epoch gone, asks for a sync and moves the
+    // socket to the current epoch) and then by the attach itself.
+    let (a, mut ra) = handle(1, "s1", 16);
+    a.hold_from(pos("old", 1));
+    assert!(!a.hold());
+    let fill = a.release(Ok(history("cur", 3, vec![], true)), Some("gap"));
+    assert!(!fill.recovered);
+    let attach = a.release(Ok(history("cur", 3, vec![], true)), None);
+    assert!(attach.recovered, "the second release finds the socket current");
+    assert!(!a.resumed(), "but the resume position was not honoured");
+    assert_eq!(offsets(&mut ra), vec![serde_json::json!("sync")]);
+
+    // An honoured resume stays honoured.
+    let (b, _rb) = handle(2, "s2", 16);
+    b.hold_from(pos("cur", 3));
+    assert!(b.release(Ok(history("cur", 3, vec![], true)), None).recovered);
+    assert!(b.resumed());
+}
