@@ -166,7 +166,7 @@ if [ -n "$CQL" ]; then
   echo "browser test on CQL ($CQL)" >&2
   HUBBUB_TEST_SCYLLA="$CQL" check browser-cql bash -c 'cd web-tests && node --test'
 fi
-# 4b. The browser chat test through nginx with TLS (SQLite; about 40 s).
+# 4b. The browser chat test through nginx with TLS (SQLite; 41-74 s on a loaded 2-core box).
 NGINX_BIN="$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)"
 if [ -n "$NGINX_BIN" ]; then
   HUBBUB_VIA_NGINX=1 check browser-nginx bash -c 'cd web-tests && node --test chat.test.js'
@@ -185,7 +185,7 @@ if [ -n "$CQL" ]; then
   echo "SDK tests on CQL ($CQL)" >&2
   HUBBUB_TEST_SCYLLA="$CQL" check sdk-cql bash -c 'cd clients/js && npm test'
 fi
-# 5b. The SDK tests through nginx with TLS (SQLite; about 25 s).
+# 5b. The SDK tests through nginx with TLS (SQLite; 22-31 s on a loaded 2-core box).
 if [ -n "$NGINX_BIN" ]; then
   HUBBUB_VIA_NGINX=1 check sdk-nginx bash -c 'cd clients/js && npm test'
 elif in_ci; then
