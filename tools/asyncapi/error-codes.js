@@ -4,7 +4,8 @@
 // The server's codes are read from the one place they are defined:
 // `ErrorCode` in src/protocol.rs (its variants, their `serde(rename_all =
 // "snake_case")` wire names and `as_str`'s strings, which must agree);
-// src/error.rs maps every internal error onto those variants. A code added
+// src/error.rs maps every internal error onto those variants, and each
+// variant must be reachable from that mapping (`Error::code`). A code added
 // there and not documented, or documented and no longer sent, is drift.
 'use strict';
 
@@ -38,6 +39,13 @@ function rustCodes(src) {
   return { codes: variants.map(snake), problems };
 }
 
+/** The `ErrorCode` variants `Error::code` in src/error.rs maps onto (null: no such fn). */
+function mappedVariants(src) {
+  const m = /pub fn code\(&self\) -> ErrorCode \{([\s\S]*?)\n    \}/.exec(src);
+  if (!m) return null;
+  return [...new Set([...m[1].matchAll(/=>\s*ErrorCode::([A-Za-z0-9]+)/g)].map((x) => x[1]))];
+}
+
 /** The codes in the first column of protocol.md's "## 6. Error codes" table. */
 function docCodes(md) {
   const start = md.search(/^## 6\. Error codes\s*$/m);
@@ -63,12 +71,19 @@ function schemaCodes(text) {
  * Compares the server's codes with both documents. Returns a list of
  * problems, each a sentence naming the file to fix (empty: no drift).
  */
-function checkErrorCodes({ rust, md, spec } = {}) {
+function checkErrorCodes({ rust, errors, md, spec } = {}) {
   rust = rust ?? fs.readFileSync(path.join(REPO, 'src', 'protocol.rs'), 'utf8');
+  errors = errors ?? fs.readFileSync(path.join(REPO, 'src', 'error.rs'), 'utf8');
   md = md ?? fs.readFileSync(path.join(REPO, 'protocol.md'), 'utf8');
   spec = spec ?? fs.readFileSync(path.join(REPO, 'asyncapi.yaml'), 'utf8');
   const { codes, problems } = rustCodes(rust);
   if (codes.length === 0) return problems.length ? problems : ['src/protocol.rs: ErrorCode has no variants'];
+  const mapped = mappedVariants(errors);
+  if (mapped === null) problems.push('src/error.rs: no `pub fn code(&self) -> ErrorCode` found');
+  else {
+    for (const v of mapped) if (!codes.includes(snake(v))) problems.push(`src/error.rs maps to ErrorCode::${v}, which the enum lacks`);
+    for (const c of codes) if (!mapped.map(snake).includes(c)) problems.push(`ErrorCode \`${c}\`: src/error.rs never maps an error to it`);
+  }
   const compare = (where, listed) => {
     for (const c of codes) if (!listed.includes(c)) problems.push(`${where} lacks error code \`${c}\` (the server sends it)`);
     for (const c of listed) if (!codes.includes(c)) problems.push(`${where} lists error code \`${c}\`, which the server never sends`);
@@ -84,4 +99,4 @@ function checkErrorCodes({ rust, md, spec } = {}) {
   return problems;
 }
 
-module.exports = { checkErrorCodes, rustCodes, docCodes, schemaCodes };
+module.exports = { checkErrorCodes, rustCodes, mappedVariants, docCodes, schemaCodes };
