@@ -34,8 +34,7 @@ if (VIA_NGINX) {
   after(() => nginx.stopAll());
 }
 // One certificate for every nginx of this process; clients trust its CA.
-const CERT = VIA_NGINX ? nginx.makeCertificate(fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-sdk-cert-'))) : null;
-if (CERT) process.on('exit', () => fs.rmSync(path.dirname(CERT.cert), { recursive: true, force: true }));
+const CERT = VIA_NGINX ? nginx.testCertificate() : null;
 
 // The runtime's WebSocket (Node 22; Node 20 with --experimental-websocket),
 // else the `ws` package (a dev dependency, for the tests only). Through
