@@ -390,6 +390,11 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     assert.ok(!server.log.includes(session.access_token), 'access token in server log');
     assert.ok(!server.log.includes(session.refresh_token.split('.')[1]), 'refresh secret in server log');
     assert.ok(!server.log.includes('correct-horse'), 'password in server log');
+    if (VIA_NGINX) {
+      const access = server.front.accessLog();
+      assert.ok(!access.includes(session.access_token) && !access.includes(session.refresh_token.split('.')[1]),
+        'a token in nginx\'s access log');
+    }
   } finally {
     for (const x of browsers) {
       await x.ctx.close().catch(() => {});

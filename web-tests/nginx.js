@@ -185,10 +185,12 @@ class Nginx {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  /** How many WebSocket upgrades (status 101) nginx's access log shows. */
-  upgrades() {
-    try { return (fs.readFileSync(path.join(this.dir, 'access.log'), 'utf8').match(/ 101 /g) || []).length; } catch { return 0; }
+  /** nginx's access log so far (a request is logged when it ends). */
+  accessLog() {
+    try { return fs.readFileSync(path.join(this.dir, 'access.log'), 'utf8'); } catch { return ''; }
   }
+  /** How many WebSocket upgrades (status 101) the access log shows. */
+  upgrades() { return (this.accessLog().match(/ 101 /g) || []).length; }
   /** The end of nginx's error log (for a failing test's output). */
   tail(n = 4000) {
     try { return fs.readFileSync(this.errorLog, 'utf8').slice(-n); } catch { return '(no error.log)'; }
