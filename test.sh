@@ -189,6 +189,7 @@ fi
 if [ -n "$NGINX_BIN" ]; then
   HUBBUB_VIA_NGINX=1 check sdk-nginx bash -c 'cd clients/js && npm test'
 elif in_ci; then
+  echo "CI=true: nginx is required for the SDK tests through nginx" >&2
   FAILED+=(sdk-nginx)
 else
   loud "SKIPPING the SDK tests through nginx: nginx not found (apt-get install -y nginx-light)"
