@@ -20,6 +20,10 @@
 #     (deploy/nginx/hubbub.conf), wss:// and the web client through it;
 #  5. the client SDK's tests (clients/js/, node --test against the binary and
 #     redis-server), on SQLite and then on the Cassandra node;
+#  4b/5b. the browser chat test (web-tests/chat.test.js) and the SDK tests once
+#     more through nginx with TLS (HUBBUB_VIA_NGINX=1: each server gets an
+#     nginx running deploy/nginx/hubbub.conf in front, clients use wss://
+#     and trust the test's certificate), on SQLite;
 #  6. deploy/hubbub.service checked with systemd-analyze verify.
 # A failing test phase does not stop the run: every phase runs, the summary
 # names the failed ones, and the exit status is 1.
@@ -162,6 +166,16 @@ if [ -n "$CQL" ]; then
   echo "browser test on CQL ($CQL)" >&2
   HUBBUB_TEST_SCYLLA="$CQL" check browser-cql bash -c 'cd web-tests && node --test'
 fi
+# 4b. The browser chat test through nginx with TLS (SQLite; 41-74 s on a loaded 2-core box).
+NGINX_BIN="$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)"
+if [ -n "$NGINX_BIN" ]; then
+  HUBBUB_VIA_NGINX=1 check browser-nginx bash -c 'cd web-tests && node --test chat.test.js'
+elif in_ci; then
+  echo "CI=true: nginx is required for the through-nginx runs (apt-get install -y nginx-light)" >&2
+  FAILED+=(browser-nginx)
+else
+  loud "SKIPPING the browser test through nginx: nginx not found (apt-get install -y nginx-light)"
+fi
 
 # 5. The client SDK (clients/js): the binary built above, redis-server.
 HUBBUB_RECORD_FRAMES="$FRAMES/sdk" check sdk-sqlite bash -c 'cd clients/js && npm ci --no-audit --no-fund && npm test'
@@ -170,6 +184,15 @@ check sdk-protocol-check bash -c 'cd tools/asyncapi && node cli.js --frames "$0"
 if [ -n "$CQL" ]; then
   echo "SDK tests on CQL ($CQL)" >&2
   HUBBUB_TEST_SCYLLA="$CQL" check sdk-cql bash -c 'cd clients/js && npm test'
+fi
+# 5b. The SDK tests through nginx with TLS (SQLite; 22-31 s on a loaded 2-core box).
+if [ -n "$NGINX_BIN" ]; then
+  HUBBUB_VIA_NGINX=1 check sdk-nginx bash -c 'cd clients/js && npm test'
+elif in_ci; then
+  echo "CI=true: nginx is required for the SDK tests through nginx" >&2
+  FAILED+=(sdk-nginx)
+else
+  loud "SKIPPING the SDK tests through nginx: nginx not found (apt-get install -y nginx-light)"
 fi
 
 finish

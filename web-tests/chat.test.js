@@ -1,6 +1,9 @@
 // End-to-end test of hubbub's browser client: two real headless Chromium
 // pages against a real server binary, including a server restart.
 // Run with `node --test` in this directory (after `npm ci`).
+// HUBBUB_VIA_NGINX=1: every page loads over https:// and its socket is
+// wss://, through nginx running deploy/nginx/hubbub.conf (web-tests/nginx.js)
+// in front of each server; Chromium accepts exactly that test certificate.
 'use strict';
 
 const test = require('node:test');
@@ -10,7 +13,8 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { sleep, freePort, buildServer } = require('./support');
+const { sleep, freePort, buildServer, serverBin } = require('./support');
+const { Nginx, VIA_NGINX, missingTool: nginxMissing, testCertificate } = require('./nginx');
 
 const REPO = path.resolve(__dirname, '..');
 // HUBBUB_TEST_SCYLLA=host:port: the server stores in that CQL node (the
@@ -25,16 +29,15 @@ const SCYLLA = process.env.HUBBUB_TEST_SCYLLA || '';
 // used (ben) got "username taken".
 let keyspaces = 0;
 function newKeyspace() { return `hubbub_e2e_${process.pid}_${Date.now() % 1000000}_${keyspaces++}`; }
-const SHOTS = (!SCYLLA && process.env.HUBBUB_SCREENSHOTS_DIR)
+const SHOTS = (!SCYLLA && !VIA_NGINX && process.env.HUBBUB_SCREENSHOTS_DIR)
   ? path.resolve(REPO, process.env.HUBBUB_SCREENSHOTS_DIR)
   : fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-shots-'));
-// The binary `cargo build` made, honouring CARGO_TARGET_DIR.
-const TARGET_DIR = path.resolve(REPO, process.env.CARGO_TARGET_DIR || 'target');
 // Creating a keyspace of ~30 tables on a loaded Cassandra takes a while.
 const START_MS = SCYLLA ? 180000 : 20000;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const WAIT_MS = 15000;
 const CI = process.env.CI === 'true';
+if (VIA_NGINX && nginxMissing()) throw new Error(`HUBBUB_VIA_NGINX=1 needs ${nginxMissing()}`);
 
 // Builds target/debug/hubbub with the same command and so the same feature
 // set as ./test.sh's Rust suite (`cargo test --workspace`), so that after it
@@ -57,23 +60,28 @@ async function waitHealthy(base, ms = 20000) {
 }
 
 // The server binary as a child process; its output is kept for the log check.
+// Under HUBBUB_VIA_NGINX=1 an nginx in front of it (kept across restarts:
+// the port stays the same) is what the browsers talk to.
 class Server {
   constructor(port, dataDir) {
     this.port = port; this.dataDir = dataDir; this.log = ''; this.child = null; this.keyspace = newKeyspace();
   }
-  get base() { return `http://127.0.0.1:${this.port}`; }
+  /** The origin the browsers load: the node's own, or its nginx's https://. */
+  get base() { return this.front ? this.front.base : `http://127.0.0.1:${this.port}`; }
   async start() {
-    const bin = path.join(TARGET_DIR, 'debug', 'hubbub');
+    if (VIA_NGINX && !this.front) this.front = await new Nginx({ upstreams: [this.port] }).start();
     const args = ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4',
       '--metrics-listen', 'off'];
+    if (this.front) args.push('--trusted-proxies', '127.0.0.1/32', '--public-hosts', this.front.publicHost);
     if (SCYLLA) args.push('--scylla', SCYLLA, '--scylla-keyspace', this.keyspace, '--scylla-migrate');
-    this.child = spawn(bin, args, {
+    this.child = spawn(serverBin(), args, {
       cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HUBBUB_LOG: 'info' },
     });
     this.child.stdout.on('data', (d) => { this.log += d; });
     this.child.stderr.on('data', (d) => { this.log += d; });
     this.exited = new Promise((r) => this.child.once('exit', (code, sig) => r({ code, sig })));
-    await waitHealthy(this.base, START_MS);
+    await waitHealthy(`http://127.0.0.1:${this.port}`, START_MS);
+    if (this.front) await this.front.healthy(WAIT_MS);
   }
   async stop() {
     const child = this.child;
@@ -83,6 +91,21 @@ class Server {
     await this.exited;
     clearTimeout(t);
   }
+  /** Stops the server and its nginx for good. */
+  async close() {
+    await this.stop();
+    if (this.front) await this.front.stop();
+  }
+}
+
+// Through nginx, Chromium accepts the test certificate by its public key
+// (and nothing else that fails verification).
+function certificateArgs() {
+  if (!VIA_NGINX) return [];
+  const { X509Certificate, createHash } = require('node:crypto');
+  const pem = fs.readFileSync(testCertificate().cert);
+  const spki = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
+  return [`--ignore-certificate-errors-spki-list=${createHash('sha256').update(spki).digest('base64')}`];
 }
 
 async function launch(name) {
@@ -93,7 +116,7 @@ async function launch(name) {
     headless: true,
     viewport: { width: 1100, height: 700 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', ...certificateArgs()],
     timeout: 30000,
   });
   ctx.setDefaultTimeout(WAIT_MS);
@@ -178,6 +201,7 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     await register(A, base, 'alice', 'Alice Liddell', 'correct-horse', 'register.png');
     await register(B, base, 'bob', 'Bob Builder', 'battery-staple');
     assert.strictEqual(await A.textContent('#me-name'), 'Alice Liddell');
+    if (VIA_NGINX) assert.match(A.url(), /^https:\/\/127\.0\.0\.1:\d+\/$/);
 
     // Bob fills in his profile.
     await B.click('#btn-my-profile');
@@ -260,6 +284,8 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     await server.start();
     await online(A);
     await online(B);
+    // nginx logs a WebSocket when it ends: both pages' sockets went through it.
+    if (VIA_NGINX) assert.ok(server.front.upgrades() >= 2, `WebSocket upgrades through nginx: ${server.front.upgrades()}`);
 
     // Nothing lost, nothing doubled, and the chat goes on.
     assert.strictEqual(await waitForMessage(B, 'sent while the server was down'), 1);
@@ -364,12 +390,17 @@ test('two browsers chat live and survive a server restart', { timeout: 600000 },
     assert.ok(!server.log.includes(session.access_token), 'access token in server log');
     assert.ok(!server.log.includes(session.refresh_token.split('.')[1]), 'refresh secret in server log');
     assert.ok(!server.log.includes('correct-horse'), 'password in server log');
+    if (VIA_NGINX) {
+      const access = server.front.accessLog();
+      assert.ok(!access.includes(session.access_token) && !access.includes(session.refresh_token.split('.')[1]),
+        'a token in nginx\'s access log');
+    }
   } finally {
     for (const x of browsers) {
       await x.ctx.close().catch(() => {});
       fs.rmSync(x.userDataDir, { recursive: true, force: true });
     }
-    await server.stop();
+    await server.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
@@ -459,7 +490,7 @@ test('a group: create it, add and remove members, chat in it, see member changes
       await x.ctx.close().catch(() => {});
       fs.rmSync(x.userDataDir, { recursive: true, force: true });
     }
-    await server.stop();
+    await server.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
@@ -544,7 +575,7 @@ test('safety: mute a conversation, block and unblock a user, report a user', { t
       await x.ctx.close().catch(() => {});
       fs.rmSync(x.userDataDir, { recursive: true, force: true });
     }
-    await server.stop();
+    await server.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
@@ -641,7 +672,7 @@ test('message lifecycle: edit, reply, delete (author and group owner) seen live'
       await x.ctx.close().catch(() => {});
       fs.rmSync(x.userDataDir, { recursive: true, force: true });
     }
-    await server.stop();
+    await server.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -1,7 +1,7 @@
 // hubbub behind a real nginx (Debian's package) with TLS: two nodes on one
-// Redis, nginx in front running deploy/nginx/hubbub.conf (its ports,
-// certificate paths and a 3 s proxy_read_timeout substituted), a
-// certificate this test makes with openssl, and headless Chromium as the
+// Redis, nginx in front running deploy/nginx/hubbub.conf (web-tests/nginx.js
+// substitutes its ports, certificate paths and a 3 s proxy_read_timeout), a
+// certificate the test makes with openssl, and headless Chromium as the
 // client: the web client over https, register/login over wss://, a direct
 // message between sockets on different nodes, and an idle socket that
 // outlives proxy_read_timeout several times over because the nodes ping
@@ -18,13 +18,13 @@ const https = require('node:https');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { sleep, freePort, buildServer } = require('./support');
+const { sleep, freePort, buildServer, serverBin } = require('./support');
+const nginx = require('./nginx');
 
 const REPO = path.resolve(__dirname, '..');
 const SCYLLA = process.env.HUBBUB_TEST_SCYLLA || '';
 const START_MS = SCYLLA ? 180000 : 20000;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const NGINX = process.env.NGINX_PATH || (fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx');
 const WAIT_MS = 15000;
 const CI = process.env.CI === 'true';
 // HUBBUB_PROXY_SOAK_SECS=N: the by-hand run of README "Deploying": nginx's
@@ -35,35 +35,13 @@ const PROXY_READ_TIMEOUT_S = SOAK_S ? 60 : 3;
 const PING_S = SOAK_S ? 25 : 1;
 const IDLE_MS = SOAK_S ? SOAK_S * 1000 : 3 * PROXY_READ_TIMEOUT_S * 1000 + 1000;
 
-
-
-function found(cmd, args) { return spawnSync(cmd, args, { stdio: 'ignore' }).error === undefined; }
-
 // Every tool this test needs; under CI a missing one fails, elsewhere skips.
 function missingTool() {
-  if (!found(NGINX, ['-v'])) return 'nginx (apt-get install -y nginx-light)';
-  if (!found('redis-server', ['--version'])) return 'redis-server (apt-get install -y redis-server)';
-  if (!found('openssl', ['version'])) return 'openssl';
+  const forNginx = nginx.missingTool();
+  if (forNginx) return forNginx;
+  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).error) return 'redis-server (apt-get install -y redis-server)';
   if (!fs.existsSync(CHROMIUM)) return `chromium at ${CHROMIUM} (apt-get install -y chromium)`;
   return null;
-}
-
-function run(cmd, args) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60000 });
-  assert.strictEqual(r.status, 0, `${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-}
-
-// A throwaway CA and a server certificate for 127.0.0.1 and localhost.
-function makeCertificate(dir) {
-  const f = (n) => path.join(dir, n);
-  run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-    '-subj', '/CN=hubbub test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')]);
-  run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-subj', '/CN=127.0.0.1', '-keyout', f('privkey.pem'), '-out', f('server.csr')]);
-  fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n');
-  run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
-    '-CAcreateserial', '-days', '2', '-extfile', f('ext.cnf'), '-out', f('fullchain.pem')]);
-  return { cert: f('fullchain.pem'), key: f('privkey.pem'), ca: fs.readFileSync(f('ca.pem')) };
 }
 
 // A child process whose output is kept (and shown when the test fails).
@@ -110,49 +88,6 @@ function httpsGet(url, ca) {
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('timeout')));
   });
-}
-
-// deploy/nginx/hubbub.conf with this run's ports, certificate and timeout;
-// every substitution must match, so the deployed file cannot drift away
-// from what this test runs.
-function renderSite(ports, cert) {
-  let conf = fs.readFileSync(path.join(REPO, 'deploy', 'nginx', 'hubbub.conf'), 'utf8');
-  const swap = (from, to) => {
-    assert.ok(conf.includes(from), `deploy/nginx/hubbub.conf no longer contains "${from}"`);
-    conf = conf.replace(from, to);
-  };
-  swap('server 127.0.0.1:8081;', `server 127.0.0.1:${ports.node1};`);
-  swap('server 127.0.0.1:8082;', `server 127.0.0.1:${ports.node2};`);
-  swap('server 127.0.0.1:8083;', '');
-  swap('listen 80;', `listen 127.0.0.1:${ports.http};`);
-  swap('listen 443 ssl;', `listen 127.0.0.1:${ports.https} ssl;`);
-  swap('/etc/ssl/hubbub/fullchain.pem', cert.cert);
-  swap('/etc/ssl/hubbub/privkey.pem', cert.key);
-  if (!SOAK_S) swap('proxy_read_timeout 60s;', `proxy_read_timeout ${PROXY_READ_TIMEOUT_S}s;`);
-  return conf;
-}
-
-// nginx as the current user: everything it writes lives under `prefix`.
-function nginxMain(prefix, site) {
-  const p = (n) => path.join(prefix, n);
-  fs.writeFileSync(p('hubbub.conf'), site);
-  for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(p(`tmp/${d}`), { recursive: true });
-  fs.writeFileSync(p('nginx.conf'), `daemon off;
-worker_processes 1;
-pid ${p('nginx.pid')};
-error_log ${p('error.log')} info;
-events { worker_connections 256; }
-http {
-  access_log ${p('access.log')};
-  client_body_temp_path ${p('tmp/body')};
-  proxy_temp_path ${p('tmp/proxy')};
-  fastcgi_temp_path ${p('tmp/fastcgi')};
-  uwsgi_temp_path ${p('tmp/uwsgi')};
-  scgi_temp_path ${p('tmp/scgi')};
-  include ${p('hubbub.conf')};
-}
-`);
-  return p('nginx.conf');
 }
 
 function nodeArgs(port, metricsPort, worker, dataDir, redisUrl, publicHost) {
@@ -208,16 +143,18 @@ test('behind nginx with TLS: web client, wss:// across two nodes, idle sockets k
     return;
   }
   buildServer();
-  const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(REPO, 'target'), 'debug', 'hubbub');
+  const bin = serverBin();
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hubbub-proxy-'));
   const ports = { redis: await freePort(), node1: await freePort(), node2: await freePort(),
-    metrics1: await freePort(), metrics2: await freePort(), http: await freePort(), https: await freePort() };
-  const base = `https://127.0.0.1:${ports.https}`;
+    metrics1: await freePort(), metrics2: await freePort() };
+  const front = await new nginx.Nginx({ upstreams: [ports.node1, ports.node2], dir: path.join(tmp, 'nginx'),
+    readTimeoutS: SOAK_S ? undefined : PROXY_READ_TIMEOUT_S }).prepare();
+  Object.assign(ports, front.ports);
+  const base = front.base;
   const procs = [];
   let ctx = null;
   try {
-    const cert = makeCertificate(tmp);
     const redis = new Proc('redis', 'redis-server', ['--port', String(ports.redis), '--bind', '127.0.0.1',
       '--save', '', '--appendonly', 'no']);
     procs.push(redis);
@@ -227,18 +164,15 @@ test('behind nginx with TLS: web client, wss:// across two nodes, idle sockets k
       s.on('error', () => r(false));
     }));
     const dataDir = path.join(tmp, 'data');
-    const publicHost = `127.0.0.1:${ports.https}`;
+    const publicHost = front.publicHost;
     const env = { HUBBUB_LOG: 'info' };
     procs.push(new Proc('node1', bin, nodeArgs(ports.node1, ports.metrics1, 1, dataDir, redisUrl, publicHost), env));
     await until('node 1', START_MS, () => httpOk(`http://127.0.0.1:${ports.node1}/healthz`));
     procs.push(new Proc('node2', bin, nodeArgs(ports.node2, ports.metrics2, 2, dataDir, redisUrl, publicHost), env));
     await until('node 2', START_MS, () => httpOk(`http://127.0.0.1:${ports.node2}/healthz`));
 
-    const prefix = path.join(tmp, 'nginx');
-    fs.mkdirSync(prefix);
-    const mainConf = nginxMain(prefix, renderSite(ports, cert));
-    run(NGINX, ['-t', '-e', path.join(prefix, 'error.log'), '-p', prefix, '-c', mainConf]);
-    procs.push(new Proc('nginx', NGINX, ['-e', path.join(prefix, 'error.log'), '-p', prefix, '-c', mainConf]));
+    await front.start();
+    const cert = front.cert;
     await until('nginx', WAIT_MS, async () => (await httpsGet(`${base}/healthz`, cert.ca))[0] === 200);
 
     // TLS with the test CA; plain HTTP redirects to https.
@@ -325,11 +259,11 @@ test('behind nginx with TLS: web client, wss:// across two nodes, idle sockets k
     await page.waitForSelector('#conn-status[data-state="online"]');
   } catch (e) {
     for (const p of procs) console.error(`--- ${p.name} output ---\n${p.log.slice(-4000)}`);
-    const err = path.join(tmp, 'nginx', 'error.log');
-    if (fs.existsSync(err)) console.error(`--- nginx error.log ---\n${fs.readFileSync(err, 'utf8').slice(-4000)}`);
+    console.error(`--- nginx error.log ---\n${front.tail()}`);
     throw e;
   } finally {
     if (ctx) await ctx.close();
+    await front.stop();
     for (const p of procs.reverse()) await p.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 //! `change.sync`: my change feed after a cursor, oldest first: my read
-//! pointers, the read receipts I got, and edits and deletes of messages
-//! of my conversations (each with the message as it reads now). The
+//! pointers, the read receipts I got, reactions, and edits and deletes of
+//! messages of my conversations (each with the message as it reads now). The
 //! catch-up path for changes, beside `message.sync`.
 //!
 //! Change ids are minted before the write commits (like message ids), so

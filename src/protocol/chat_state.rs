@@ -55,8 +55,8 @@ pub struct ChangeSync {
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq, Eq)]
 pub struct ChangeView {
     pub change_id: String,
-    /// `"read"` (my pointer moved) or `"receipt"` (another member read);
-    /// clients skip kinds they do not know.
+    /// `"read"` (my pointer moved), `"receipt"` (another member read),
+    /// `"reaction"`, `"edit"` or `"delete"`; clients skip kinds they do not know.
     pub kind: String,
     pub conversation_id: String,
     /// The username of who read (`read`, `receipt`), edited or deleted

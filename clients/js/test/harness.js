@@ -2,7 +2,15 @@
 // can cut sockets, and SDK clients that record their frames when
 // HUBBUB_RECORD_FRAMES=DIR is set (DIR/sdk-<pid>.jsonl, one JSON object per
 // line: {"dir":"send"|"recv","frame":...,"test":"<test name>"}).
+//
+// HUBBUB_VIA_NGINX=1: every socket goes through nginx with TLS, running
+// deploy/nginx/hubbub.conf (web-tests/nginx.js): each Server and each
+// CutProxy gets its own nginx in front (client -> nginx -> [CutProxy ->]
+// node), `url` is its wss:// address, and clients trust the test's CA.
+// A node keeps its port across restarts, so nginx's upstream stays right;
+// a CutProxy sits behind nginx, where frames are plain WebSocket again.
 
+import { after } from 'node:test';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,14 +20,38 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { HubbubClient } from '../src/index.js';
 
-// The runtime's WebSocket (Node 22; Node 20 with --experimental-websocket),
-// else the `ws` package (a dev dependency, for the tests only).
-export const WebSocketImpl = globalThis.WebSocket || (await import('ws')).WebSocket;
-
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..', '..');
+const requireCjs = createRequire(import.meta.url);
 // Ports outside the kernel's ephemeral range (see web-tests/ports.js).
-export const { freePort } = createRequire(import.meta.url)(path.join(REPO, 'web-tests', 'ports.js'));
+export const { freePort } = requireCjs(path.join(REPO, 'web-tests', 'ports.js'));
+const nginx = requireCjs(path.join(REPO, 'web-tests', 'nginx.js'));
+/** True when the sockets go through nginx with TLS (HUBBUB_VIA_NGINX=1). */
+export const VIA_NGINX = nginx.VIA_NGINX;
+if (VIA_NGINX) {
+  const missing = nginx.missingTool();
+  if (missing) throw new Error(`HUBBUB_VIA_NGINX=1 needs ${missing}`);
+  after(() => nginx.stopAll());
+}
+// One certificate for every nginx of this process; clients trust its CA.
+const CERT = VIA_NGINX ? nginx.testCertificate() : null;
+
+// The runtime's WebSocket (Node 22; Node 20 with --experimental-websocket),
+// else the `ws` package (a dev dependency, for the tests only). Through
+// nginx: `ws`, trusting the test CA (the standard API has no TLS options).
+async function webSocketImpl() {
+  if (!VIA_NGINX) return globalThis.WebSocket || (await import('ws')).WebSocket;
+  const { WebSocket } = await import('ws');
+  return class TrustingTestCa extends WebSocket {
+    constructor(url, protocols) { super(url, protocols, { ca: CERT.ca }); }
+  };
+}
+export const WebSocketImpl = await webSocketImpl();
+
+/** nginx in front of 127.0.0.1:`port`, started (only under HUBBUB_VIA_NGINX). */
+function front(port) {
+  return new nginx.Nginx({ upstreams: [port], cert: CERT }).start();
+}
 const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(REPO, process.env.CARGO_TARGET_DIR) : path.join(REPO, 'target');
 export const BIN = process.env.HUBBUB_BIN || path.join(TARGET, 'debug', 'hubbub');
 export const WAIT_MS = 20000;
@@ -55,11 +87,14 @@ export class Server {
     this.redis = redis; this.workerId = workerId; this.log = '';
     this.keyspace = keyspace || newKeyspace();
   }
-  get url() { return `ws://127.0.0.1:${this.port}/ws`; }
+  /** The socket URL clients use: the node's own, or its nginx's wss://. */
+  get url() { return this.front ? this.front.wss : `ws://127.0.0.1:${this.port}/ws`; }
   async start() {
     if (!this.port) this.port = await freePort();
+    if (VIA_NGINX && !this.front) this.front = await front(this.port);
     const args = ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--bcrypt-cost', '4',
       '--metrics-listen', 'off'];
+    if (this.front) args.push('--trusted-proxies', '127.0.0.1/32', '--public-hosts', this.front.publicHost);
     if (this.redis) args.push('--redis', this.redis, '--worker-id', String(this.workerId || 0), '--presence-ttl', '3');
     if (SCYLLA) args.push('--scylla', SCYLLA, '--scylla-keyspace', this.keyspace, '--scylla-migrate');
     this.child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HUBBUB_LOG: 'info' } });
@@ -119,7 +154,8 @@ export class Redis {
  */
 export class CutProxy {
   constructor(targetPort) { this.targetPort = targetPort; this.conns = new Set(); this.marker = null; }
-  get url() { return `ws://127.0.0.1:${this.port}/ws`; }
+  /** The socket URL clients use: the proxy's own, or its nginx's wss://. */
+  get url() { return this.front ? this.front.wss : `ws://127.0.0.1:${this.port}/ws`; }
   async start() {
     this.server = net.createServer((c) => {
       if (this.refusing) { c.destroy(); return; }
@@ -144,12 +180,17 @@ export class CutProxy {
     this.cuts = 0;
     await new Promise((r) => this.server.listen(0, '127.0.0.1', r));
     this.port = this.server.address().port;
+    if (VIA_NGINX) this.front = await front(this.port);
     return this;
   }
   cutAfter(marker) { this.marker = marker; }
   /** Cuts every connection now; while `refusing`, new ones are dropped at once. */
   cutAll() { for (const { c, up } of this.conns) { c.destroy(); up.destroy(); } this.conns.clear(); }
-  close() { for (const { c, up } of this.conns) { c.destroy(); up.destroy(); } this.server.close(); }
+  close() {
+    for (const { c, up } of this.conns) { c.destroy(); up.destroy(); }
+    this.server.close();
+    if (this.front) return this.front.stop();
+  }
 }
 
 /** The payload text of the client frames in one TCP chunk (best effort: whole frames). */
@@ -184,6 +225,7 @@ function recorder(testName) {
  * `message` stream collected in `client.seen` (the application's view).
  */
 export function makeClient(t, url, opts = {}) {
+  if (VIA_NGINX && !url.startsWith('wss://')) throw new Error(`HUBBUB_VIA_NGINX=1 but a client connects to ${url}`);
   const client = new HubbubClient({ url, WebSocket: WebSocketImpl, backoffMinMs: 100, backoffMaxMs: 1000, onFrame: recorder(t.name), ...opts });
   client.seen = [];
   client.on('message', (m) => client.seen.push(m));
