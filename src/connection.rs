@@ -5,6 +5,8 @@
 //! `message.send` requests of one socket run at once ([`pipeline`]).
 
 pub mod pipeline;
+#[cfg(test)]
+mod task_size;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -38,6 +40,11 @@ pub const DRAIN_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Longest time spent draining a refused frame.
 pub const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
 
+/// The write half of a socket.
+type WsSink = futures_util::stream::SplitSink<WebSocketStream<TcpStream>, Message>;
+/// The read half of a socket.
+type WsStream = futures_util::stream::SplitStream<WebSocketStream<TcpStream>>;
+
 /// Why the loop ended; decides the close frame sent.
 enum End {
     /// A clean close: send the frame, then wait for the client's reply.
@@ -52,128 +59,204 @@ enum End {
 /// the upgrade request carried a valid token, else the socket's place
 /// among its address's unauthenticated sockets, given back once it
 /// authenticates.
-pub async fn serve(
+///
+/// Every open socket keeps this future alive for its whole life, so its
+/// size is paid per socket (`connection/task_size.rs` checks it): the
+/// setup runs here, outside the async block (an async fn would keep a
+/// slot for each argument besides the locals made from them), and every
+/// await but the idle `select!` is boxed, so its state exists only while
+/// it runs.
+pub fn serve(
     app: Arc<App>,
     ws: WebSocketStream<TcpStream>,
     peer: SocketAddr,
     start: (Option<SocketAuth>, Option<AddrSlot>),
     mut shutdown: watch::Receiver<bool>,
-) {
-    let (pre_auth, mut unauth_slot) = start;
-    let _gauge = metrics::SocketGauge::open();
+) -> impl Future<Output = ()> + Send {
+    let (pre_auth, unauth_slot) = start;
+    let pre_auth = pre_auth.map(Box::new);
+    let (sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::channel::<OutFrame>(app.config.outbound_queue.max(1));
     let control = Arc::new(ConnControl::default());
-    let mut conn = ConnState::new(app.hub.next_conn_id(), peer, tx, control.clone());
-    let (mut sink, mut stream) = ws.split();
-    let write_timeout = Duration::from_secs(app.config.write_timeout);
     let auth_window = Duration::from_secs(app.config.auth_timeout);
-    let mut auth_deadline = Instant::now() + auth_window;
-    let mut bucket = TokenBucket::new(app.config.rate_burst, app.config.rate_per_sec);
-    let mut refused_in_a_row: u32 = 0;
-    let abuse_limit = (app.config.rate_burst as u32).saturating_mul(4).max(100);
-    let mut beat = Heartbeat::new(app.config.edge.ping_every(), app.config.edge.ping_misses);
-    let mut pipe = pipeline::Pipeline::default();
+    let mut socket = Socket {
+        conn: ConnState::new(app.hub.next_conn_id(), peer, tx, control.clone()),
+        sink,
+        write_timeout: Duration::from_secs(app.config.write_timeout),
+        auth_window,
+        auth_deadline: Instant::now() + auth_window,
+        unauth_slot,
+        bucket: TokenBucket::new(app.config.rate_burst, app.config.rate_per_sec),
+        refused_in_a_row: 0,
+        abuse_limit: (app.config.rate_burst as u32).saturating_mul(4).max(100),
+        beat: Heartbeat::new(app.config.edge.ping_every(), app.config.edge.ping_misses),
+        pipe: pipeline::Pipeline::default(),
+    };
+    let gauge = metrics::SocketGauge::open();
+    async move {
+        let _gauge = gauge;
+        if let Some(a) = pre_auth {
+            Box::pin(socket.pre_authenticate(&app, *a)).await;
+        }
+        // One timer for the authentication deadline and the heartbeat,
+        // kept across iterations: re-armed only when its deadline moves.
+        let timer = tokio::time::sleep_until(socket.auth_deadline);
+        tokio::pin!(timer);
+        let end = loop {
+            let authed = socket.conn.auth.is_some();
+            let due = next_due(&socket.beat, (!authed).then_some(socket.auth_deadline));
+            if let Some(d) = due {
+                if timer.deadline() != d {
+                    timer.as_mut().reset(d);
+                }
+            }
+            // No awaits in the branches: what a branch does runs below,
+            // boxed, so its state is not part of the idle socket's.
+            let step = tokio::select! {
+                incoming = stream.next(), if socket.pipe.has_room() => match incoming {
+                    None => break End::Gone,
+                    Some(Ok(m)) => Step::Message(m),
+                    Some(Err(e)) => break read_error_end(e),
+                },
+                frame = socket.pipe.next_reply() => Step::Reply(frame),
+                Some(frame) = rx.recv() => Step::Events(frame),
+                (code, reason) = control.closed() => break End::Close(code, reason),
+                _ = &mut timer, if due.is_some() => Step::Timer(authed),
+                _ = shutdown.changed() => break End::Close(close::SERVER_RESTART, "server restarting; reconnect"),
+            };
+            let flow = match step {
+                Step::Message(m) => Box::pin(socket.on_message(&app, m)).await,
+                Step::Reply(frame) => Box::pin(socket.write_reply(frame)).await,
+                Step::Events(frame) => {
+                    let t = socket.write_timeout;
+                    (!Box::pin(write_events(&mut socket.sink, &mut rx, frame, t)).await).then_some(End::Gone)
+                }
+                Step::Timer(authed) => Box::pin(socket.on_timer(authed)).await,
+            };
+            if let Some(end) = flow {
+                break end;
+            }
+        };
+        Box::pin(finish(&app, socket, stream, end)).await;
+    }
+}
 
-    if let Some(a) = pre_auth {
-        if let Err(e) = Box::pin(conn.become_user(&app, a.user, a.session, None)).await {
+/// What woke the socket's loop.
+enum Step {
+    Message(Message),
+    Reply(Utf8Bytes),
+    Events(OutFrame),
+    /// The timer fired; whether the socket was authenticated then.
+    Timer(bool),
+}
+
+/// One socket's state between frames.
+struct Socket {
+    conn: ConnState,
+    sink: WsSink,
+    write_timeout: Duration,
+    auth_window: Duration,
+    /// When an unauthenticated socket is closed.
+    auth_deadline: Instant,
+    /// The socket's place among its address's unauthenticated sockets.
+    unauth_slot: Option<AddrSlot>,
+    bucket: TokenBucket,
+    refused_in_a_row: u32,
+    /// Refusals in a row past which the client is abusive.
+    abuse_limit: u32,
+    beat: Heartbeat,
+    pipe: pipeline::Pipeline,
+}
+
+impl Socket {
+    /// Makes the socket the user its upgrade request's token named.
+    async fn pre_authenticate(&mut self, app: &App, a: SocketAuth) {
+        if let Err(e) = Box::pin(self.conn.become_user(app, a.user, a.session, None)).await {
             let frame = error_frame(&None, &e);
-            let _ = timeout(write_timeout, sink.send(Message::Text(frame))).await;
+            self.write_reply(frame).await;
         }
     }
 
-    let end = loop {
-        let authed = conn.auth.is_some();
-        tokio::select! {
-            incoming = stream.next(), if pipe.has_room() => {
-                let msg = match incoming {
-                    None => break End::Gone,
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => break read_error_end(e),
-                };
-                beat.heard();
-                let reply = match msg {
-                    Message::Close(_) => break End::Gone,
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
-                    data if !bucket.try_take() => {
-                        metrics::global().frame_in(FrameIn::RateLimited);
-                        refused_in_a_row += 1;
-                        if refused_in_a_row > abuse_limit {
-                            break End::Close(close::RATE_ABUSE, "too many requests over the rate limit");
-                        }
-                        let id = match &data {
-                            Message::Text(text) => request_id(text),
-                            _ => None,
-                        };
-                        Some(error_frame(&id, &Error::RateLimited("too many requests; slow down".into())))
-                    }
-                    Message::Text(text) => {
-                        refused_in_a_row = 0;
-                        let p = match parse_text(&text) {
-                            Ok(p) => p,
-                            Err(frame) => {
-                                if !write_reply(&mut sink, frame, write_timeout).await {
-                                    break End::Gone;
-                                }
-                                continue;
-                            }
-                        };
-                        let Some(p) = pipe.offer(&app, &conn, p) else { continue };
-                        if !pipe.drain(&mut sink, write_timeout).await {
-                            break End::Gone;
-                        }
-                        let was_authed = conn.auth.is_some();
-                        // Boxed: the request's state exists only while it runs,
-                        // so an idle socket's task stays small.
-                        let frame = Box::pin(run_parsed(&app, &mut conn, p)).await;
-                        if was_authed && conn.auth.is_none() {
-                            auth_deadline = Instant::now() + auth_window;
-                        }
-                        if conn.auth.is_some() {
-                            drop(unauth_slot.take());
-                        }
-                        Some(frame)
-                    }
-                    _ => {
-                        refused_in_a_row = 0;
-                        metrics::global().frame_in(FrameIn::Binary);
-                        Some(error_frame(&None, &bad_request("binary frames are not supported; send JSON as text frames")))
-                    }
-                };
-                if let Some(frame) = reply {
-                    match timeout(write_timeout, sink.send(Message::Text(frame))).await {
-                        Ok(Ok(())) => {}
-                        _ => break End::Gone,
-                    }
-                }
-            }
-            frame = pipe.next_reply() => {
-                if !write_reply(&mut sink, frame, write_timeout).await {
-                    break End::Gone;
-                }
-            }
-            Some(frame) = rx.recv() => {
-                if !write_events(&mut sink, &mut rx, frame, write_timeout).await {
-                    break End::Gone;
-                }
-            }
-            (code, reason) = control.closed() => break End::Close(code, reason),
-            _ = sleep_until(beat.due()), if beat.enabled() => match beat.tick() {
-                Beat::Dead => break End::Close(close::PING_TIMEOUT, "no answer to pings; reconnect"),
-                Beat::Ping => {
-                    if !matches!(timeout(write_timeout, sink.send(Message::Ping(Default::default()))).await, Ok(Ok(()))) {
-                        break End::Gone;
-                    }
-                }
-            },
-            _ = sleep_until(auth_deadline), if !authed => {
-                break End::Close(close::AUTH_TIMEOUT, "authentication timeout");
-            }
-            _ = shutdown.changed() => break End::Close(close::SERVER_RESTART, "server restarting; reconnect"),
-        }
-    };
+    /// Writes one reply; `Some(End::Gone)` when the socket is gone.
+    async fn write_reply(&mut self, frame: Utf8Bytes) -> Option<End> {
+        (!write_message(&mut self.sink, Message::Text(frame), self.write_timeout).await).then_some(End::Gone)
+    }
 
+    /// Handles one message from the client; `Some` ends the socket.
+    async fn on_message(&mut self, app: &Arc<App>, msg: Message) -> Option<End> {
+        self.beat.heard();
+        let reply = match msg {
+            Message::Close(_) => return Some(End::Gone),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+            data if !self.bucket.try_take() => {
+                metrics::global().frame_in(FrameIn::RateLimited);
+                self.refused_in_a_row += 1;
+                if self.refused_in_a_row > self.abuse_limit {
+                    return Some(End::Close(close::RATE_ABUSE, "too many requests over the rate limit"));
+                }
+                let id = match &data {
+                    Message::Text(text) => request_id(text),
+                    _ => None,
+                };
+                error_frame(&id, &Error::RateLimited("too many requests; slow down".into()))
+            }
+            Message::Text(text) => {
+                self.refused_in_a_row = 0;
+                match parse_text(&text) {
+                    Ok(p) => return self.on_request(app, p).await,
+                    Err(frame) => frame,
+                }
+            }
+            _ => {
+                self.refused_in_a_row = 0;
+                metrics::global().frame_in(FrameIn::Binary);
+                error_frame(&None, &bad_request("binary frames are not supported; send JSON as text frames"))
+            }
+        };
+        self.write_reply(reply).await
+    }
+
+    /// Runs a parsed request, in the pipeline or in order.
+    async fn on_request(&mut self, app: &Arc<App>, p: Parsed) -> Option<End> {
+        let p = self.pipe.offer(app, &self.conn, p)?;
+        if !self.pipe.drain(&mut self.sink, self.write_timeout).await {
+            return Some(End::Gone);
+        }
+        let was_authed = self.conn.auth.is_some();
+        let frame = run_parsed(app, &mut self.conn, p).await;
+        if was_authed && self.conn.auth.is_none() {
+            self.auth_deadline = Instant::now() + self.auth_window;
+        }
+        if self.conn.auth.is_some() {
+            drop(self.unauth_slot.take());
+        }
+        self.write_reply(frame).await
+    }
+
+    /// The timer fired: close an unauthenticated socket past its deadline,
+    /// ping, or close a peer that stopped answering pings.
+    async fn on_timer(&mut self, authed: bool) -> Option<End> {
+        let now = Instant::now();
+        if !authed && now >= self.auth_deadline {
+            return Some(End::Close(close::AUTH_TIMEOUT, "authentication timeout"));
+        }
+        if !(self.beat.enabled() && now >= self.beat.due()) {
+            return None;
+        }
+        match self.beat.tick() {
+            Beat::Dead => Some(End::Close(close::PING_TIMEOUT, "no answer to pings; reconnect")),
+            Beat::Ping => (!write_message(&mut self.sink, Message::Ping(Default::default()), self.write_timeout).await)
+                .then_some(End::Gone),
+        }
+    }
+}
+
+/// Ends a socket: waits for its running requests, detaches its user, and
+/// closes as `end` says.
+async fn finish(app: &App, socket: Socket, mut stream: WsStream, end: End) {
+    let Socket { mut conn, mut sink, pipe, write_timeout, .. } = socket;
     pipe.finish().await;
-    conn.forget_user(&app).await;
+    conn.forget_user(app).await;
     match end {
         End::Close(code, reason) => {
             let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
@@ -183,10 +266,21 @@ pub async fn serve(
         }
         End::Refuse(code, reason) => {
             if let Ok(mut ws) = stream.reunite(sink) {
-                Box::pin(refuse(ws.get_mut(), code, reason, write_timeout)).await;
+                refuse(ws.get_mut(), code, reason, write_timeout).await;
             }
         }
         End::Gone => {}
+    }
+}
+
+/// When the socket's timer must fire next: the heartbeat's next beat (if
+/// pings are on) or the authentication deadline (while unauthenticated),
+/// whichever comes first; `None` when neither applies.
+fn next_due(beat: &Heartbeat, auth_deadline: Option<Instant>) -> Option<Instant> {
+    let beat = beat.enabled().then(|| beat.due());
+    match (beat, auth_deadline) {
+        (Some(b), Some(a)) => Some(b.min(a)),
+        (b, a) => b.or(a),
     }
 }
 
@@ -339,12 +433,12 @@ fn reply_frame(
     }
 }
 
-/// Writes one reply; `false` when the socket is gone.
-async fn write_reply<S>(sink: &mut S, frame: Utf8Bytes, limit: Duration) -> bool
+/// Writes one message within `limit`; false when the socket is gone.
+async fn write_message<S>(sink: &mut S, message: Message, limit: Duration) -> bool
 where
     S: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
-    matches!(timeout(limit, sink.send(Message::Text(frame))).await, Ok(Ok(())))
+    matches!(timeout(limit, sink.send(message)).await, Ok(Ok(())))
 }
 
 fn ok_frame(id: &Option<serde_json::Value>, data: &serde_json::value::RawValue) -> Utf8Bytes {

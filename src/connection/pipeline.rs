@@ -45,9 +45,16 @@ const FINISH_LIMIT: Duration = Duration::from_secs(30);
 
 type Job = Pin<Box<dyn Future<Output = (String, Utf8Bytes)> + Send>>;
 
-/// One socket's requests in flight.
+/// One socket's requests in flight. Nothing is allocated while none is
+/// (most sockets are idle most of the time): the lanes exist from the
+/// first send until the last reply.
 #[derive(Default)]
 pub struct Pipeline {
+    lanes: Option<Box<Lanes>>,
+}
+
+#[derive(Default)]
+struct Lanes {
     running: FuturesUnordered<Job>,
     /// Conversations with a send running.
     busy: HashSet<String>,
@@ -58,7 +65,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Whether another request may be read (fewer than [`MAX_IN_FLIGHT`]).
     pub fn has_room(&self) -> bool {
-        self.running.len() + self.waiting.len() < MAX_IN_FLIGHT
+        self.lanes.as_ref().is_none_or(|l| l.running.len() + l.waiting.len() < MAX_IN_FLIGHT)
     }
 
     /// Starts `p` beside the others when it is a `message.send` on an
@@ -87,19 +94,24 @@ impl Pipeline {
 
     /// Runs `job` now, or after the running job of the same `key`.
     fn submit(&mut self, key: String, job: Job) {
-        if self.busy.contains(&key) {
-            self.waiting.push_back((key, job));
+        let lanes = self.lanes.get_or_insert_with(Box::default);
+        if lanes.busy.contains(&key) {
+            lanes.waiting.push_back((key, job));
         } else {
-            self.busy.insert(key);
-            self.running.push(job);
+            lanes.busy.insert(key);
+            lanes.running.push(job);
         }
     }
 
     /// The next reply of a send in flight; pending forever when none is.
     pub async fn next_reply(&mut self) -> Utf8Bytes {
-        match self.running.next().await {
+        let Some(lanes) = self.lanes.as_mut() else { return std::future::pending().await };
+        match lanes.running.next().await {
             Some((key, frame)) => {
-                self.release(key);
+                lanes.release(key);
+                if lanes.running.is_empty() && lanes.waiting.is_empty() {
+                    self.lanes = None;
+                }
                 frame
             }
             None => std::future::pending().await,
@@ -108,7 +120,7 @@ impl Pipeline {
 
     /// Whether no request is in flight.
     pub fn is_empty(&self) -> bool {
-        self.running.is_empty() && self.waiting.is_empty()
+        self.lanes.as_ref().is_none_or(|l| l.running.is_empty() && l.waiting.is_empty())
     }
 
     /// Runs every send in flight to its end, writing each reply; `false`
@@ -136,7 +148,9 @@ impl Pipeline {
         };
         let _ = timeout(FINISH_LIMIT, work).await;
     }
+}
 
+impl Lanes {
     /// `key`'s send ended: start the next one queued for it, if any.
     fn release(&mut self, key: String) {
         match self.waiting.iter().position(|(k, _)| *k == key) {
@@ -197,7 +211,7 @@ mod tests {
         let a: Vec<_> = replies.iter().filter(|r| r.starts_with('a')).collect();
         assert_eq!(a, ["a1", "a2", "a3"]);
         assert_eq!(replies.len(), 4);
-        assert!(p.busy.is_empty());
+        assert!(p.lanes.is_none(), "the lanes go once the last reply is out");
     }
 
     #[tokio::test]
