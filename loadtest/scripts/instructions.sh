@@ -21,7 +21,21 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 profile=${PROFILE:-release}; workload=${WORKLOAD:-full}
-port=${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+# A free port below the kernel's ephemeral range: a port from bind(0) could
+# be taken by an outgoing connection before the server (slow to start under
+# valgrind) binds it.
+port=${PORT:-$(python3 -c '
+import os, random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]) if os.path.exists("/proc/sys/net/ipv4/ip_local_port_range") else 32768
+for p in random.sample(range(15000, max(lo, 15100)), min(200, max(lo, 15100) - 15000)):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+')}
 out=${OUT:-/tmp/hubbub-instr-$profile-$workload}; margin=${MARGIN:-0.05}
 check=no; update=no; top=15
 while [ $# -gt 0 ]; do
