@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -26,6 +26,7 @@ use crate::app::App;
 use crate::error::{Error, bad_request};
 use crate::handlers::{self, ConnState, SocketAuth};
 use crate::heartbeat::{Beat, Heartbeat};
+use crate::hub::outq::OutReceiver;
 use crate::hub::{ConnControl, OutFrame};
 use crate::metrics::{self, FrameIn, FrameOut};
 use crate::protocol::{Envelope, ErrorReply, OkReply, REQUEST_KINDS, Request, close};
@@ -76,7 +77,7 @@ pub fn serve(
     let (pre_auth, unauth_slot) = start;
     let pre_auth = pre_auth.map(Box::new);
     let (sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::channel::<OutFrame>(app.config.outbound_queue.max(1));
+    let (tx, mut rx) = crate::hub::outq::channel(app.config.outbound_queue);
     let control = Arc::new(ConnControl::default());
     let auth_window = Duration::from_secs(app.config.auth_timeout);
     let mut socket = Socket {
@@ -328,17 +329,17 @@ async fn refuse(tcp: &mut TcpStream, code: u16, reason: &str, write_timeout: Dur
     let _ = timeout(DRAIN_MAX_TIME, drain).await;
 }
 
-async fn write_events<S>(sink: &mut S, rx: &mut mpsc::Receiver<OutFrame>, first: OutFrame, limit: Duration) -> bool
+async fn write_events<S>(sink: &mut S, rx: &mut OutReceiver, first: OutFrame, limit: Duration) -> bool
 where
     S: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
     let work = async {
-        sink.feed(Message::Text(*first)).await?;
+        sink.feed(Message::Text(first)).await?;
         let mut n = 1;
         while n < WRITE_BATCH {
             match rx.try_recv() {
-                Ok(f) => sink.feed(Message::Text(*f)).await?,
-                Err(_) => break,
+                Some(f) => sink.feed(Message::Text(f)).await?,
+                None => break,
             }
             n += 1;
         }

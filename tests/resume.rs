@@ -13,7 +13,7 @@ use hubbub::broker::{Broker, BrokerOptions, BrokerSink, MemoryBroker, Position};
 use hubbub::hub::{ConnControl, ConnHandle, Hub, HubOptions};
 use hubbub::model::{SessionId, User, UserId};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 #[tokio::test]
@@ -149,7 +149,7 @@ async fn lost_deliveries_are_filled_from_history_in_order_exactly_once() {
     let (stop, stop_rx) = watch::channel(false);
     let tasks = hub.spawn_tasks(stop_rx).await;
     let user = User { id: UserId(42), username: "gil".into(), display_name: "gil".into(), created_at_ms: 0 };
-    let (tx, mut rx) = mpsc::channel::<hubbub::hub::OutFrame>(256);
+    let (tx, mut rx) = hubbub::hub::outq::channel(256);
     let handle = ConnHandle::new(hub.next_conn_id(), SessionId("s".into()), tx, Arc::new(ConnControl::default()));
     hub.attach(&user, handle, None).await.unwrap();
 

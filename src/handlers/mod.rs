@@ -66,14 +66,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::app::App;
 use crate::auth::Issued;
 use crate::broker::Position;
 use crate::error::{Error, Result};
-use crate::hub::{Attached, ConnControl, ConnHandle, ConnId, OutFrame};
+use crate::hub::outq::OutSender;
+use crate::hub::{Attached, ConnControl, ConnHandle, ConnId};
 use crate::model::{SessionId, User, UserId};
 use crate::protocol::{AuthReply, EventFrame, Pos, Request};
 
@@ -94,7 +94,7 @@ pub struct ConnState {
     pub id: ConnId,
     pub peer: SocketAddr,
     pub auth: Option<SocketAuth>,
-    pub tx: mpsc::Sender<OutFrame>,
+    pub tx: OutSender,
     pub control: Arc<ConnControl>,
     /// Users whose presence this socket watches (bounded).
     pub watching: Vec<UserId>,
@@ -106,7 +106,7 @@ pub struct ConnState {
 
 impl ConnState {
     /// A fresh, unauthenticated socket's state.
-    pub fn new(id: ConnId, peer: SocketAddr, tx: mpsc::Sender<OutFrame>, control: Arc<ConnControl>) -> ConnState {
+    pub fn new(id: ConnId, peer: SocketAddr, tx: OutSender, control: Arc<ConnControl>) -> ConnState {
         ConnState {
             id,
             peer,

@@ -4,21 +4,18 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::outq::{OutSender, TrySendError};
 use super::payload::{self, Payload};
 use crate::broker::{Entry, History, Position};
 use crate::error::BrokerError;
 use crate::model::SessionId;
 use crate::protocol::close;
 
-/// One frame in a socket's outbound queue. Boxed on purpose: tokio's
-/// bounded channel allocates its first block of 32 slots when it is
-/// created, so the slot size is paid by every idle socket (32 x 32 bytes
-/// for a bare `Utf8Bytes`, 32 x 8 boxed); the box costs one small
-/// allocation per queued frame instead.
-pub type OutFrame = Box<Utf8Bytes>;
+/// One frame in a socket's outbound queue ([`super::outq`]).
+pub type OutFrame = Utf8Bytes;
 
 /// Identifies one socket, unique across nodes for practical purposes
 /// (a random node prefix and a counter).
@@ -83,7 +80,7 @@ pub struct ConnHandle {
     /// The session the socket authenticated in.
     pub session: SessionId,
     /// The socket's bounded outbound queue.
-    pub tx: mpsc::Sender<OutFrame>,
+    pub tx: OutSender,
     /// Asks the socket to close.
     pub control: Arc<ConnControl>,
     /// The socket's inbox position, shared with the hub.
@@ -103,7 +100,7 @@ pub struct Released {
 
 impl ConnHandle {
     /// A handle around a socket's queue and control.
-    pub fn new(id: ConnId, session: SessionId, tx: mpsc::Sender<OutFrame>, control: Arc<ConnControl>) -> Self {
+    pub fn new(id: ConnId, session: SessionId, tx: OutSender, control: Arc<ConnControl>) -> Self {
         ConnHandle { id, session, tx, control, cursor: Arc::default() }
     }
 
@@ -121,7 +118,7 @@ impl ConnHandle {
             crate::metrics::global().ephemeral_dropped.inc();
             return;
         }
-        if self.tx.try_send(Box::new(frame)).is_ok() {
+        if self.tx.try_send(frame).is_ok() {
             crate::metrics::global().events_delivered.inc();
         }
     }
@@ -129,14 +126,14 @@ impl ConnHandle {
     /// Queues a frame; a full queue closes the socket as a slow consumer.
     pub fn push(&self, frame: Utf8Bytes) {
         let m = crate::metrics::global();
-        match self.tx.try_send(Box::new(frame)) {
+        match self.tx.try_send(frame) {
             Ok(()) => m.events_delivered.inc(),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(TrySendError::Full) => {
                 m.slow_consumer_closes.inc();
                 tracing::debug!(conn = self.id.0, "outbound queue full: closing slow consumer");
                 self.control.close(close::SLOW_CONSUMER, "slow consumer: reconnect and resume");
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(TrySendError::Closed) => {}
         }
     }
 

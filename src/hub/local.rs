@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::conn::{ConnControl, ConnHandle, ConnId, OutFrame};
+use super::conn::{ConnControl, ConnHandle, ConnId};
 use super::payload::{self, Payload};
 use super::{CloseTarget, INBOX_PREFIX, PRESENCE_PREFIX};
 use crate::broker::{BrokerSink, Position};
@@ -23,7 +23,7 @@ pub struct Watcher {
     /// The watching socket.
     pub id: ConnId,
     /// Its queue.
-    pub tx: tokio::sync::mpsc::Sender<OutFrame>,
+    pub tx: super::outq::OutSender,
     /// Its close control (a full queue closes it).
     pub control: Arc<ConnControl>,
     /// The watching socket's user (a block by the watched user ends the watch).
@@ -128,7 +128,7 @@ impl LocalHub {
         let Ok(frame) = Utf8Bytes::try_from(raw.clone()) else { return };
         let Some(ws) = self.watchers.get(&user) else { return };
         for w in ws.iter() {
-            if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = w.tx.try_send(Box::new(frame.clone())) {
+            if let Err(super::outq::TrySendError::Full) = w.tx.try_send(frame.clone()) {
                 crate::metrics::global().slow_consumer_closes.inc();
                 w.control.close(crate::protocol::close::SLOW_CONSUMER, "slow consumer: reconnect and resume");
             }

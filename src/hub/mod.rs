@@ -17,6 +17,7 @@
 
 mod conn;
 mod local;
+pub mod outq;
 mod payload;
 mod presence;
 
