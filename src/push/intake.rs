@@ -9,6 +9,7 @@
 //! the jobs and delete the entries in one store call. Any failure before
 //! that call leaves every entry in place and the pass is retried after a
 //! poll interval: an entry is never dropped because a lookup failed.
+//! The cursor is stored now and then and read at start ([`super::cursor`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,8 +18,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use super::Push;
 use super::metrics::push as m;
+use super::{Push, cursor};
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::model::{ConversationId, GroupId, Message, MessageId, UserId, now_ms};
@@ -49,13 +50,15 @@ pub(super) async fn run(
 ) {
     let poll = Duration::from_millis(push.options.push_poll_ms.max(10));
     let limit = push.options.push_intake.max(1);
-    // After a restart: every entry young enough not to be given up.
-    let mut cursor = MessageId(floor_for_ms(now_ms() - push.options.push_give_up_secs as i64 * 1000));
+    let give_up = push.options.push_give_up_secs;
+    // After a restart: the stored cursor (see `cursor`).
+    let Some(mut cursor) = cursor::start(&*store, node, give_up, settled, poll, &mut stop).await else { return };
+    let mut saver = cursor::Saver::new(node, cursor);
     loop {
         let read = match pass(&push, &store, &broker, node, cursor, limit).await {
             Ok((read, newest)) => {
-                let settled = MessageId(floor_for_ms(now_ms() - MESSAGE_MAX_AGE_MS - CURSOR_MARGIN_MS));
-                cursor = cursor.max(newest.min(settled));
+                cursor = cursor.max(newest.min(settled()));
+                saver.maybe_save(&*store, cursor).await;
                 read
             }
             Err(e) => {
@@ -71,9 +74,15 @@ pub(super) async fn run(
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
             _ = push.intake_wake.notified() => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => return saver.save_on_stop(&*store, cursor).await,
         }
     }
+}
+
+/// The newest id every entry at or below which is surely written: an
+/// entry's write lands within [`MESSAGE_MAX_AGE_MS`] of its id or is undone.
+fn settled() -> MessageId {
+    MessageId(floor_for_ms(now_ms() - MESSAGE_MAX_AGE_MS - CURSOR_MARGIN_MS))
 }
 
 /// One pass; returns how many entries it read and the newest one's id

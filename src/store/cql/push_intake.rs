@@ -44,8 +44,9 @@ impl ScyllaStore {
         let mut keys: Vec<(i64, String)> = Vec::new();
         let last = now_ms().div_euclid(SLOT_MS) + 1;
         // Entries older than the lookback are never read (a restart's
-        // cursor starts at most `--push-give-up-secs`, 24 h, back).
+        // cursor is the stored one, at most `--push-give-up-secs`, 24 h, back).
         let mut s = slot(after.0.max(0)).max(last - LOOKBACK_SLOTS);
+        let first = s;
         // Usually one or two slots; after a restart a day of them, read
         // CONCURRENCY at a time (in order).
         while s <= last && keys.len() < limit {
@@ -59,6 +60,10 @@ impl ScyllaStore {
             }
         }
         keys.truncate(limit);
+        if s - first > 3 {
+            // A catch-up (after a restart): say how far back it read.
+            tracing::debug!(node, slots = s - first, "push intake: read many partitions");
+        }
         let reads = keys.into_iter().map(|(id, conv)| async move {
             let row: Option<MessageRow> = self.db.one(Q::MessageGet, (&conv, bucket_of(id), id)).await?;
             Ok::<_, StoreError>(Intake { id: MessageId(id), message: row.map(Message::from) })

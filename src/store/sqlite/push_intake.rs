@@ -1,7 +1,8 @@
 //! The push intake on SQLite (`push_intake`, schema version 13; see
 //! [`crate::store::push`]): entries written inside the message's own
 //! transaction, read by the minting node, deleted in the transaction that
-//! queues their jobs.
+//! queues their jobs; and each node's stored cursor (`push_intake_cursor`,
+//! schema version 14).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -61,4 +62,23 @@ pub(super) fn enqueue_batch(
         delete.execute(params![intake_node(*id), id.0])?;
     }
     Ok(out)
+}
+
+/// `node`'s stored cursor. SQLite has no floor: without a cursor the
+/// intake reads back the give-up window, which is one index range here.
+pub(super) fn cursor(conn: &Connection, node: i64) -> rusqlite::Result<Option<MessageId>> {
+    conn.prepare_cached("SELECT cursor FROM push_intake_cursor WHERE node = ?1")?
+        .query_row([node], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|c| c.map(MessageId))
+}
+
+/// Raises `node`'s stored cursor to `cursor` (never lowers it).
+pub(super) fn save_cursor(conn: &Connection, node: i64, cursor: MessageId) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO push_intake_cursor (node, cursor) VALUES (?1, ?2)
+         ON CONFLICT (node) DO UPDATE SET cursor = max(cursor, excluded.cursor)",
+    )?
+    .execute(params![node, cursor.0])?;
+    Ok(())
 }
