@@ -1,5 +1,6 @@
-//! Where the push intake resumes after a restart, and how often it stores
-//! how far it got (issue 16).
+//! The push intake's position (issue 16): which id ranges a pass reads,
+//! where the intake resumes after a restart, and how often it stores how
+//! far it got.
 //!
 //! The intake's cursor is an id at or below which every entry of this node
 //! was turned into jobs (each entry is deleted in the call that queues its
@@ -15,10 +16,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::metrics::push as m;
+use crate::error::StoreError;
 use crate::model::{MessageId, now_ms};
 use crate::snowflake::{floor_for_ms, unix_ms};
 use crate::store::Store;
-use crate::store::push::IntakeCursor;
+use crate::store::push::{Intake, IntakeCursor};
 
 /// At most one cursor save per this interval.
 pub(super) const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -40,6 +42,52 @@ pub(super) fn resume_point(
             (c.id().min(settled).max(oldest), from)
         }
         _ => (oldest, "give_up"),
+    }
+}
+
+/// Where the intake reads: `cursor` (every entry at or below it is done;
+/// stored now and then) trails the clock by the settling time, since an
+/// entry may land up to [`crate::store::MESSAGE_MAX_AGE_MS`] after its id's
+/// time; `seen` is the newest entry done. A pass reads two disjoint
+/// ranges: the **sweep** `(cursor, settled]`, where only late entries are
+/// still live, and the **fresh** range above `max(seen, settled)`. So a
+/// deleted entry's tombstone (CQL) is read once, by the sweep that passes
+/// it, not by every pass during the seconds the cursor trails it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Position {
+    pub(super) cursor: MessageId,
+    seen: MessageId,
+}
+
+/// No upper bound for a read.
+const ALL: MessageId = MessageId(i64::MAX);
+
+impl Position {
+    /// Nothing done above `start`.
+    pub(super) fn new(start: MessageId) -> Position {
+        Position { cursor: start, seen: start }
+    }
+
+    /// Up to `limit` entries (sweep first, oldest first within each range)
+    /// and the position once they are done.
+    pub(super) async fn read(
+        self,
+        store: &dyn Store,
+        node: i64,
+        settled: MessageId,
+        limit: usize,
+    ) -> Result<(Vec<Intake>, Position), StoreError> {
+        let settled = settled.max(self.cursor);
+        let mut entries = store.push_intake(node, self.cursor, settled, limit).await?;
+        if entries.len() >= limit {
+            // The sweep alone fills the batch: the cursor moves to its newest.
+            let newest = entries.iter().map(|e| e.id).max().unwrap_or(self.cursor);
+            return Ok((entries, Position { cursor: newest, seen: self.seen.max(newest) }));
+        }
+        let fresh = store.push_intake(node, self.seen.max(settled), ALL, limit - entries.len()).await?;
+        let seen = fresh.iter().map(|e| e.id).max().unwrap_or(self.seen).max(self.seen);
+        entries.extend(fresh);
+        Ok((entries, Position { cursor: settled, seen }))
     }
 }
 

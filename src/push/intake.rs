@@ -1,7 +1,8 @@
 //! The push intake task: turns this node's stored intake entries
 //! ([`crate::store::push`]) into notification jobs, a batch at a time.
 //!
-//! One pass: read up to `--push-intake` entries above the cursor; resolve
+//! One pass: read up to `--push-intake` entries not done yet (late ones
+//! below the newest seen, then new ones: [`Position`]); resolve
 //! every message's recipients (group members are read once per group per
 //! batch); ask the broker's presence records about all of them in one
 //! query; read devices, the preview setting and mutes of the offline ones
@@ -18,8 +19,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
+use super::Push;
+use super::cursor::{self, Position};
 use super::metrics::push as m;
-use super::{Push, cursor};
 use crate::broker::Broker;
 use crate::error::Error;
 use crate::model::{ConversationId, GroupId, Message, MessageId, UserId, now_ms};
@@ -52,13 +54,14 @@ pub(super) async fn run(
     let limit = push.options.push_intake.max(1);
     let give_up = push.options.push_give_up_secs;
     // After a restart: the stored cursor (see `cursor`).
-    let Some(mut cursor) = cursor::start(&*store, node, give_up, settled, poll, &mut stop).await else { return };
-    let mut saver = cursor::Saver::new(node, cursor);
+    let Some(start) = cursor::start(&*store, node, give_up, settled, poll, &mut stop).await else { return };
+    let mut saver = cursor::Saver::new(node, start);
+    let mut at = Position::new(start);
     loop {
-        let read = match pass(&push, &store, &broker, node, cursor, limit).await {
-            Ok((read, newest)) => {
-                cursor = cursor.max(newest.min(settled()));
-                saver.maybe_save(&*store, cursor).await;
+        let read = match pass(&push, &store, &broker, node, at, limit).await {
+            Ok((read, next)) => {
+                at = next;
+                saver.maybe_save(&*store, at.cursor).await;
                 read
             }
             Err(e) => {
@@ -74,7 +77,7 @@ pub(super) async fn run(
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
             _ = push.intake_wake.notified() => {}
-            _ = stop.changed() => return saver.save_on_stop(&*store, cursor).await,
+            _ = stop.changed() => return saver.save_on_stop(&*store, at.cursor).await,
         }
     }
 }
@@ -85,19 +88,20 @@ fn settled() -> MessageId {
     MessageId(floor_for_ms(now_ms() - MESSAGE_MAX_AGE_MS - CURSOR_MARGIN_MS))
 }
 
-/// One pass; returns how many entries it read and the newest one's id
-/// (`i64::MAX` when none: everything settled is read).
+/// One pass from `at`; returns how many entries it read and where the
+/// next pass starts (unchanged on an error: the pass is retried).
 async fn pass(
     push: &Push,
     store: &Arc<dyn Store>,
     broker: &Arc<dyn Broker>,
     node: i64,
-    cursor: MessageId,
+    at: Position,
     limit: usize,
-) -> Result<(usize, MessageId), Error> {
-    let entries = store.push_intake(node, cursor, limit).await?;
-    // None above the cursor: the cursor may move up to the settled point.
-    let Some(newest) = entries.iter().map(|e| e.id).max() else { return Ok((0, MessageId(i64::MAX))) };
+) -> Result<(usize, Position), Error> {
+    let (entries, next) = at.read(&**store, node, settled(), limit).await?;
+    if entries.is_empty() {
+        return Ok((0, next));
+    }
     let done: Vec<MessageId> = entries.iter().map(|e| e.id).collect();
     let messages: Vec<Message> = entries.into_iter().filter_map(|e| e.message).collect();
     let recipients = recipients(store, &messages).await?;
@@ -124,7 +128,7 @@ async fn pass(
     if full < outcomes.len() {
         push.wake.notify_one();
     }
-    Ok((done.len(), newest))
+    Ok((done.len(), next))
 }
 
 /// Each message's recipients: the other participant of a direct message;

@@ -264,13 +264,20 @@ pub trait PushStore: Send + Sync + 'static {
     async fn enqueue_push(&self, job: &PushJob, max_per_device: usize) -> Result<Enqueued, StoreError>;
 
     /// Up to `limit` intake entries of messages minted by `node` (the
-    /// snowflake worker id) with ids above `after`, oldest first, each
-    /// with its message as stored. The caller keeps `after` at most
-    /// [`crate::store::MESSAGE_MAX_AGE_MS`] (plus a margin) behind the
-    /// clock or at the last id it processed, whichever is lower, so no
-    /// entry is skipped and CQL reads start past deleted entries. CQL looks
-    /// back at most two days (entries older than that are not returned).
-    async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError>;
+    /// snowflake worker id) with ids above `after` and at most `upto`
+    /// (`MessageId(i64::MAX)`: no upper bound), oldest first, each with its
+    /// message as stored. On CQL a deleted entry in that range is a
+    /// tombstone the read steps over: the intake reads each range of
+    /// deleted entries once (see `crate::push`'s intake), never the same
+    /// seconds on every pass. CQL looks back at most two days (entries
+    /// older than that are not returned).
+    async fn push_intake(
+        &self,
+        node: i64,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<Intake>, StoreError>;
 
     /// Where `node`'s intake may resume after a restart: the cursor it
     /// stored last with [`Self::save_intake_cursor`], else the store's

@@ -126,6 +126,9 @@ pub async fn push_queue_merges_leases_and_completes(s: Arc<dyn Store>) {
     assert_eq!(s.push_depth().await.unwrap(), 0);
 }
 
+/// No upper bound for [`Store::push_intake`].
+const ALL: MessageId = MessageId(i64::MAX);
+
 pub async fn push_intake_goes_with_the_message_and_batches_once(s: Arc<dyn Store>) {
     // The worker id is the intake partition: unique to this case.
     let ids = Generator::new(211);
@@ -139,17 +142,19 @@ pub async fn push_intake_goes_with_the_message_and_batches_once(s: Arc<dyn Store
     let first = s.insert_message(&super::dm(&ids, &ann, &bob, "hello", None)).await.unwrap().message;
     let second = s.insert_message(&super::dm(&ids, &ann, &bob, "again", None)).await.unwrap().message;
     // Both entries, oldest first, each with its message as stored.
-    let entries = s.push_intake(node, MessageId(0), 10).await.unwrap();
+    let entries = s.push_intake(node, MessageId(0), ALL, 10).await.unwrap();
     let got: Vec<_> = entries.iter().map(|e| (e.id, e.message.as_ref().map(|m| m.text.as_str()))).collect();
     assert_eq!(got, vec![(first.id, Some("hello")), (second.id, Some("again"))]);
-    assert_eq!(s.push_intake(node, first.id, 10).await.unwrap().len(), 1, "above the cursor only");
-    assert_eq!(s.push_intake(node, MessageId(0), 1).await.unwrap().len(), 1, "bounded");
+    assert_eq!(s.push_intake(node, first.id, ALL, 10).await.unwrap().len(), 1, "above the cursor only");
+    let upto_first = s.push_intake(node, MessageId(0), first.id, 10).await.unwrap();
+    assert_eq!(upto_first.iter().map(|e| e.id).collect::<Vec<_>>(), [first.id], "at most `upto`");
+    assert_eq!(s.push_intake(node, MessageId(0), ALL, 1).await.unwrap().len(), 1, "bounded");
     let jobs: Vec<PushJob> =
         [&first, &second].iter().map(|m| job(dev.id, &bob, &format!("m:{}", m.id.0), m.id.0, &m.text)).collect();
     let done = [first.id, second.id];
     let out = s.enqueue_push_batch(&jobs, 10, &done).await.unwrap();
     assert_eq!(out, vec![Enqueued::New, Enqueued::New]);
-    assert!(s.push_intake(node, MessageId(0), 10).await.unwrap().is_empty(), "entries deleted with the batch");
+    assert!(s.push_intake(node, MessageId(0), ALL, 10).await.unwrap().is_empty(), "entries deleted with the batch");
     // The same batch again (a retry after an error): nothing counted twice.
     let out = s.enqueue_push_batch(&jobs, 10, &done).await.unwrap();
     assert_eq!(out, vec![Enqueued::Merged, Enqueued::Merged]);

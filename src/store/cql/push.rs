@@ -222,9 +222,15 @@ impl PushStore for ScyllaStore {
         Err(StoreError::Unavailable("push queue: too many racing writes to one job".into()))
     }
 
-    async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError> {
+    async fn push_intake(
+        &self,
+        node: i64,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<Intake>, StoreError> {
         self.live()?;
-        self.read_intake(node, after, limit).await
+        self.read_intake(node, (after, upto), limit).await
     }
 
     async fn intake_cursor(&self, node: i64) -> Result<Option<IntakeCursor>, StoreError> {

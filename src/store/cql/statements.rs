@@ -370,7 +370,7 @@ statements! {
     PushIntakeInsert: Write =>
         "INSERT INTO push_intake (node, slot, message_id, conversation_id) VALUES (?, ?, ?, ?)";
     PushIntakeRead: Read =>
-        "SELECT message_id, conversation_id FROM push_intake WHERE node = ? AND slot = ? AND message_id > ? LIMIT ?";
+        "SELECT message_id, conversation_id FROM push_intake WHERE node = ? AND slot = ? AND message_id > ? AND message_id <= ? LIMIT ?";
     PushIntakeDelete: Write => "DELETE FROM push_intake WHERE node = ? AND slot = ? AND message_id = ?";
     // ---- push intake cursor (cql/013): LWTs only.
     PushCursorGet: Read => "SELECT cursor FROM push_intake_cursor WHERE node = ?";

@@ -248,8 +248,14 @@ impl PushStore for SqliteStore {
         self.engine.write(move |conn| enqueue(conn, &j, max_per_device).map_err(map_err)).await
     }
 
-    async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError> {
-        self.engine.read(move |conn| push_intake::read(conn, node, after, limit).map_err(map_err)).await
+    async fn push_intake(
+        &self,
+        node: i64,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<Intake>, StoreError> {
+        self.engine.read(move |conn| push_intake::read(conn, node, (after, upto), limit).map_err(map_err)).await
     }
 
     async fn intake_cursor(&self, node: i64) -> Result<Option<IntakeCursor>, StoreError> {

@@ -32,13 +32,19 @@ pub(super) fn record(conn: &Connection, id: MessageId, to: Option<UserId>) -> ru
     Ok(())
 }
 
-/// Up to `limit` of `node`'s entries above `after`, oldest first, with their messages.
-pub(super) fn read(conn: &Connection, node: i64, after: MessageId, limit: usize) -> rusqlite::Result<Vec<Intake>> {
+/// Up to `limit` of `node`'s entries in `(after, upto]`, oldest first, with their messages.
+pub(super) fn read(
+    conn: &Connection,
+    node: i64,
+    (after, upto): (MessageId, MessageId),
+    limit: usize,
+) -> rusqlite::Result<Vec<Intake>> {
     let ids = conn
         .prepare_cached(
-            "SELECT message_id FROM push_intake WHERE node = ?1 AND message_id > ?2 ORDER BY message_id LIMIT ?3",
+            "SELECT message_id FROM push_intake WHERE node = ?1 AND message_id > ?2 AND message_id <= ?3
+             ORDER BY message_id LIMIT ?4",
         )?
-        .query_map(params![node, after.0, limit as i64], |r| r.get::<_, i64>(0))?
+        .query_map(params![node, after.0, upto.0, limit as i64], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut get = conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"))?;
     ids.into_iter()
