@@ -364,6 +364,8 @@ async fn device_validation_limits_and_logout() {
 struct Node {
     child: Child,
     addr: std::net::SocketAddr,
+    /// Its `/metrics` listener.
+    metrics: std::net::SocketAddr,
 }
 
 impl common::Target for Node {
@@ -376,8 +378,10 @@ impl Node {
     async fn start(dir: &std::path::Path, receiver: &Receiver) -> Node {
         let port = common::free_port();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hubbub"));
         cmd.env("HUBBUB_LISTEN", addr.to_string())
+            .env("HUBBUB_METRICS_LISTEN", metrics.to_string())
             .env("HUBBUB_DATA_DIR", dir)
             .env("HUBBUB_BCRYPT_COST", "4")
             .env("HUBBUB_PUSH_ALLOW_HTTP", "true")
@@ -402,10 +406,28 @@ impl Node {
         let deadline = tokio::time::Instant::now() + common::start_wait();
         loop {
             if let Ok((200, _)) = common::http_get(addr, "/healthz", &[]).await {
-                return Node { child, addr };
+                return Node { child, addr, metrics };
             }
             assert!(tokio::time::Instant::now() < deadline, "the node never became healthy");
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The value of the metric sample `name` (e.g. `hubbub_x{a="b"}`), 0 when absent.
+    async fn metric(&self, name: &str) -> f64 {
+        let (status, body) = common::http_get(self.metrics, "/metrics", &[]).await.expect("GET /metrics");
+        assert_eq!(status, 200);
+        body.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().expect("a number"))
+    }
+
+    /// Waits (bounded) until the sample `name` is at least `at_least`.
+    async fn wait_metric(&self, name: &str, at_least: f64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.metric(name).await < at_least {
+            assert!(tokio::time::Instant::now() < deadline, "{name} never reached {at_least}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -545,5 +567,38 @@ async fn notifications_of_acknowledged_messages_survive_an_immediate_sigkill() {
     // Every acknowledged message is announced; a crash may repeat one
     // (sent, then killed before it was marked done), never lose one.
     assert_eq!(got.len(), 60, "{got:?}");
+    node.sigkill().await;
+}
+
+#[tokio::test]
+async fn a_restarted_node_resumes_from_its_stored_intake_cursor() {
+    let r = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(dir.path(), &r).await;
+    let stored = r#"hubbub_push_intake_starts_total{from="stored"}"#;
+    assert_eq!(node.metric(stored).await, 0.0, "a new store has no cursor");
+    let (mut ann, sub) = ann_and_offline_bob(&node, &r, false).await;
+    let first = ann.send_dm("bob", "before the cursor").await["id"].as_str().unwrap().to_owned();
+    accepted_by_message(&r, &sub, std::slice::from_ref(&first)).await;
+    // The cursor follows the clock (a few seconds behind) and is saved
+    // about once a second: wait for two saves.
+    node.wait_metric("hubbub_push_intake_cursor_saves_total", 2.0).await;
+    // Acknowledged, then killed at once: their entries lie above the saved cursor.
+    let mut sent = vec![first];
+    for i in 0..10 {
+        sent.push(ann.send_dm("bob", &format!("m {i}")).await["id"].as_str().unwrap().to_owned());
+    }
+    node.sigkill().await;
+    drop(ann);
+    let node = Node::start(dir.path(), &r).await;
+    // Every start counts once, by where its cursor came from.
+    node.wait_metric(stored, 1.0).await;
+    for from in ["floor", "give_up"] {
+        let other = format!("hubbub_push_intake_starts_total{{from=\"{from}\"}}");
+        assert_eq!(node.metric(&other).await, 0.0, "resumed from the stored cursor, not {from}");
+    }
+    // Nothing lost (a crash may repeat one: sent, then killed before it was marked done).
+    let got = accepted_by_message(&r, &sub, &sent).await;
+    assert_eq!(got.len(), sent.len(), "{got:?}");
     node.sigkill().await;
 }

@@ -789,5 +789,6 @@ every_backend!(
     push_devices_bounded_updated_removed,
     push_queue_merges_leases_and_completes,
     push_intake_goes_with_the_message_and_batches_once,
+    intake_cursors_only_grow,
     racing_device_registrations_respect_the_limit,
 );

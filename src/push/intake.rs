@@ -1,7 +1,8 @@
 //! The push intake task: turns this node's stored intake entries
 //! ([`crate::store::push`]) into notification jobs, a batch at a time.
 //!
-//! One pass: read up to `--push-intake` entries above the cursor; resolve
+//! One pass: read up to `--push-intake` entries not done yet (late ones
+//! below the newest seen, then new ones: [`Position`]); resolve
 //! every message's recipients (group members are read once per group per
 //! batch); ask the broker's presence records about all of them in one
 //! query; read devices, the preview setting and mutes of the offline ones
@@ -9,6 +10,7 @@
 //! the jobs and delete the entries in one store call. Any failure before
 //! that call leaves every entry in place and the pass is retried after a
 //! poll interval: an entry is never dropped because a lookup failed.
+//! The cursor is stored now and then and read at start ([`super::cursor`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::Push;
+use super::cursor::{self, Position};
 use super::metrics::push as m;
 use crate::broker::Broker;
 use crate::error::Error;
@@ -49,13 +52,16 @@ pub(super) async fn run(
 ) {
     let poll = Duration::from_millis(push.options.push_poll_ms.max(10));
     let limit = push.options.push_intake.max(1);
-    // After a restart: every entry young enough not to be given up.
-    let mut cursor = MessageId(floor_for_ms(now_ms() - push.options.push_give_up_secs as i64 * 1000));
+    let give_up = push.options.push_give_up_secs;
+    // After a restart: the stored cursor (see `cursor`).
+    let Some(start) = cursor::start(&*store, node, give_up, settled, poll, &mut stop).await else { return };
+    let mut saver = cursor::Saver::new(node, start);
+    let mut at = Position::new(start);
     loop {
-        let read = match pass(&push, &store, &broker, node, cursor, limit).await {
-            Ok((read, newest)) => {
-                let settled = MessageId(floor_for_ms(now_ms() - MESSAGE_MAX_AGE_MS - CURSOR_MARGIN_MS));
-                cursor = cursor.max(newest.min(settled));
+        let read = match pass(&push, &store, &broker, node, at, limit).await {
+            Ok((read, next)) => {
+                at = next;
+                saver.maybe_save(&*store, at.cursor).await;
                 read
             }
             Err(e) => {
@@ -71,24 +77,31 @@ pub(super) async fn run(
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
             _ = push.intake_wake.notified() => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => return saver.save_on_stop(&*store, at.cursor).await,
         }
     }
 }
 
-/// One pass; returns how many entries it read and the newest one's id
-/// (`i64::MAX` when none: everything settled is read).
+/// The newest id every entry at or below which is surely written: an
+/// entry's write lands within [`MESSAGE_MAX_AGE_MS`] of its id or is undone.
+fn settled() -> MessageId {
+    MessageId(floor_for_ms(now_ms() - MESSAGE_MAX_AGE_MS - CURSOR_MARGIN_MS))
+}
+
+/// One pass from `at`; returns how many entries it read and where the
+/// next pass starts (unchanged on an error: the pass is retried).
 async fn pass(
     push: &Push,
     store: &Arc<dyn Store>,
     broker: &Arc<dyn Broker>,
     node: i64,
-    cursor: MessageId,
+    at: Position,
     limit: usize,
-) -> Result<(usize, MessageId), Error> {
-    let entries = store.push_intake(node, cursor, limit).await?;
-    // None above the cursor: the cursor may move up to the settled point.
-    let Some(newest) = entries.iter().map(|e| e.id).max() else { return Ok((0, MessageId(i64::MAX))) };
+) -> Result<(usize, Position), Error> {
+    let (entries, next) = at.read(&**store, node, settled(), limit).await?;
+    if entries.is_empty() {
+        return Ok((0, next));
+    }
     let done: Vec<MessageId> = entries.iter().map(|e| e.id).collect();
     let messages: Vec<Message> = entries.into_iter().filter_map(|e| e.message).collect();
     let recipients = recipients(store, &messages).await?;
@@ -115,7 +128,7 @@ async fn pass(
     if full < outcomes.len() {
         push.wake.notify_one();
     }
-    Ok((done.len(), newest))
+    Ok((done.len(), next))
 }
 
 /// Each message's recipients: the other participant of a direct message;

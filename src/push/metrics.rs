@@ -27,6 +27,15 @@ pub struct PushMetrics {
     pub intake_batch: IntGauge,
     /// Intake passes that failed (retried; their entries stay).
     pub intake_failed: IntCounter,
+    /// Intake starts, by where the cursor came from (`stored`: the node's
+    /// saved cursor; `floor`: the store's intake floor; `give_up`: back
+    /// `--push-give-up-secs`).
+    pub intake_starts: IntCounterVec,
+    /// How far the intake's cursor trails the clock, in seconds (at start:
+    /// how far back it resumed).
+    pub intake_lag_seconds: IntGauge,
+    /// Intake cursor saves (at most about one per second).
+    pub intake_cursor_saves: IntCounter,
     /// Time from a notification's first enqueue to its acceptance, in seconds.
     pub delivery_seconds: Histogram,
 }
@@ -61,6 +70,16 @@ impl PushMetrics {
         let intake_failed =
             ok("push_intake_failed_total", IntCounter::new("push_intake_failed_total", "Failed intake passes."));
         g.register(Box::new(intake_failed.clone()));
+        let intake_lag_seconds = ok(
+            "push_intake_lag_seconds",
+            IntGauge::new("push_intake_lag_seconds", "How far the push intake cursor trails the clock."),
+        );
+        g.register(Box::new(intake_lag_seconds.clone()));
+        let intake_cursor_saves = ok(
+            "push_intake_cursor_saves_total",
+            IntCounter::new("push_intake_cursor_saves_total", "Push intake cursor saves."),
+        );
+        g.register(Box::new(intake_cursor_saves.clone()));
         let opts = HistogramOpts::new("push_delivery_seconds", "First enqueue to accepted by the push service.")
             .buckets(DELIVERY_BUCKETS.to_vec());
         let delivery_seconds = ok("push_delivery_seconds", Histogram::with_opts(opts));
@@ -74,6 +93,9 @@ impl PushMetrics {
             not_queued: vec("push_not_queued_total", "Push notifications not queued.", "reason"),
             intake_batch,
             intake_failed,
+            intake_starts: vec("push_intake_starts_total", "Push intake starts, by cursor source.", "from"),
+            intake_lag_seconds,
+            intake_cursor_saves,
             delivery_seconds,
         }
     }

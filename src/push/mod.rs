@@ -27,6 +27,9 @@
 //! (a duplicate). A crash between sending a job and completing it sends
 //! it again after its lease (`--push-lease-ms`). Entries whose node never
 //! comes back stay unread (documented in README "Push notifications").
+//! The intake's cursor is stored about once a second ([`cursor`]): a
+//! restart resumes there and re-reads at most that window, whose done
+//! entries are deleted already.
 //!
 //! # The presence race
 //! Presence is read by the intake, after the message was published. A
@@ -37,6 +40,7 @@
 //! keeps its users "online" until their presence records expire
 //! (`--presence-ttl`, 30 s): no notification in that window.
 
+mod cursor;
 pub mod deliver;
 mod intake;
 pub mod metrics;

@@ -23,7 +23,8 @@
 //! ([`PushStore::enqueue_push_batch`]), which also deletes the entries.
 //! So an acknowledged message's notifications survive a crash: the entry
 //! is stored before the ack, and deleted only with (after, on CQL) the
-//! jobs it produced.
+//! jobs it produced. Each node stores how far its intake got
+//! ([`PushStore::save_intake_cursor`]), so a restart resumes there.
 
 use async_trait::async_trait;
 
@@ -182,6 +183,26 @@ pub fn intake_node(id: MessageId) -> i64 {
     i64::from(crate::snowflake::worker_of(id.0))
 }
 
+/// Where a node's intake may resume (see [`PushStore::intake_cursor`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntakeCursor {
+    /// The cursor the node stored last: every entry at or below it was
+    /// turned into jobs.
+    Stored(MessageId),
+    /// The node never stored one; the store holds no entry at or below
+    /// this id for any node (CQL: the creation of its intake table).
+    Floor(MessageId),
+}
+
+impl IntakeCursor {
+    /// The id the intake may read above.
+    pub fn id(self) -> MessageId {
+        match self {
+            IntakeCursor::Stored(id) | IntakeCursor::Floor(id) => id,
+        }
+    }
+}
+
 /// The outcome of [`PushStore::enqueue_push`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enqueued {
@@ -243,13 +264,36 @@ pub trait PushStore: Send + Sync + 'static {
     async fn enqueue_push(&self, job: &PushJob, max_per_device: usize) -> Result<Enqueued, StoreError>;
 
     /// Up to `limit` intake entries of messages minted by `node` (the
-    /// snowflake worker id) with ids above `after`, oldest first, each
-    /// with its message as stored. The caller keeps `after` at most
-    /// [`crate::store::MESSAGE_MAX_AGE_MS`] (plus a margin) behind the
-    /// clock or at the last id it processed, whichever is lower, so no
-    /// entry is skipped and CQL reads start past deleted entries. CQL looks
-    /// back at most two days (entries older than that are not returned).
-    async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError>;
+    /// snowflake worker id) with ids above `after` and at most `upto`
+    /// (`MessageId(i64::MAX)`: no upper bound), oldest first, each with its
+    /// message as stored. On CQL a deleted entry in that range is a
+    /// tombstone the read steps over: the intake reads each range of
+    /// deleted entries once (see `crate::push`'s intake), never the same
+    /// seconds on every pass. CQL looks back at most two days (entries
+    /// older than that are not returned).
+    async fn push_intake(
+        &self,
+        node: i64,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<Intake>, StoreError>;
+
+    /// Where `node`'s intake may resume after a restart: the cursor it
+    /// stored last with [`Self::save_intake_cursor`], else the store's
+    /// intake floor when it has one (CQL: written by `hubbub migrate` when
+    /// it created the intake table), else `None` (the caller then reads
+    /// back `--push-give-up-secs`).
+    async fn intake_cursor(&self, node: i64) -> Result<Option<IntakeCursor>, StoreError>;
+
+    /// Stores `cursor` as `node`'s intake cursor, unless a higher one is
+    /// stored already: the stored value only ever grows, also when two
+    /// calls race (SQLite: one writer and `max()`; CQL: lightweight
+    /// transactions, `IF NOT EXISTS` then `IF cursor < ?`). The caller
+    /// promises that every entry of `node` at or below `cursor` was turned
+    /// into jobs. `Unavailable` when the outcome is unknown (a timed-out
+    /// LWT): calling again is safe.
+    async fn save_intake_cursor(&self, node: i64, cursor: MessageId) -> Result<(), StoreError>;
 
     /// [`Self::enqueue_push`] for every job of an intake batch, then deletes
     /// the intake entries `done`: on SQLite all in one transaction; on CQL

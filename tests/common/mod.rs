@@ -136,11 +136,6 @@ pub fn test_config(dir: &Path) -> Config {
         c.scylla_keyspace = scylla_keyspace_for(dir);
         c.scylla_migrate = true;
         c.scylla_request_timeout_ms = 20_000;
-        // A starting node's push intake reads back `--push-give-up-secs`
-        // (24 h: 1,440 minute partitions on CQL) for entries a crash left;
-        // hundreds of short-lived test servers doing that at once swamp the
-        // one shared test node. A test keyspace is younger than 10 minutes.
-        c.push.push_give_up_secs = 600;
     }
     c
 }

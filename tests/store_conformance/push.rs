@@ -1,15 +1,16 @@
 //! Conformance cases of the `PushStore` area (issue 16): devices (bound,
 //! update in place, removal by session / all, account deletion), the
 //! preview setting, and the queue (merge by collapse key, per-device
-//! bound, leases, completion against a merge, retry, drop). Included by
+//! bound, leases, completion against a merge, retry, drop), the intake
+//! and the intake's stored cursor (monotonic). Included by
 //! `tests/store_conformance.rs`, run on every backend.
 
 use std::sync::Arc;
 
 use hubbub::model::{ConversationId, MessageId, SessionId, User, now_ms};
-use hubbub::snowflake::Generator;
+use hubbub::snowflake::{Generator, floor_for_ms};
 use hubbub::store::Store;
-use hubbub::store::push::{Device, DeviceId, DeviceTarget, Enqueued, Preview, PushJob, Registered};
+use hubbub::store::push::{Device, DeviceId, DeviceTarget, Enqueued, IntakeCursor, Preview, PushJob, Registered};
 
 use super::user;
 
@@ -125,6 +126,9 @@ pub async fn push_queue_merges_leases_and_completes(s: Arc<dyn Store>) {
     assert_eq!(s.push_depth().await.unwrap(), 0);
 }
 
+/// No upper bound for [`Store::push_intake`].
+const ALL: MessageId = MessageId(i64::MAX);
+
 pub async fn push_intake_goes_with_the_message_and_batches_once(s: Arc<dyn Store>) {
     // The worker id is the intake partition: unique to this case.
     let ids = Generator::new(211);
@@ -138,17 +142,19 @@ pub async fn push_intake_goes_with_the_message_and_batches_once(s: Arc<dyn Store
     let first = s.insert_message(&super::dm(&ids, &ann, &bob, "hello", None)).await.unwrap().message;
     let second = s.insert_message(&super::dm(&ids, &ann, &bob, "again", None)).await.unwrap().message;
     // Both entries, oldest first, each with its message as stored.
-    let entries = s.push_intake(node, MessageId(0), 10).await.unwrap();
+    let entries = s.push_intake(node, MessageId(0), ALL, 10).await.unwrap();
     let got: Vec<_> = entries.iter().map(|e| (e.id, e.message.as_ref().map(|m| m.text.as_str()))).collect();
     assert_eq!(got, vec![(first.id, Some("hello")), (second.id, Some("again"))]);
-    assert_eq!(s.push_intake(node, first.id, 10).await.unwrap().len(), 1, "above the cursor only");
-    assert_eq!(s.push_intake(node, MessageId(0), 1).await.unwrap().len(), 1, "bounded");
+    assert_eq!(s.push_intake(node, first.id, ALL, 10).await.unwrap().len(), 1, "above the cursor only");
+    let upto_first = s.push_intake(node, MessageId(0), first.id, 10).await.unwrap();
+    assert_eq!(upto_first.iter().map(|e| e.id).collect::<Vec<_>>(), [first.id], "at most `upto`");
+    assert_eq!(s.push_intake(node, MessageId(0), ALL, 1).await.unwrap().len(), 1, "bounded");
     let jobs: Vec<PushJob> =
         [&first, &second].iter().map(|m| job(dev.id, &bob, &format!("m:{}", m.id.0), m.id.0, &m.text)).collect();
     let done = [first.id, second.id];
     let out = s.enqueue_push_batch(&jobs, 10, &done).await.unwrap();
     assert_eq!(out, vec![Enqueued::New, Enqueued::New]);
-    assert!(s.push_intake(node, MessageId(0), 10).await.unwrap().is_empty(), "entries deleted with the batch");
+    assert!(s.push_intake(node, MessageId(0), ALL, 10).await.unwrap().is_empty(), "entries deleted with the batch");
     // The same batch again (a retry after an error): nothing counted twice.
     let out = s.enqueue_push_batch(&jobs, 10, &done).await.unwrap();
     assert_eq!(out, vec![Enqueued::Merged, Enqueued::Merged]);
@@ -165,6 +171,36 @@ pub async fn push_intake_goes_with_the_message_and_batches_once(s: Arc<dyn Store
     let merged = s.claim_push("node-pi", now_ms(), 60_000, 10).await.unwrap();
     let c = merged.iter().find(|j| j.collapse == "c:pi").unwrap();
     assert_eq!((c.message, c.count, c.text.as_str()), (fourth.id, 2, "four"));
+}
+
+pub async fn intake_cursors_only_grow(s: Arc<dyn Store>) {
+    // Worker ids unique to this case (cursors are per node).
+    let (node, racing, other) = (212, 213, 214);
+    // Never saved: no stored cursor; maybe the store's floor, which lies
+    // in the past (CQL: this keyspace's intake table was just created).
+    match s.intake_cursor(node).await.unwrap() {
+        None => {}
+        Some(IntakeCursor::Floor(f)) => {
+            assert!(f.0 <= floor_for_ms(now_ms()) && f.0 >= floor_for_ms(now_ms() - 3_600_000), "{f:?}");
+        }
+        Some(c) => panic!("nothing was saved: {c:?}"),
+    }
+    let at = |v| Some(IntakeCursor::Stored(MessageId(v)));
+    s.save_intake_cursor(node, MessageId(1_000)).await.unwrap();
+    assert_eq!(s.intake_cursor(node).await.unwrap(), at(1_000));
+    s.save_intake_cursor(node, MessageId(500)).await.unwrap();
+    assert_eq!(s.intake_cursor(node).await.unwrap(), at(1_000), "a lower cursor never overwrites a higher one");
+    s.save_intake_cursor(node, MessageId(1_000)).await.unwrap();
+    s.save_intake_cursor(node, MessageId(2_000)).await.unwrap();
+    assert_eq!(s.intake_cursor(node).await.unwrap(), at(2_000));
+    // Racing saves, the first ones included: the highest wins.
+    let values = [7_000, 3_000, 9_000, 1_000, 8_000, 2_000, 9_000, 4_000];
+    let saves = values.iter().map(|v| s.save_intake_cursor(racing, MessageId(*v)));
+    for r in futures_util::future::join_all(saves).await {
+        r.unwrap();
+    }
+    assert_eq!(s.intake_cursor(racing).await.unwrap(), at(9_000));
+    assert!(!matches!(s.intake_cursor(other).await.unwrap(), Some(IntakeCursor::Stored(_))), "per node");
 }
 
 pub async fn racing_device_registrations_respect_the_limit(s: Arc<dyn Store>) {

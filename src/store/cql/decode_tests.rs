@@ -154,6 +154,8 @@ fn every_read_decodes_into_the_row_type_its_callers_use() {
     check(Q::PushSlots, type_checks::<(i32, i64)>);
     check(Q::PushSlotGet, type_checks::<(i64,)>);
     check(Q::PushIntakeRead, type_checks::<(i64, String)>);
+    // Push intake cursor (cql/013).
+    check(Q::PushCursorGet, type_checks::<(i64,)>);
     let reads: Vec<Q> = table().into_iter().filter(|(_, k, _)| *k == Kind::Read).map(|(q, _, _)| q).collect();
     let missing: Vec<_> = reads.iter().filter(|q| !checked.contains(q)).collect();
     assert!(missing.is_empty(), "reads without a checked row type: {missing:?}");

@@ -25,6 +25,7 @@ mod delete;
 mod device_slots;
 mod exec;
 mod groups;
+mod intake_cursor;
 pub mod keys;
 mod lifecycle;
 mod messages;

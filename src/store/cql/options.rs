@@ -9,7 +9,7 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::unprepared::Statement;
 use scylla::statement::{Consistency, SerialConsistency};
 
-use super::schema;
+use super::{intake_cursor, schema};
 use crate::config::Config;
 use crate::error::StoreError;
 
@@ -133,6 +133,10 @@ pub async fn migrate(o: &ScyllaOptions) -> Result<(), StoreError> {
         .use_keyspace(&o.keyspace, false)
         .await
         .map_err(|e| StoreError::Backend(format!("using keyspace {}: {e}", o.keyspace)))?;
+    // Read before the files are applied: a keyspace whose intake table
+    // this run creates gets an intake floor (no entry can be older).
+    let started_ms = crate::model::now_ms();
+    let new_intake = intake_cursor::intake_table_missing(&session, &o.keyspace).await?;
     for (name, file) in schema::FILES {
         for st in schema::statements(file) {
             session.query_unpaged(ddl(st), ()).await.map_err(|e| StoreError::Backend(format!("{name}: {e}")))?;
@@ -140,6 +144,9 @@ pub async fn migrate(o: &ScyllaOptions) -> Result<(), StoreError> {
         tracing::info!(file = name, keyspace = %o.keyspace, "applied");
     }
     session.await_schema_agreement().await.map_err(|e| StoreError::Unavailable(format!("schema agreement: {e}")))?;
+    if new_intake {
+        intake_cursor::write_floor(&session, intake_cursor::floor_for(started_ms)).await?;
+    }
     Ok(())
 }
 

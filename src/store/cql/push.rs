@@ -17,7 +17,9 @@ use super::exec::Lwt;
 use super::statements::Q;
 use crate::error::StoreError;
 use crate::model::{ConversationId, MessageId, SessionId, UserId};
-use crate::store::push::{Device, DeviceId, DeviceTarget, Enqueued, Intake, Preview, PushJob, PushStore, Registered};
+use crate::store::push::{
+    Device, DeviceId, DeviceTarget, Enqueued, Intake, IntakeCursor, Preview, PushJob, PushStore, Registered,
+};
 
 /// Job chains an intake batch writes concurrently.
 const ENQUEUE_CONCURRENCY: usize = 16;
@@ -220,9 +222,25 @@ impl PushStore for ScyllaStore {
         Err(StoreError::Unavailable("push queue: too many racing writes to one job".into()))
     }
 
-    async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError> {
+    async fn push_intake(
+        &self,
+        node: i64,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<Intake>, StoreError> {
         self.live()?;
-        self.read_intake(node, after, limit).await
+        self.read_intake(node, (after, upto), limit).await
+    }
+
+    async fn intake_cursor(&self, node: i64) -> Result<Option<IntakeCursor>, StoreError> {
+        self.live()?;
+        self.read_intake_cursor(node).await
+    }
+
+    async fn save_intake_cursor(&self, node: i64, cursor: MessageId) -> Result<(), StoreError> {
+        self.live()?;
+        self.write_intake_cursor(node, cursor).await
     }
 
     async fn enqueue_push_batch(

@@ -1,6 +1,6 @@
 //! The push intake on CQL (`cql/012_push_load.cql`; see
 //! [`crate::store::push`]): an entry per message written in the message's
-//! own round of writes, in (node, minute) partitions; read from a cursor
+//! own round of writes, in (node, minute) partitions; read in an id range
 //! slot by slot; deleted once its jobs are queued.
 
 use futures_util::StreamExt;
@@ -34,31 +34,37 @@ impl ScyllaStore {
         self.db.write(Q::PushIntakeInsert, (node, slot(m.id.0), m.id.0, &m.conversation_id.0)).await
     }
 
-    /// The entries of `node` above `after`, slot by slot up to now's.
+    /// The entries of `node` in `(after, upto]`, slot by slot up to
+    /// `upto`'s (at most the one after now's).
     pub(super) async fn read_intake(
         &self,
         node: i64,
-        after: MessageId,
+        (after, upto): (MessageId, MessageId),
         limit: usize,
     ) -> Result<Vec<Intake>, StoreError> {
         let mut keys: Vec<(i64, String)> = Vec::new();
-        let last = now_ms().div_euclid(SLOT_MS) + 1;
+        let last = (now_ms().div_euclid(SLOT_MS) + 1).min(slot(upto.0));
         // Entries older than the lookback are never read (a restart's
-        // cursor starts at most `--push-give-up-secs`, 24 h, back).
+        // cursor is the stored one, at most `--push-give-up-secs`, 24 h, back).
         let mut s = slot(after.0.max(0)).max(last - LOOKBACK_SLOTS);
+        let first = s;
         // Usually one or two slots; after a restart a day of them, read
         // CONCURRENCY at a time (in order).
         while s <= last && keys.len() < limit {
             let want = cql_limit(limit - keys.len());
             let slots = s..=(s + CONCURRENCY as i64 - 1).min(last);
             s = slots.end() + 1;
-            let reads =
-                slots.map(|sl| self.db.rows::<(i64, String)>(Q::PushIntakeRead, (node as i32, sl, after.0, want)));
+            let reads = slots
+                .map(|sl| self.db.rows::<(i64, String)>(Q::PushIntakeRead, (node as i32, sl, after.0, upto.0, want)));
             for rows in futures_util::stream::iter(reads).buffered(CONCURRENCY).collect::<Vec<_>>().await {
                 keys.extend(rows?);
             }
         }
         keys.truncate(limit);
+        if s - first > 3 {
+            // A catch-up (after a restart): say how far back it read.
+            tracing::debug!(node, slots = s - first, "push intake: read many partitions");
+        }
         let reads = keys.into_iter().map(|(id, conv)| async move {
             let row: Option<MessageRow> = self.db.one(Q::MessageGet, (&conv, bucket_of(id), id)).await?;
             Ok::<_, StoreError>(Intake { id: MessageId(id), message: row.map(Message::from) })

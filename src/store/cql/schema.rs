@@ -20,6 +20,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("010_push.cql", include_str!("../../../cql/010_push.cql")),
     ("011_safety.cql", include_str!("../../../cql/011_safety.cql")),
     ("012_push_load.cql", include_str!("../../../cql/012_push_load.cql")),
+    ("013_push_intake_cursor.cql", include_str!("../../../cql/013_push_intake_cursor.cql")),
 ];
 
 /// The keyspace statement: NetworkTopologyStrategy with the same factor

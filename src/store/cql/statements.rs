@@ -370,8 +370,12 @@ statements! {
     PushIntakeInsert: Write =>
         "INSERT INTO push_intake (node, slot, message_id, conversation_id) VALUES (?, ?, ?, ?)";
     PushIntakeRead: Read =>
-        "SELECT message_id, conversation_id FROM push_intake WHERE node = ? AND slot = ? AND message_id > ? LIMIT ?";
+        "SELECT message_id, conversation_id FROM push_intake WHERE node = ? AND slot = ? AND message_id > ? AND message_id <= ? LIMIT ?";
     PushIntakeDelete: Write => "DELETE FROM push_intake WHERE node = ? AND slot = ? AND message_id = ?";
+    // ---- push intake cursor (cql/013): LWTs only.
+    PushCursorGet: Read => "SELECT cursor FROM push_intake_cursor WHERE node = ?";
+    PushCursorInit: Lwt => "INSERT INTO push_intake_cursor (node, cursor) VALUES (?, ?) IF NOT EXISTS";
+    PushCursorAdvance: Lwt => "UPDATE push_intake_cursor SET cursor = ? WHERE node = ? IF cursor < ?";
 }
 
 /// Every statement, prepared once, indexed by [`Q`].
@@ -531,6 +535,7 @@ mod tests {
             include_str!("push.rs"),
             include_str!("device_slots.rs"),
             include_str!("push_intake.rs"),
+            include_str!("intake_cursor.rs"),
         ];
         let kinds: std::collections::HashMap<String, Kind> =
             table().into_iter().map(|(q, k, _)| (format!("{q:?}"), k)).collect();

@@ -9,7 +9,9 @@ use super::engine::map_err;
 use super::{SqliteStore, push_intake};
 use crate::error::StoreError;
 use crate::model::{ConversationId, MessageId, SessionId, UserId};
-use crate::store::push::{Device, DeviceId, DeviceTarget, Enqueued, Intake, Preview, PushJob, PushStore, Registered};
+use crate::store::push::{
+    Device, DeviceId, DeviceTarget, Enqueued, Intake, IntakeCursor, Preview, PushJob, PushStore, Registered,
+};
 
 const DEVICE_COLS: &str = "device_id, user_id, session_id, platform, address, p256dh, auth, app_id, data, created_at";
 const JOB_COLS: &str = "device_id, user_id, collapse_key, conversation_id, message_id, sender, body, merged, version, \
@@ -246,8 +248,23 @@ impl PushStore for SqliteStore {
         self.engine.write(move |conn| enqueue(conn, &j, max_per_device).map_err(map_err)).await
     }
 
-    async fn push_intake(&self, node: i64, after: MessageId, limit: usize) -> Result<Vec<Intake>, StoreError> {
-        self.engine.read(move |conn| push_intake::read(conn, node, after, limit).map_err(map_err)).await
+    async fn push_intake(
+        &self,
+        node: i64,
+        after: MessageId,
+        upto: MessageId,
+        limit: usize,
+    ) -> Result<Vec<Intake>, StoreError> {
+        self.engine.read(move |conn| push_intake::read(conn, node, (after, upto), limit).map_err(map_err)).await
+    }
+
+    async fn intake_cursor(&self, node: i64) -> Result<Option<IntakeCursor>, StoreError> {
+        let stored = self.engine.read(move |conn| push_intake::cursor(conn, node).map_err(map_err)).await?;
+        Ok(stored.map(IntakeCursor::Stored))
+    }
+
+    async fn save_intake_cursor(&self, node: i64, cursor: MessageId) -> Result<(), StoreError> {
+        self.engine.write(move |conn| push_intake::save_cursor(conn, node, cursor).map_err(map_err)).await
     }
 
     async fn enqueue_push_batch(

@@ -1,7 +1,8 @@
 //! The push intake on SQLite (`push_intake`, schema version 13; see
 //! [`crate::store::push`]): entries written inside the message's own
 //! transaction, read by the minting node, deleted in the transaction that
-//! queues their jobs.
+//! queues their jobs; and each node's stored cursor (`push_intake_cursor`,
+//! schema version 14).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -31,13 +32,19 @@ pub(super) fn record(conn: &Connection, id: MessageId, to: Option<UserId>) -> ru
     Ok(())
 }
 
-/// Up to `limit` of `node`'s entries above `after`, oldest first, with their messages.
-pub(super) fn read(conn: &Connection, node: i64, after: MessageId, limit: usize) -> rusqlite::Result<Vec<Intake>> {
+/// Up to `limit` of `node`'s entries in `(after, upto]`, oldest first, with their messages.
+pub(super) fn read(
+    conn: &Connection,
+    node: i64,
+    (after, upto): (MessageId, MessageId),
+    limit: usize,
+) -> rusqlite::Result<Vec<Intake>> {
     let ids = conn
         .prepare_cached(
-            "SELECT message_id FROM push_intake WHERE node = ?1 AND message_id > ?2 ORDER BY message_id LIMIT ?3",
+            "SELECT message_id FROM push_intake WHERE node = ?1 AND message_id > ?2 AND message_id <= ?3
+             ORDER BY message_id LIMIT ?4",
         )?
-        .query_map(params![node, after.0, limit as i64], |r| r.get::<_, i64>(0))?
+        .query_map(params![node, after.0, upto.0, limit as i64], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut get = conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"))?;
     ids.into_iter()
@@ -61,4 +68,23 @@ pub(super) fn enqueue_batch(
         delete.execute(params![intake_node(*id), id.0])?;
     }
     Ok(out)
+}
+
+/// `node`'s stored cursor. SQLite has no floor: without a cursor the
+/// intake reads back the give-up window, which is one index range here.
+pub(super) fn cursor(conn: &Connection, node: i64) -> rusqlite::Result<Option<MessageId>> {
+    conn.prepare_cached("SELECT cursor FROM push_intake_cursor WHERE node = ?1")?
+        .query_row([node], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|c| c.map(MessageId))
+}
+
+/// Raises `node`'s stored cursor to `cursor` (never lowers it).
+pub(super) fn save_cursor(conn: &Connection, node: i64, cursor: MessageId) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO push_intake_cursor (node, cursor) VALUES (?1, ?2)
+         ON CONFLICT (node) DO UPDATE SET cursor = max(cursor, excluded.cursor)",
+    )?
+    .execute(params![node, cursor.0])?;
+    Ok(())
 }

@@ -347,6 +347,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (node, message_id)
     ) WITHOUT ROWID;
     "#,
+    // 14: the push intake's stored cursor (issue 16): per node, the id at
+    // or below which every entry was turned into jobs; only ever grows.
+    r#"
+    CREATE TABLE IF NOT EXISTS push_intake_cursor (
+        node   INTEGER PRIMARY KEY,
+        cursor INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database to the newest schema version, each step in its own
