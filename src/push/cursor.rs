@@ -69,15 +69,25 @@ impl Position {
     }
 
     /// Up to `limit` entries (sweep first, oldest first within each range)
-    /// and the position once they are done.
+    /// and the position once they are done. The sweep (cursor to
+    /// `settled`) runs only once it spans `sweep_ms` of ids: passes run as
+    /// often as sends wake them, and a sweep on each would double the
+    /// store reads per message for entries that are almost never there
+    /// (late writes); those wait at most `sweep_ms` more.
     pub(super) async fn read(
         self,
         store: &dyn Store,
         node: i64,
         settled: MessageId,
         limit: usize,
+        sweep_ms: i64,
     ) -> Result<(Vec<Intake>, Position), StoreError> {
         let settled = settled.max(self.cursor);
+        if unix_ms(settled.0) - unix_ms(self.cursor.0) < sweep_ms {
+            let fresh = store.push_intake(node, self.seen.max(settled), ALL, limit).await?;
+            let seen = fresh.iter().map(|e| e.id).max().unwrap_or(self.seen).max(self.seen);
+            return Ok((fresh, Position { cursor: self.cursor, seen }));
+        }
         let mut entries = store.push_intake(node, self.cursor, settled, limit).await?;
         if entries.len() >= limit {
             // The sweep alone fills the batch: the cursor moves to its newest.

@@ -98,7 +98,8 @@ async fn pass(
     at: Position,
     limit: usize,
 ) -> Result<(usize, Position), Error> {
-    let (entries, next) = at.read(&**store, node, settled(), limit).await?;
+    let sweep_ms = push.options.push_poll_ms.max(10) as i64;
+    let (entries, next) = at.read(&**store, node, settled(), limit, sweep_ms).await?;
     if entries.is_empty() {
         return Ok((0, next));
     }
