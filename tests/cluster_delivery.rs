@@ -93,6 +93,8 @@ struct Device {
     name: String,
     token: String,
     ws: Option<Ws>,
+    /// The socket's number in the frame record (`common::record`).
+    conn: u64,
     /// The node the socket is on.
     node: usize,
     next_req: u64,
@@ -115,6 +117,7 @@ impl Device {
             name,
             token,
             ws: None,
+            conn: 0,
             node: 0,
             next_req: 1,
             pos: None,
@@ -161,7 +164,10 @@ impl Device {
         let ws = self.ws.as_mut().ok_or(Gone)?;
         match tokio::time::timeout(wait, ws.next()).await {
             Err(_) => Ok(None),
-            Ok(Some(Ok(Message::Text(t)))) => Ok(Some(serde_json::from_str(&t).expect("server sends JSON"))),
+            Ok(Some(Ok(Message::Text(t)))) => {
+                common::record::frame("recv", &t, &common::record::test_name(), self.conn, None);
+                Ok(Some(serde_json::from_str(&t).expect("server sends JSON")))
+            }
             Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
                 self.ws = None;
                 Err(Gone)
@@ -177,10 +183,9 @@ impl Device {
         fields["type"] = json!(kind);
         fields["id"] = json!(id);
         let ws = self.ws.as_mut().ok_or(Gone)?;
-        if tokio::time::timeout(REPLY_WAIT, ws.send(Message::Text(fields.to_string().into())))
-            .await
-            .map_or(true, |r| r.is_err())
-        {
+        let text = fields.to_string();
+        common::record::frame("send", &text, &common::record::test_name(), self.conn, None);
+        if tokio::time::timeout(REPLY_WAIT, ws.send(Message::Text(text.into()))).await.map_or(true, |r| r.is_err()) {
             self.ws = None;
             return Err(Gone);
         }
@@ -209,6 +214,7 @@ impl Device {
             _ => return Err(Gone),
         };
         self.ws = Some(ws);
+        self.conn = common::record::next_conn();
         let mut req = json!({"token": self.token});
         if let Some(p) = &self.pos {
             req["resume"] = p.clone();

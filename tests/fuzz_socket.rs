@@ -256,13 +256,27 @@ async fn websocket_frames() {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
+thread_local! {
+    /// The current raw socket's number in the frame record (`common::record`).
+    static CONN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Records a frame of the current raw socket (fuzzed sends are marked
+/// malformed: the schema check reads only the replies to them).
+fn record(dir: &str, text: &str, mark: Option<&str>) {
+    common::record::frame(dir, text, &common::record::test_name(), CONN.get(), mark);
+}
+
 async fn login(s: &TestServer) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(s.ws_url()).await.expect("connect");
+    CONN.set(common::record::next_conn());
     let req = json!({"type": "auth.login", "id": "login", "username": "fuzzer", "password": PASSWORD});
+    record("send", &req.to_string(), None);
     ws.send(Message::Text(req.to_string().into())).await.expect("send");
     loop {
         match tokio::time::timeout(CASE_WAIT, ws.next()).await.expect("login reply in time") {
             Some(Ok(Message::Text(t))) => {
+                record("recv", &t, None);
                 let v: Value = serde_json::from_str(&t).expect("JSON");
                 if v["id"] == "login" {
                     assert_eq!(v["type"], "ok", "{v}");
@@ -278,6 +292,7 @@ async fn login(s: &TestServer) -> Ws {
 /// `ok` or `error`. Returns the reply, or `None` if the server closed the
 /// socket after a request that may close it.
 async fn run_request(ws: &mut Ws, text: &str) -> Result<Option<Value>, TestCaseError> {
+    record("send", text, Some("malformed"));
     ws.send(Message::Text(text.to_owned().into())).await.map_err(|e| TestCaseError::fail(format!("send: {e}")))?;
     // The id the server can read: its envelope is strict (a duplicate key
     // makes the frame invalid, and the reply carries no id).
@@ -289,6 +304,7 @@ async fn run_request(ws: &mut Ws, text: &str) -> Result<Option<Value>, TestCaseE
         let msg = next.map_err(|_| TestCaseError::fail("no reply in time"))?;
         match msg {
             Some(Ok(Message::Text(t))) => {
+                record("recv", &t, None);
                 let v: Value = serde_json::from_str(&t).map_err(|e| TestCaseError::fail(format!("not JSON: {e}")))?;
                 match v["type"].as_str() {
                     Some("event") => continue,
