@@ -168,14 +168,20 @@ if [ -n "$CQL" ]; then
 fi
 # 4b. The browser chat test through nginx with TLS (SQLite; 41-74 s on a loaded 2-core box).
 NGINX_BIN="$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)"
-if [ -n "$NGINX_BIN" ]; then
-  HUBBUB_VIA_NGINX=1 check browser-nginx bash -c 'cd web-tests && node --test chat.test.js'
-elif in_ci; then
-  echo "CI=true: nginx is required for the through-nginx runs (apt-get install -y nginx-light)" >&2
-  FAILED+=(browser-nginx)
-else
-  loud "SKIPPING the browser test through nginx: nginx not found (apt-get install -y nginx-light)"
-fi
+# via_nginx PHASE COMMAND...: runs a check with HUBBUB_VIA_NGINX=1; without
+# nginx it fails the phase under CI and skips it loudly elsewhere.
+via_nginx() {
+  local name=$1; shift
+  if [ -n "$NGINX_BIN" ]; then
+    HUBBUB_VIA_NGINX=1 check "$name" "$@"
+  elif in_ci; then
+    echo "CI=true: nginx is required for $name (apt-get install -y nginx-light)" >&2
+    FAILED+=("$name")
+  else
+    loud "SKIPPING $name: nginx not found (apt-get install -y nginx-light)"
+  fi
+}
+via_nginx browser-nginx bash -c 'cd web-tests && node --test chat.test.js'
 
 # 5. The client SDK (clients/js): the binary built above, redis-server.
 HUBBUB_RECORD_FRAMES="$FRAMES/sdk" check sdk-sqlite bash -c 'cd clients/js && npm ci --no-audit --no-fund && npm test'
@@ -186,13 +192,6 @@ if [ -n "$CQL" ]; then
   HUBBUB_TEST_SCYLLA="$CQL" check sdk-cql bash -c 'cd clients/js && npm test'
 fi
 # 5b. The SDK tests through nginx with TLS (SQLite; 22-31 s on a loaded 2-core box).
-if [ -n "$NGINX_BIN" ]; then
-  HUBBUB_VIA_NGINX=1 check sdk-nginx bash -c 'cd clients/js && npm test'
-elif in_ci; then
-  echo "CI=true: nginx is required for the SDK tests through nginx" >&2
-  FAILED+=(sdk-nginx)
-else
-  loud "SKIPPING the SDK tests through nginx: nginx not found (apt-get install -y nginx-light)"
-fi
+via_nginx sdk-nginx bash -c 'cd clients/js && npm test'
 
 finish
