@@ -21,6 +21,13 @@ pub enum StoreError {
     /// nothing was written.
     #[error("this account no longer exists")]
     UserGone,
+    /// A direct message refused because the sender blocks the recipient
+    /// (checked with the write: nothing was written).
+    #[error("you blocked this user; unblock them to message")]
+    SenderBlocks,
+    /// A direct message refused because the recipient blocks the sender.
+    #[error("you cannot message this user")]
+    RecipientBlocks,
 }
 
 /// Errors from a broker backend.
@@ -74,6 +81,7 @@ impl Error {
             Error::UnknownType(_) => ErrorCode::UnknownType,
             Error::Unauthorized(_) | Error::Store(StoreError::UserGone) => ErrorCode::Unauthorized,
             Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::Store(StoreError::SenderBlocks | StoreError::RecipientBlocks) => ErrorCode::Forbidden,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) | Error::Store(StoreError::Conflict(_)) => ErrorCode::Conflict,
             Error::RateLimited(_) => ErrorCode::RateLimited,

@@ -232,7 +232,8 @@ pub trait Store:
     /// Resolves `send.to_username` (case-insensitively) and stores the
     /// message to that user as [`Store::insert_message`] does, nonce, user
     /// and age rules included. `Ok(None)`: no user has that name, nothing
-    /// was stored.
+    /// was stored. A block between the two, either way, refuses it
+    /// ([`StoreError::SenderBlocks`], [`StoreError::RecipientBlocks`]).
     ///
     /// The default looks the name up, then inserts. A backend that can do
     /// both in one step overrides it (SQLite: one writer job, so the send
@@ -243,6 +244,7 @@ pub trait Store:
         let Some(to) = self.user_by_username(&send.to_username).await? else {
             return Ok(None);
         };
+        check_blocks(self, send.from.id, to.user.id).await?;
         self.insert_message(&send.to_message(&to.user)).await.map(Some)
     }
 
@@ -420,6 +422,23 @@ pub async fn migrate(config: &Config) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Backend(format!("creating {}: {e}", config.data_dir.display())))?;
     let store = SqliteStore::open(&config.data_dir.join("hubbub.db"), config.store_timeout()).await?;
     store.close().await;
+    Ok(())
+}
+
+/// Refuses a direct message between `from` and `to` when either blocks the
+/// other (both reads at once); a message to oneself is never blocked.
+pub async fn check_blocks<S: Store + ?Sized>(store: &S, from: UserId, to: UserId) -> Result<(), StoreError> {
+    if from == to {
+        return Ok(());
+    }
+    let (from_list, to_list) = ([from], [to]);
+    let (mine, theirs) = tokio::try_join!(store.blockers_of(to, &from_list), store.blockers_of(from, &to_list))?;
+    if !mine.is_empty() {
+        return Err(StoreError::SenderBlocks);
+    }
+    if !theirs.is_empty() {
+        return Err(StoreError::RecipientBlocks);
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use hubbub::error::StoreError;
-use hubbub::model::{ConversationId, UserId};
+use hubbub::model::{ConversationId, DirectSend, MessageId, UserId};
 use hubbub::snowflake::Generator;
 use hubbub::store::Store;
 use hubbub::store::safety::{Ban, BlockOutcome, MUTED_FOREVER, Report, ReportTarget};
@@ -159,4 +159,29 @@ pub async fn deletion_removes_blocks_and_mutes_both_ways(s: Arc<dyn Store>) {
     assert!(!s.muted(b, &conv, 1).await.unwrap());
     // The peer's mute of the conversation went with it.
     assert_eq!(s.mutes(a, std::slice::from_ref(&conv)).await.unwrap(), [None]);
+}
+
+/// `send_direct` checks blocks with the write, either way, and stores
+/// nothing when one holds.
+pub async fn direct_sends_refused_by_a_block_either_way(s: Arc<dyn Store>) {
+    let ids = Generator::new(10);
+    let (a, b) = (user(&ids, "sdb_a"), user(&ids, "sdb_b"));
+    s.create_user(&a).await.unwrap();
+    s.create_user(&b).await.unwrap();
+    let send = |from: &hubbub::model::User, to: &str, text: &str| DirectSend {
+        id: MessageId(ids.next_id()),
+        from: from.clone(),
+        to_username: to.into(),
+        text: text.into(),
+        nonce: None,
+    };
+    assert!(s.send_direct(&send(&a.user, "SDB_B", "before")).await.unwrap().is_some());
+    assert_eq!(s.block(a.user.id, b.user.id, ids.next_id(), 10).await.unwrap(), BlockOutcome::Added);
+    assert!(matches!(s.send_direct(&send(&a.user, "sdb_b", "mine")).await, Err(StoreError::SenderBlocks)));
+    assert!(matches!(s.send_direct(&send(&b.user, "sdb_a", "theirs")).await, Err(StoreError::RecipientBlocks)));
+    let conv = ConversationId::direct(a.user.id, b.user.id);
+    let texts: Vec<String> = s.history(&conv, None, 10).await.unwrap().into_iter().map(|m| m.text).collect();
+    assert_eq!(texts, ["before"], "nothing stored while blocked");
+    assert!(s.unblock(a.user.id, b.user.id).await.unwrap());
+    assert!(s.send_direct(&send(&b.user, "sdb_a", "after")).await.unwrap().is_some());
 }

@@ -37,6 +37,7 @@ impl ScyllaStore {
         if from.is_none() {
             return Err(StoreError::UserGone);
         }
+        crate::store::check_blocks(self, send.from.id, to.user.id).await?;
         self.insert_checked(&send.to_message(&to.user)).await.map(Some)
     }
 

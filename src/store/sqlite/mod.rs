@@ -348,6 +348,19 @@ impl Store for SqliteStore {
                     .and_then(|mut s| s.query_row([key], |r| user_from_row(r, 0)).optional())
                     .map_err(map_err)?;
                 let Some(to) = to else { return Ok(None) };
+                if to.id != send.from.id {
+                    let blocks = |blocker: UserId, blocked: UserId| {
+                        conn.prepare_cached("SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2")
+                            .and_then(|mut s| s.exists(params![blocker.0, blocked.0]))
+                            .map_err(map_err)
+                    };
+                    if blocks(send.from.id, to.id)? {
+                        return Err(StoreError::SenderBlocks);
+                    }
+                    if blocks(to.id, send.from.id)? {
+                        return Err(StoreError::RecipientBlocks);
+                    }
+                }
                 let m = send.into_message(&to);
                 insert_message_rows(conn, &m).map_err(map_err)?;
                 Ok(Some(Inserted { message: m, created: true }))
