@@ -22,17 +22,16 @@ pub const MAX_LIMIT: usize = 100;
 
 /// `forbidden` when either of `me` and `peer` blocks the other: the
 /// message says which side acts, never that the peer blocked me.
+/// The same rule `Store::send_direct` applies with its write
+/// ([`crate::store::check_blocks`]), worded for `what`.
 pub async fn check_direct(app: &App, me: UserId, peer: UserId, what: &str) -> Result<()> {
-    if me == peer {
-        return Ok(());
+    match crate::store::check_blocks(&*app.store, me, peer).await {
+        Err(StoreError::SenderBlocks) => {
+            Err(Error::Forbidden(format!("you blocked this user; unblock them to {what}")))
+        }
+        Err(StoreError::RecipientBlocks) => Err(Error::Forbidden(format!("you cannot {what} this user"))),
+        other => Ok(other?),
     }
-    if !app.store.blockers_of(peer, &[me]).await?.is_empty() {
-        return Err(Error::Forbidden(format!("you blocked this user; unblock them to {what}")));
-    }
-    if !app.store.blockers_of(me, &[peer]).await?.is_empty() {
-        return Err(Error::Forbidden(format!("you cannot {what} this user")));
-    }
-    Ok(())
 }
 
 /// `forbidden` naming the first of `users` who blocks `adder` (a group

@@ -83,12 +83,8 @@ impl Position {
         sweep_ms: i64,
     ) -> Result<(Vec<Intake>, Position), StoreError> {
         let settled = settled.max(self.cursor);
-        if unix_ms(settled.0) - unix_ms(self.cursor.0) < sweep_ms {
-            let fresh = store.push_intake(node, self.seen.max(settled), ALL, limit).await?;
-            let seen = fresh.iter().map(|e| e.id).max().unwrap_or(self.seen).max(self.seen);
-            return Ok((fresh, Position { cursor: self.cursor, seen }));
-        }
-        let mut entries = store.push_intake(node, self.cursor, settled, limit).await?;
+        let sweep = unix_ms(settled.0) - unix_ms(self.cursor.0) >= sweep_ms;
+        let mut entries = if sweep { store.push_intake(node, self.cursor, settled, limit).await? } else { Vec::new() };
         if entries.len() >= limit {
             // The sweep alone fills the batch: the cursor moves to its newest.
             let newest = entries.iter().map(|e| e.id).max().unwrap_or(self.cursor);
@@ -97,7 +93,7 @@ impl Position {
         let fresh = store.push_intake(node, self.seen.max(settled), ALL, limit - entries.len()).await?;
         let seen = fresh.iter().map(|e| e.id).max().unwrap_or(self.seen).max(self.seen);
         entries.extend(fresh);
-        Ok((entries, Position { cursor: settled, seen }))
+        Ok((entries, Position { cursor: if sweep { settled } else { self.cursor }, seen }))
     }
 }
 
