@@ -213,11 +213,19 @@ function unmaskedText(buf) {
   return out;
 }
 
+let recorders = 0;
+/**
+ * A frame recorder for one client. Each client is its own `conn` to the
+ * checker, which pairs replies with requests per conn by `id`: ids count per
+ * client (across its reconnects), so two clients of one test may both have a
+ * request 5 in flight at once.
+ */
 function recorder(testName) {
   if (!RECORD) return undefined;
   fs.mkdirSync(RECORD, { recursive: true });
   const file = path.join(RECORD, `sdk-${process.pid}.jsonl`);
-  return (dir, frame) => fs.appendFileSync(file, JSON.stringify({ dir, frame, test: testName }) + '\n');
+  const conn = recorders++;
+  return (dir, frame) => fs.appendFileSync(file, JSON.stringify({ dir, frame, test: testName, conn }) + '\n');
 }
 
 /**
