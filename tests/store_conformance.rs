@@ -789,6 +789,7 @@ every_backend!(
     deletion_takes_the_lifecycle_state,
     push_devices_bounded_updated_removed,
     push_queue_merges_leases_and_completes,
+    push_jobs_complete_in_one_call,
     push_intake_goes_with_the_message_and_batches_once,
     intake_cursors_only_grow,
     racing_device_registrations_respect_the_limit,

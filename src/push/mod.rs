@@ -13,10 +13,10 @@
 //!    one job per device of each offline recipient in the store
 //!    ([`crate::store::PushStore`]), deleting the batch's entries in the
 //!    same call. A failed pass is retried; nothing is dropped.
-//! 3. Workers on every node claim due jobs with a lease, send them
-//!    ([`deliver`]), and complete, retry (exponential backoff with jitter),
-//!    give up (`--push-give-up-secs`) or drop the device (404/410,
-//!    gateway `rejected`).
+//! 3. Workers on every node ([`worker`]) claim due jobs with a lease,
+//!    send them ([`deliver`]), and complete, retry (exponential backoff
+//!    with jitter), give up (`--push-give-up-secs`) or drop the device
+//!    (404/410, gateway `rejected`).
 //!
 //! # What a crash does
 //! An acknowledged message's entry is durable, so its notifications are
@@ -45,22 +45,20 @@ pub mod deliver;
 mod intake;
 pub mod metrics;
 pub mod webpush;
+mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use self::deliver::{Outcome, Sender};
-use self::metrics::push as m;
+use self::deliver::Sender;
 use crate::broker::Broker;
 use crate::config::PushConfig;
 use crate::error::Error;
-use crate::model::{ConversationId, UserId, now_ms};
+use crate::model::{ConversationId, UserId};
 use crate::store::Store;
-use crate::store::push::PushJob;
 
 /// Decides whether a user wants no push for a conversation.
 #[async_trait::async_trait]
@@ -98,11 +96,6 @@ pub struct Push {
     filter: Arc<dyn PushFilter>,
     sender: Sender,
 }
-
-/// An idle worker's poll interval grows to this many times `--push-poll-ms`.
-const IDLE_SLOWDOWN: u32 = 5;
-/// How often a worker recounts the queue for `hubbub_push_queue_depth`.
-const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 impl Push {
     /// Loads (or generates) the VAPID key and builds the HTTP client.
@@ -150,92 +143,7 @@ impl Push {
         stop: watch::Receiver<bool>,
     ) -> Vec<JoinHandle<()>> {
         let intake = intake::run(self.clone(), store.clone(), broker, self.worker, stop.clone());
-        vec![tokio::spawn(intake), tokio::spawn(self.clone().worker(store, node, stop))]
-    }
-
-    async fn worker(self: Arc<Self>, store: Arc<dyn Store>, node: String, mut stop: watch::Receiver<bool>) {
-        let poll = Duration::from_millis(self.options.push_poll_ms.max(10));
-        let batch = self.options.push_concurrency.max(1) * 2;
-        let mut last_depth = std::time::Instant::now() - DEPTH_EVERY;
-        // Polls that found nothing in a row: an idle worker polls up to
-        // IDLE_SLOWDOWN times less often (a local enqueue still wakes it at once).
-        let mut idle: u32 = 0;
-        loop {
-            if last_depth.elapsed() >= DEPTH_EVERY {
-                last_depth = std::time::Instant::now();
-                if let Ok(d) = store.push_depth().await {
-                    m().queue_depth.set(d as i64);
-                }
-            }
-            let lease = self.options.push_lease_ms as i64;
-            let jobs = match store.claim_push(&node, now_ms(), lease, batch).await {
-                Ok(j) => j,
-                Err(e) => {
-                    tracing::warn!(error = %e, "push: claiming notifications failed");
-                    Vec::new()
-                }
-            };
-            let full = jobs.len() == batch;
-            idle = if jobs.is_empty() { (idle + 1).min(IDLE_SLOWDOWN) } else { 0 };
-            futures_util::stream::iter(jobs)
-                .for_each_concurrent(self.options.push_concurrency.max(1), |j| self.run_job(&store, &node, j))
-                .await;
-            if full {
-                continue;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(poll * idle.max(1)) => {}
-                _ = self.wake.notified() => {}
-                _ = stop.changed() => return,
-            }
-        }
-    }
-
-    /// Sends one claimed job and records the outcome in the queue.
-    async fn run_job(&self, store: &Arc<dyn Store>, node: &str, job: PushJob) {
-        let device = match store.device(job.user, job.device).await {
-            Ok(Some(d)) => d,
-            Ok(None) => return log_err(store.drop_push(&job).await),
-            Err(e) => return tracing::warn!(error = %e, "push: device not read; the lease will expire"),
-        };
-        let platform = device.target.platform();
-        let outcome = self.sender.send(&job, &device).await;
-        match outcome {
-            Outcome::Sent => {
-                m().sent.with_label_values(&[platform]).inc();
-                m().delivery_seconds.observe((now_ms() - job.first_ms).max(0) as f64 / 1000.0);
-                log_err(store.complete_push(&job, node).await.map(|_| ()));
-            }
-            Outcome::Gone => {
-                m().devices_dropped.inc();
-                tracing::info!(device = %device.id, platform, "push: device gone; removed");
-                log_err(store.remove_device(job.user, job.device).await.map(|_| ()));
-                log_err(store.drop_push(&job).await);
-            }
-            Outcome::Refused(why) => {
-                m().gave_up.with_label_values(&[platform]).inc();
-                tracing::warn!(device = %device.id, why, "push: notification refused; dropped");
-                log_err(store.drop_push(&job).await);
-            }
-            Outcome::Retry(why) => {
-                m().failed.with_label_values(&[platform]).inc();
-                let give_up_at = job.first_ms + self.options.push_give_up_secs as i64 * 1000;
-                if now_ms() >= give_up_at {
-                    m().gave_up.with_label_values(&[platform]).inc();
-                    tracing::warn!(device = %device.id, why, "push: gave up");
-                    return log_err(store.drop_push(&job).await);
-                }
-                let delay = backoff(&self.options, job.attempts);
-                tracing::debug!(device = %device.id, why, delay_ms = delay, "push: retrying later");
-                log_err(store.retry_push(&job, node, now_ms() + delay as i64).await);
-            }
-        }
-    }
-}
-
-fn log_err(r: Result<(), crate::error::StoreError>) {
-    if let Err(e) = r {
-        tracing::warn!(error = %e, "push: queue update failed (the lease expires and the job is retried)");
+        vec![tokio::spawn(intake), tokio::spawn(worker::run(self.clone(), store, node, stop))]
     }
 }
 

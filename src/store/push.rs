@@ -324,6 +324,14 @@ pub trait PushStore: Send + Sync + 'static {
     /// due again, carrying the merged message) and this returns false.
     async fn complete_push(&self, job: &PushJob, owner: &str) -> Result<bool, StoreError>;
 
+    /// [`Self::complete_push`] for several sent jobs in one call (SQLite:
+    /// one writer transaction; CQL: the conditional deletes at once, at
+    /// most 16 in flight). Returns one answer per job, in `jobs`' order.
+    /// An `Err` may leave some of them done: completing a job again is
+    /// safe (a deleted job is not found, and only `owner`'s lease is
+    /// released).
+    async fn complete_push_batch(&self, jobs: &[PushJob], owner: &str) -> Result<Vec<bool>, StoreError>;
+
     /// Releases `owner`'s lease of a job after a failed send: due again at
     /// `due_ms`, `attempts` one more.
     async fn retry_push(&self, job: &PushJob, owner: &str, due_ms: i64) -> Result<(), StoreError>;

@@ -234,3 +234,31 @@ pub async fn racing_device_registrations_respect_the_limit(s: Arc<dyn Store>) {
         assert!(matches!(s.add_device(&d, 3).await.unwrap(), Registered::New(_)));
     }
 }
+
+pub async fn push_jobs_complete_in_one_call(s: Arc<dyn Store>) {
+    let ids = Generator::new(11);
+    let ann = user(&ids, "pb_ann").user;
+    let dev = DeviceId(ids.next_id());
+    for (key, message) in [("m:1", 1), ("m:2", 2), ("m:3", 3)] {
+        assert_eq!(s.enqueue_push(&job(dev, &ann, key, message, "x"), 10).await.unwrap(), Enqueued::New);
+    }
+    assert!(s.complete_push_batch(&[], "node-a").await.unwrap().is_empty());
+    let now = now_ms();
+    let mut claimed = s.claim_push("node-a", now, 60_000, 10).await.unwrap();
+    claimed.sort_by(|a, b| a.collapse.cmp(&b.collapse));
+    assert_eq!(claimed.iter().map(|j| j.collapse.as_str()).collect::<Vec<_>>(), ["m:1", "m:2", "m:3"]);
+    // m:2 takes a newer message while its send is in flight.
+    assert_eq!(s.enqueue_push(&job(dev, &ann, "m:2", 5, "later"), 10).await.unwrap(), Enqueued::Merged);
+    // One answer per job, in order: the merged one is kept and due again.
+    assert_eq!(s.complete_push_batch(&claimed, "node-a").await.unwrap(), [true, false, true]);
+    assert_eq!(s.push_depth().await.unwrap(), 1);
+    let again = s.claim_push("node-b", now + 1, 60_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].message, again[0].text.as_str(), again[0].count), (MessageId(5), "later", 2));
+    // The same batch completed again (a retried call) changes nothing:
+    // node-b's lease is not node-a's to release.
+    assert_eq!(s.complete_push_batch(&claimed, "node-a").await.unwrap(), [false, false, false]);
+    assert!(s.claim_push("node-c", now + 2, 60_000, 10).await.unwrap().is_empty());
+    assert_eq!(s.complete_push_batch(&again, "node-b").await.unwrap(), [true]);
+    assert_eq!(s.push_depth().await.unwrap(), 0);
+}

@@ -37,6 +37,18 @@ fn shard(device: DeviceId) -> i32 {
     device.0.rem_euclid(JOB_SHARDS) as i32
 }
 
+/// `items` grouped by the job shard of their device, order kept within a
+/// group. LWTs on one partition contend (Paxos): run at once, a burst to
+/// one device timed out and left jobs leased to nobody for a lease, so a
+/// shard's LWTs run one after another and only shards run at once.
+fn by_shard<T>(items: Vec<T>, device: impl Fn(&T) -> DeviceId) -> Vec<Vec<T>> {
+    let mut groups: BTreeMap<i32, Vec<T>> = BTreeMap::new();
+    for item in items {
+        groups.entry(shard(device(&item))).or_default().push(item);
+    }
+    groups.into_values().collect()
+}
+
 fn device_of(r: DeviceRow) -> Device {
     let (id, user, session, platform, address, p256dh, auth, app_id, data, created_ms) = r;
     let target = if platform == "gateway" {
@@ -286,24 +298,40 @@ impl PushStore for ScyllaStore {
         limit: usize,
     ) -> Result<Vec<PushJob>, StoreError> {
         self.live()?;
-        let mut out = Vec::new();
-        for s in 0..JOB_SHARDS as i32 {
-            let rows: Vec<JobRow> = self.db.rows(Q::PushJobsScan, (s,)).await?;
-            for (job, lease) in rows.into_iter().map(job_of) {
-                if out.len() >= limit {
-                    return Ok(out);
-                }
-                if job.due_ms > now_ms || lease > now_ms {
-                    continue;
-                }
-                let key = (owner, now_ms + lease_ms, s, job.device.0, &job.collapse, job.version, lease);
+        // Every shard read at once; the due and unleased jobs, earliest
+        // due first, claimed with their LWTs at once (a job another node
+        // claimed meanwhile is skipped).
+        let shards = futures_util::future::try_join_all(
+            (0..JOB_SHARDS as i32).map(|s| async move { self.db.rows::<JobRow>(Q::PushJobsScan, (s,)).await }),
+        )
+        .await?;
+        let mut due: Vec<(PushJob, i64)> = shards
+            .into_iter()
+            .flatten()
+            .map(job_of)
+            .filter(|(job, lease)| job.due_ms <= now_ms && *lease <= now_ms)
+            .collect();
+        due.sort_by_key(|(job, _)| job.due_ms);
+        due.truncate(limit);
+        let claims = by_shard(due, |(job, _)| job.device).into_iter().map(|jobs| async move {
+            let mut mine = Vec::new();
+            for (job, lease) in jobs {
+                let key =
+                    (owner, now_ms + lease_ms, shard(job.device), job.device.0, &job.collapse, job.version, lease);
                 // Unknown: maybe ours; its lease then expires and it is claimed again.
-                if self.db.lwt(Q::PushJobClaim, key).await? == Lwt::Applied {
-                    out.push(job);
+                match self.db.lwt(Q::PushJobClaim, key).await {
+                    Ok(Lwt::Applied) => mine.push(job),
+                    Ok(_) => {}
+                    // The jobs claimed so far are returned, not left leased.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "push: claiming a notification failed");
+                        break;
+                    }
                 }
             }
-        }
-        Ok(out)
+            mine
+        });
+        Ok(futures_util::future::join_all(claims).await.into_iter().flatten().collect())
     }
 
     async fn complete_push(&self, job: &PushJob, owner: &str) -> Result<bool, StoreError> {
@@ -317,6 +345,29 @@ impl PushStore for ScyllaStore {
                 Ok(false)
             }
         }
+    }
+
+    async fn complete_push_batch(&self, jobs: &[PushJob], owner: &str) -> Result<Vec<bool>, StoreError> {
+        // `buffered` keeps the answers in the jobs' order.
+        // Shards at once, each shard's jobs one after another (see `by_shard`);
+        // every job is tried even when one fails.
+        let indexed: Vec<(usize, &PushJob)> = jobs.iter().enumerate().collect();
+        let shards = by_shard(indexed, |(_, j)| j.device).into_iter().map(|group| async move {
+            let mut out = Vec::with_capacity(group.len());
+            for (i, j) in group {
+                out.push((i, self.complete_push(j, owner).await));
+            }
+            out
+        });
+        let mut done = vec![false; jobs.len()];
+        let mut failed = None;
+        for (i, r) in futures_util::future::join_all(shards).await.into_iter().flatten() {
+            match r {
+                Ok(d) => done[i] = d,
+                Err(e) => failed = Some(e),
+            }
+        }
+        failed.map_or(Ok(done), Err)
     }
 
     async fn retry_push(&self, job: &PushJob, owner: &str, due_ms: i64) -> Result<(), StoreError> {

@@ -166,6 +166,23 @@ fn claim(conn: &Connection, owner: &str, now: i64, lease_ms: i64, limit: usize) 
     Ok(jobs)
 }
 
+/// Deletes a sent job at its version (true), or releases `owner`'s lease
+/// of it when a merge changed it meanwhile (false).
+fn complete(conn: &Connection, j: &PushJob, owner: &str) -> rusqlite::Result<bool> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM push_jobs WHERE device_id = ?1 AND collapse_key = ?2 AND version = ?3")?
+        .execute(params![j.device.0, j.collapse, j.version])?;
+    if deleted > 0 {
+        return Ok(true);
+    }
+    conn.prepare_cached(
+        "UPDATE push_jobs SET lease_until = 0, lease_owner = ''
+         WHERE device_id = ?1 AND collapse_key = ?2 AND lease_owner = ?3",
+    )?
+    .execute(params![j.device.0, j.collapse, owner])?;
+    Ok(false)
+}
+
 #[async_trait]
 impl PushStore for SqliteStore {
     async fn add_device(&self, device: &Device, max: usize) -> Result<Registered, StoreError> {
@@ -292,22 +309,18 @@ impl PushStore for SqliteStore {
 
     async fn complete_push(&self, job: &PushJob, owner: &str) -> Result<bool, StoreError> {
         let (j, owner) = (job.clone(), owner.to_owned());
+        self.engine.write(move |conn| complete(conn, &j, &owner).map_err(map_err)).await
+    }
+
+    async fn complete_push_batch(&self, jobs: &[PushJob], owner: &str) -> Result<Vec<bool>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (jobs, owner) = (jobs.to_vec(), owner.to_owned());
+        // One writer job (its own savepoint): all or none.
         self.engine
             .write(move |conn| {
-                let deleted = conn
-                    .prepare_cached("DELETE FROM push_jobs WHERE device_id = ?1 AND collapse_key = ?2 AND version = ?3")
-                    .and_then(|mut s| s.execute(params![j.device.0, j.collapse, j.version]))
-                    .map_err(map_err)?;
-                if deleted > 0 {
-                    return Ok(true);
-                }
-                conn.prepare_cached(
-                    "UPDATE push_jobs SET lease_until = 0, lease_owner = ''
-                     WHERE device_id = ?1 AND collapse_key = ?2 AND lease_owner = ?3",
-                )
-                .and_then(|mut s| s.execute(params![j.device.0, j.collapse, owner]))
-                .map_err(map_err)?;
-                Ok(false)
+                jobs.iter().map(|j| complete(conn, j, &owner)).collect::<rusqlite::Result<_>>().map_err(map_err)
             })
             .await
     }
