@@ -118,7 +118,6 @@ impl Sender {
         let Some(audience) = webpush::origin(endpoint) else {
             return Outcome::Refused("endpoint has no origin".into());
         };
-        let exp = now_ms() / 1000 + 12 * 3600;
         let request = self
             .http
             .post(endpoint)
@@ -127,7 +126,7 @@ impl Sender {
             .header("Topic", webpush::topic(&job.conversation.0))
             .header("Content-Encoding", "aes128gcm")
             .header("Content-Type", "application/octet-stream")
-            .header("Authorization", self.vapid.authorization(&audience, exp))
+            .header("Authorization", self.vapid.authorization_at(&audience, now_ms() / 1000))
             .body(body);
         match request.send().await {
             Ok(r) => status_outcome(r.status()),

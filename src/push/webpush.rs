@@ -117,7 +117,18 @@ pub struct Vapid {
     /// pass as `applicationServerKey`.
     pub public_key: String,
     subject: String,
+    /// Signed headers by audience, with their expiry (Unix seconds): an
+    /// ECDSA signature per notification was most of a send's CPU, and a
+    /// push service accepts the same token until it expires.
+    signed: std::sync::Mutex<std::collections::HashMap<String, (i64, String)>>,
 }
+
+/// How long a signed VAPID token is valid (RFC 8292: at most 24 h).
+pub const TOKEN_SECS: i64 = 12 * 3600;
+/// A cached token is used while it has at least this long left.
+const TOKEN_MIN_LEFT_SECS: i64 = 6 * 3600;
+/// Audiences (push service origins) kept signed; a few in practice.
+const MAX_AUDIENCES: usize = 256;
 
 impl Vapid {
     /// Loads `configured` (PKCS#8 PEM, P-256), or the generated key in
@@ -144,11 +155,31 @@ impl Vapid {
         let secret = SecretKey::from_pkcs8_pem(&pem)
             .map_err(|e| Error::Internal(format!("VAPID key {} is not a P-256 PKCS#8 PEM: {e}", path.display())))?;
         let public_key = URL_SAFE_NO_PAD.encode(secret.public_key().to_encoded_point(false).as_bytes());
-        Ok(Vapid { key: SigningKey::from(secret), public_key, subject: subject.to_owned() })
+        Ok(Vapid { key: SigningKey::from(secret), public_key, subject: subject.to_owned(), signed: Default::default() })
     }
 
-    /// The `Authorization` header value for a push to `endpoint`'s origin,
-    /// valid until `exp` (Unix seconds; at most 24 h ahead per RFC 8292).
+    /// The `Authorization` header for `audience` at `now` (Unix seconds):
+    /// the one signed last for it while it has [`TOKEN_MIN_LEFT_SECS`]
+    /// left, else a new one valid for [`TOKEN_SECS`].
+    pub fn authorization_at(&self, audience: &str, now: i64) -> String {
+        let mut signed = self.signed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((exp, header)) = signed.get(audience)
+            && *exp - now >= TOKEN_MIN_LEFT_SECS
+        {
+            return header.clone();
+        }
+        let exp = now + TOKEN_SECS;
+        let header = self.authorization(audience, exp);
+        if signed.len() >= MAX_AUDIENCES {
+            signed.clear();
+        }
+        signed.insert(audience.to_owned(), (exp, header.clone()));
+        header
+    }
+
+    /// The `Authorization` header value for a push to `audience` (a push
+    /// service origin), newly signed, valid until `exp` (Unix seconds; at
+    /// most 24 h ahead per RFC 8292).
     pub fn authorization(&self, audience: &str, exp: i64) -> String {
         let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
         let claims = serde_json::json!({ "aud": audience, "exp": exp, "sub": self.subject });
@@ -208,6 +239,22 @@ mod tests {
         let ua = SecretKey::from_bytes(&[7u8; 32].into()).unwrap();
         let p = URL_SAFE_NO_PAD.encode(ua.public_key().to_encoded_point(false).as_bytes());
         assert!(matches!(Subscriber::parse(&p, "AAAA"), Err(KeyError::Auth)));
+    }
+
+    #[test]
+    fn a_signed_token_is_reused_until_it_runs_low() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vapid::load_or_generate(None, dir.path(), "mailto:ops@example.com").unwrap();
+        let (a, b) = ("https://fcm.googleapis.com", "https://updates.push.services.mozilla.com");
+        let first = v.authorization_at(a, 1_000_000);
+        assert_eq!(v.authorization_at(a, 1_000_000 + TOKEN_SECS - TOKEN_MIN_LEFT_SECS), first);
+        assert_ne!(v.authorization_at(b, 1_000_000), first, "one token per audience");
+        let renewed = v.authorization_at(a, 1_000_001 + TOKEN_SECS - TOKEN_MIN_LEFT_SECS);
+        assert_ne!(renewed, first);
+        let claims = renewed.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+        assert_eq!(claims["exp"], 1_000_001 + TOKEN_SECS - TOKEN_MIN_LEFT_SECS + TOKEN_SECS);
+        assert_eq!(claims["aud"], a);
     }
 
     #[test]
