@@ -194,24 +194,15 @@ impl Cli {
     }
 }
 
-/// SQLite's `synchronous` setting for the writer (`--sync`).
+/// When SQLite writes are answered (`--sync`; store/sqlite/engine.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SyncMode {
-    /// `synchronous=FULL`: every commit is fsynced before it is answered.
+    /// Every commit's WAL is fsynced before it is answered (as SQLite's
+    /// `synchronous=FULL`, with the fsync on its own thread).
     Full,
     /// `synchronous=NORMAL`: commits reach the OS (survive a process crash);
     /// the WAL is fsynced at checkpoints only.
     Normal,
-}
-
-impl SyncMode {
-    /// The value of SQLite's `PRAGMA synchronous`.
-    pub fn pragma(self) -> &'static str {
-        match self {
-            SyncMode::Full => "FULL",
-            SyncMode::Normal => "NORMAL",
-        }
-    }
 }
 
 /// Everything a node needs to serve. Every limit a client can run into is

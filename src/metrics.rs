@@ -88,8 +88,12 @@ pub struct Metrics {
     pub store_batch_jobs: Histogram,
     /// Time of one broker publish, in seconds.
     pub broker_publish_seconds: Histogram,
-    /// Time of one SQLite COMMIT (the WAL fsync), in seconds.
+    /// Time of one SQLite COMMIT (writing the WAL; not its fsync), in seconds.
     pub store_commit_seconds: Histogram,
+    /// Time of one WAL fsync by the syncer (`--sync full`), in seconds.
+    pub store_sync_seconds: Histogram,
+    /// Writes per WAL fsync (the group commits it made durable, summed).
+    pub store_sync_jobs: Histogram,
     /// Time of one WAL checkpoint, by the checkpointer or the writer, in seconds.
     pub store_checkpoint_seconds: Histogram,
 }
@@ -180,6 +184,13 @@ impl Metrics {
             ),
             broker_publish_seconds: histogram(&registry, "broker_publish_seconds", "One broker publish.", lat.clone()),
             store_commit_seconds: histogram(&registry, "store_commit_seconds", "One SQLite COMMIT.", lat.clone()),
+            store_sync_seconds: histogram(&registry, "store_sync_seconds", "One WAL fsync (--sync full).", lat.clone()),
+            store_sync_jobs: histogram(
+                &registry,
+                "store_sync_jobs",
+                "Writes made durable by one WAL fsync.",
+                vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0],
+            ),
             store_checkpoint_seconds: histogram(&registry, "store_checkpoint_seconds", "One WAL checkpoint.", lat),
             registry,
         }

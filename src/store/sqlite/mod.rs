@@ -41,7 +41,7 @@ impl SqliteStore {
         SqliteStore::open_with(path, timeout, SyncMode::Full).await
     }
 
-    /// [`SqliteStore::open`] with the writer's `synchronous` set to `sync`
+    /// [`SqliteStore::open`] with writes answered as `sync` says
     /// (`--sync`: what a crash or a power loss may take, config.rs).
     pub async fn open_with(path: &Path, timeout: Duration, sync: SyncMode) -> Result<SqliteStore, StoreError> {
         Ok(SqliteStore { engine: Engine::open(path, timeout, sync).await? })
