@@ -15,6 +15,11 @@ state = {"posts": 0, "first": None, "last": None}
 
 
 class Sink(BaseHTTPRequestHandler):
+    # Keep-alive, as push services speak it: with HTTP/1.0 every POST was a
+    # new connection, and bursts overflowed the listen backlog (SYN retries
+    # of 1 s made the sink, not the sender, the limit).
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         now = time.time()
@@ -40,4 +45,5 @@ class Sink(BaseHTTPRequestHandler):
 
 
 ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer.request_queue_size = 1024
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
