@@ -71,7 +71,7 @@ HUBBUB_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-fil
   --bcrypt-cost 4 --rate-per-sec 100000 --rate-burst 100000 \
   --register-per-addr 1000000 --register-global-per-min 1000000 --bcrypt-queue 100000 --bcrypt-per-key 100000 \
   --user-writes-per-sec 1000000 --user-writes-burst 1000000 --max-unauth-per-addr 1000000 \
-  --ping-interval 0 \
+  --ping-interval 0 --metrics-listen off \
   >"$out/server.log" 2>&1 &
 pid=$!
 stop() { kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; }
