@@ -578,3 +578,4 @@ mod tests {
         assert_eq!(n, 50);
     }
 }
+
