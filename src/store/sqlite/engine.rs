@@ -578,4 +578,3 @@ mod tests {
         assert_eq!(n, 50);
     }
 }
-
