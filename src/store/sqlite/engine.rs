@@ -132,6 +132,14 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     // its LRU cache missed on every statement and recompiled them all:
     // SQLite's parser and planner were ~10% of the instructions per message.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // The query planner's stability guarantee: plans never depend on bound
+    // values. Without it, SQLite 3.54 lets the planner peek at a bound
+    // value in statements like `a = ?1 AND b > ?2` (and `max(b) ... WHERE
+    // a = ?1`), and then clearing the bindings (which rusqlite does when a
+    // statement goes back to its cache) expires the statement: the intake's
+    // read and the conversation's `max(id)` were recompiled on every use,
+    // ~2 compiles per message (BENCHMARKS.md, "Instructions per event").
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(map_err)?;
     Ok(conn)
 }
 
@@ -576,5 +584,29 @@ mod tests {
         assert!(synced >= 1, "every answered write under --sync full went through the syncer");
         let (n, _) = count_after_writes(SyncMode::Normal).await;
         assert_eq!(n, 50);
+    }
+}
+
+#[cfg(test)]
+mod statement_reuse {
+    use super::*;
+    use rusqlite::{StatementStatus, params};
+
+    #[test]
+    fn cached_range_statements_are_not_recompiled_on_every_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open_connection(&dir.path().join("t.db")).unwrap();
+        schema::migrate(&mut c).unwrap();
+        for i in 0..50i64 {
+            c.execute("INSERT INTO push_intake (node, message_id) VALUES (?1, ?2)", params![i % 3, 100 + i]).unwrap();
+        }
+        let sql = "SELECT message_id FROM push_intake WHERE node = ?1 AND message_id > ?2 AND message_id <= ?3
+                   ORDER BY message_id LIMIT ?4";
+        for i in 0..10i64 {
+            let mut s = c.prepare_cached(sql).unwrap();
+            let n = s.query_map(params![i % 3, 100 + i, 200, 10], |r| r.get::<_, i64>(0)).unwrap().count();
+            assert!(n > 0);
+        }
+        assert_eq!(c.prepare_cached(sql).unwrap().get_status(StatementStatus::RePrepare), 0);
     }
 }
