@@ -124,7 +124,7 @@ pub struct Vapid {
 }
 
 /// How long a signed VAPID token is valid (RFC 8292: at most 24 h).
-pub const TOKEN_SECS: i64 = 12 * 3600;
+const TOKEN_SECS: i64 = 12 * 3600;
 /// A cached token is used while it has at least this long left.
 const TOKEN_MIN_LEFT_SECS: i64 = 6 * 3600;
 /// Audiences (push service origins) kept signed; a few in practice.

@@ -428,15 +428,18 @@ impl Syncer {
         while st.waiting.len() >= SYNC_WAITING_MAX {
             st = self.shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
         }
+        // The syncer waits only while nothing is waiting: wake it then, not
+        // on every batch committed during its fsync.
+        let wake = st.waiting.is_empty();
         st.waiting.extend(completions);
-        self.shared.changed.notify_all();
+        if wake {
+            self.shared.changed.notify_all();
+        }
     }
 
     /// Waits until every write handed over has been answered.
     fn finish(self) {
-        if let Ok(mut st) = self.shared.state.lock() {
-            st.closed = true;
-        }
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
         self.shared.changed.notify_all();
         let _ = self.thread.join();
     }
@@ -459,8 +462,10 @@ fn sync_loop(wal: PathBuf, shared: &SyncShared) {
             }
             std::mem::take(&mut st.waiting)
         };
-        // The writer may go on (it waits only at the bound).
-        shared.changed.notify_all();
+        // The writer waits only at the bound: wake it then.
+        if waiting.len() >= SYNC_WAITING_MAX {
+            shared.changed.notify_all();
+        }
         let started = std::time::Instant::now();
         let synced = sync_wal(&wal, &mut file);
         let m = metrics::global();
@@ -584,15 +589,10 @@ mod tests {
         let (n, _) = count_after_writes(SyncMode::Normal).await;
         assert_eq!(n, 50);
     }
-}
-
-#[cfg(test)]
-mod statement_reuse {
-    use super::*;
-    use rusqlite::{StatementStatus, params};
 
     #[test]
     fn cached_range_statements_are_not_recompiled_on_every_use() {
+        use rusqlite::{StatementStatus, params};
         let dir = tempfile::tempdir().unwrap();
         let mut c = open_connection(&dir.path().join("t.db")).unwrap();
         schema::migrate(&mut c).unwrap();
