@@ -7,7 +7,8 @@
 //! batched publish to every member's inbox.
 //! Recipients with no live socket anywhere get a push notification
 //! ([`crate::push`]: the store records the obligation with the message;
-//! the push intake is woken without waiting).
+//! when it wrote an intake entry, the push intake is woken without
+//! waiting).
 //! A repeated nonce returns the original message and delivers it again:
 //! the first attempt may have committed after its caller was told
 //! `unavailable` (or failed before publishing), and then this retry is the
@@ -80,7 +81,7 @@ pub(super) async fn send(app: &App, me: User, conn_id: ConnId, r: MessageSend) -
             if failed > 0 {
                 tracing::warn!(failed, "group message stored but not yet published to every member");
             }
-            if stored.created {
+            if stored.push_intake {
                 app.push.wake();
             }
         }
@@ -89,7 +90,7 @@ pub(super) async fn send(app: &App, me: User, conn_id: ConnId, r: MessageSend) -
                 tracing::warn!(error = %e, "message stored but not published to the recipient");
             }
             if m.to_id != m.from_id {
-                if stored.created {
+                if stored.push_intake {
                     app.push.wake();
                 }
                 if let Err(e) = app.hub.send_to_user(m.from_id, &frame, Some(conn_id)).await {

@@ -63,12 +63,27 @@ pub struct Inserted {
     pub message: Message,
     /// False when the (sender, nonce) pair was already stored and nothing was written.
     pub created: bool,
+    /// Whether an entry for the push intake was written with the message
+    /// (so waking the intake now can find work). False for a repeated
+    /// nonce; the SQLite store writes an entry for a direct message only
+    /// when its recipient has a device, the CQL store for every message.
+    pub push_intake: bool,
 }
 
 impl Inserted {
-    /// A message that was written now.
+    /// A message that was written now, with its push intake entry.
     pub fn new(m: &Message) -> Inserted {
-        Inserted { message: m.clone(), created: true }
+        Inserted { message: m.clone(), created: true, push_intake: true }
+    }
+
+    /// A message that was written now; `push_intake` as the store wrote it.
+    pub fn written(message: Message, push_intake: bool) -> Inserted {
+        Inserted { message, created: true, push_intake }
+    }
+
+    /// The original message of a repeated (sender, nonce): nothing written.
+    pub fn repeat(original: Message) -> Inserted {
+        Inserted { message: original, created: false, push_intake: false }
     }
 }
 

@@ -139,7 +139,9 @@ pub async fn push_intake_goes_with_the_message_and_batches_once(s: Arc<dyn Store
     let dev = webpush(&ids, &bob, "s1", "https://push.example/pi");
     s.add_device(&dev, 5).await.unwrap();
     let node = i64::from(hubbub::snowflake::worker_of(ids.next_id()));
-    let first = s.insert_message(&super::dm(&ids, &ann, &bob, "hello", None)).await.unwrap().message;
+    let first = s.insert_message(&super::dm(&ids, &ann, &bob, "hello", None)).await.unwrap();
+    assert!(first.push_intake, "a message to a user with a device says it wrote an intake entry");
+    let first = first.message;
     let second = s.insert_message(&super::dm(&ids, &ann, &bob, "again", None)).await.unwrap().message;
     // Both entries, oldest first, each with its message as stored.
     let entries = s.push_intake(node, MessageId(0), ALL, 10).await.unwrap();
@@ -171,6 +173,20 @@ pub async fn push_intake_goes_with_the_message_and_batches_once(s: Arc<dyn Store
     let merged = s.claim_push("node-pi", now_ms(), 60_000, 10).await.unwrap();
     let c = merged.iter().find(|j| j.collapse == "c:pi").unwrap();
     assert_eq!((c.message, c.count, c.text.as_str()), (fourth.id, 2, "four"));
+    // A repeated nonce writes nothing, so nothing for the intake either
+    // (the sender's push wake-up depends on it).
+    let once = s.insert_message(&super::dm(&ids, &ann, &bob, "once", Some("pi-nonce"))).await.unwrap();
+    assert!(once.created && once.push_intake);
+    let again = s.insert_message(&super::dm(&ids, &ann, &bob, "once", Some("pi-nonce"))).await.unwrap();
+    assert!(!again.created && !again.push_intake, "a repeat says it wrote no intake entry");
+    // To a user with no device: a backend may skip the entry (SQLite does),
+    // but `push_intake` says truly whether there is one.
+    let carl = user(&ids, "pi_carl");
+    s.create_user(&carl).await.unwrap();
+    let to_carl = s.insert_message(&super::dm(&ids, &ann, &carl.user, "no device", None)).await.unwrap();
+    let entries = s.push_intake(node, MessageId(0), ALL, 100).await.unwrap();
+    assert!(entries.iter().any(|e| e.id == once.message.id));
+    assert_eq!(entries.iter().any(|e| e.id == to_carl.message.id), to_carl.push_intake);
 }
 
 pub async fn intake_cursors_only_grow(s: Arc<dyn Store>) {

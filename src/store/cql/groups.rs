@@ -184,7 +184,7 @@ impl ScyllaStore {
             if id != m.id.0 {
                 let key = (conv, bucket_of(id), id);
                 if let Some(original) = self.db.one::<MessageRow>(Q::MessageGet, key).await? {
-                    return Ok(Some(Inserted { message: original.into(), created: false }));
+                    return Ok(Some(Inserted::repeat(original.into())));
                 }
                 // Claimed but never written: release it, the client retries.
                 self.db.lwt(Q::NonceDelete, (m.from_id.0, nonce)).await?;

@@ -45,12 +45,12 @@ impl ScyllaStore {
     async fn insert_checked(&self, m: &Message) -> Result<Inserted, StoreError> {
         let Some(nonce) = &m.nonce else {
             self.write_message(m).await?;
-            return Ok(Inserted { message: m.clone(), created: true });
+            return Ok(Inserted::new(m));
         };
         let claim = binds::nonce_claim(m, nonce);
         if self.db.lwt(Q::NonceClaim, claim).await? == Lwt::Applied {
             self.write_message(m).await?;
-            return Ok(Inserted { message: m.clone(), created: true });
+            return Ok(Inserted::new(m));
         }
         let owner: Option<(String, i64)> = self.db.one_serial(Q::NonceGet, (m.from_id.0, nonce)).await?;
         let Some((conv, id)) = owner else {
@@ -59,18 +59,18 @@ impl ScyllaStore {
         if id == m.id.0 {
             // Our own claim (the LWT timed out but was applied).
             self.write_message(m).await?;
-            return Ok(Inserted { message: m.clone(), created: true });
+            return Ok(Inserted::new(m));
         }
         let key = (conv.clone(), bucket_of(id), id);
         if let Some(original) = self.db.one::<MessageRow>(Q::MessageGet, key).await? {
-            return Ok(Inserted { message: original.into(), created: false });
+            return Ok(Inserted::repeat(original.into()));
         }
         // Claimed but never written. Under the claimed id if it may still
         // commit; if not, `write_message` releases the claim and the next
         // retry stores the message under its own, fresh id.
         let adopted = Message { id: MessageId(id), conversation_id: ConversationId(conv), ..m.clone() };
         self.write_message(&adopted).await?;
-        Ok(Inserted { message: adopted, created: true })
+        Ok(Inserted::written(adopted, true))
     }
 
     /// Every row of one message, each write idempotent, in two rounds of

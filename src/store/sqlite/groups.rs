@@ -150,7 +150,7 @@ fn send_group(conn: &Connection, m: &Message) -> Result<Option<Inserted>, StoreE
         return Ok(None);
     }
     if let Some(original) = stored_for_nonce(conn, m.from_id, m.nonce.as_deref())? {
-        return Ok(Some(Inserted { message: original, created: false }));
+        return Ok(Some(Inserted::repeat(original)));
     }
     conn.prepare_cached(
         "INSERT INTO messages (id, conversation_id, from_id, from_name, to_id, to_name, text, nonce)
@@ -161,8 +161,8 @@ fn send_group(conn: &Connection, m: &Message) -> Result<Option<Inserted>, StoreE
     conn.prepare_cached("UPDATE groups SET last_message_id = max(last_message_id, ?2) WHERE id = ?1")
         .and_then(|mut s| s.execute(params![group.0, m.id.0]))
         .map_err(map_err)?;
-    super::push_intake::record(conn, m.id, None).map_err(map_err)?;
-    Ok(Some(Inserted { message: m.clone(), created: true }))
+    let push_intake = super::push_intake::record(conn, m.id, None).map_err(map_err)?;
+    Ok(Some(Inserted::written(m.clone(), push_intake)))
 }
 
 fn messages_since(conn: &Connection, user: UserId, after: MessageId, limit: usize) -> rusqlite::Result<Vec<Message>> {

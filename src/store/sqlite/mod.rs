@@ -104,7 +104,8 @@ fn message_commit_by(id: MessageId) -> i64 {
 /// Writes a message: its row (and so its conversation index entry), then
 /// each participant's `user_conversations` row moves to the new last
 /// message (unless a newer one is stored already: ids are only k-sorted).
-fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
+/// Returns whether it wrote a push intake entry (the recipient has a device).
+fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<bool> {
     let prev: Option<i64> = conn
         .prepare_cached("SELECT max(id) FROM messages WHERE conversation_id = ?1")?
         .query_row([&m.conversation_id.0], |r| r.get(0))?;
@@ -113,11 +114,9 @@ fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![m.id.0, m.conversation_id.0, m.from_id.0, m.from, m.to_id.0, m.to, m.text, m.nonce])?;
-    if m.to_id != m.from_id {
-        push_intake::record(conn, m.id, Some(m.to_id))?;
-    }
+    let push_intake = m.to_id != m.from_id && push_intake::record(conn, m.id, Some(m.to_id))?;
     if prev.is_some_and(|p| p > m.id.0) {
-        return Ok(());
+        return Ok(push_intake);
     }
     // Each participant's row sits at the conversation's last message id
     // (`prev`, which no other conversation of theirs can have): move it in
@@ -141,7 +140,7 @@ fn insert_message_rows(conn: &Connection, m: &Message) -> rusqlite::Result<()> {
         )?
         .execute(params![me.0, m.id.0, peer.0, m.conversation_id.0])?;
     }
-    Ok(())
+    Ok(push_intake)
 }
 
 #[async_trait]
@@ -326,10 +325,10 @@ impl Store for SqliteStore {
             .write_by(Some(message_commit_by(m.id)), move |conn| {
                 require_users(conn, &[m.from_id, m.to_id])?;
                 if let Some(original) = stored_for_nonce(conn, m.from_id, m.nonce.as_deref())? {
-                    return Ok(Inserted { message: original, created: false });
+                    return Ok(Inserted::repeat(original));
                 }
-                insert_message_rows(conn, &m).map_err(map_err)?;
-                Ok(Inserted { message: m, created: true })
+                let push_intake = insert_message_rows(conn, &m).map_err(map_err)?;
+                Ok(Inserted::written(m, push_intake))
             })
             .await
     }
@@ -341,7 +340,7 @@ impl Store for SqliteStore {
             .write_by(Some(message_commit_by(send.id)), move |conn| {
                 require_users(conn, &[send.from.id])?;
                 if let Some(original) = stored_for_nonce(conn, send.from.id, send.nonce.as_deref())? {
-                    return Ok(Some(Inserted { message: original, created: false }));
+                    return Ok(Some(Inserted::repeat(original)));
                 }
                 let to = conn
                     .prepare_cached("SELECT id, username, display_name, created_at FROM users WHERE username_key = ?1")
@@ -362,8 +361,8 @@ impl Store for SqliteStore {
                     }
                 }
                 let m = send.into_message(&to);
-                insert_message_rows(conn, &m).map_err(map_err)?;
-                Ok(Some(Inserted { message: m, created: true }))
+                let push_intake = insert_message_rows(conn, &m).map_err(map_err)?;
+                Ok(Some(Inserted::written(m, push_intake)))
             })
             .await
     }

@@ -16,9 +16,9 @@ use crate::store::push::{Enqueued, Intake, PushJob, intake_node};
 /// device (one index probe); a group message always gets one (its members
 /// are resolved by the intake, not here, so a large group costs the
 /// message path nothing extra).
-pub(super) fn record(conn: &Connection, id: MessageId, to: Option<UserId>) -> rusqlite::Result<()> {
+pub(super) fn record(conn: &Connection, id: MessageId, to: Option<UserId>) -> rusqlite::Result<bool> {
     let node = intake_node(id);
-    match to {
+    let written = match to {
         Some(to) => conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO push_intake (node, message_id)
@@ -29,7 +29,7 @@ pub(super) fn record(conn: &Connection, id: MessageId, to: Option<UserId>) -> ru
             .prepare_cached("INSERT OR IGNORE INTO push_intake (node, message_id) VALUES (?1, ?2)")?
             .execute(params![node, id.0])?,
     };
-    Ok(())
+    Ok(written > 0)
 }
 
 /// Up to `limit` of `node`'s entries in `(after, upto]`, oldest first, with their messages.
