@@ -184,7 +184,8 @@ impl SharedUserBudget {
 #[async_trait::async_trait]
 impl UserBudget for SharedUserBudget {
     async fn try_take(&self, user: UserId) -> bool {
-        match self.broker.take_token(&format!("{}:{user}", self.prefix), self.burst, self.per_sec).await {
+        let key = crate::model::join_id(&[self.prefix, ":", itoa::Buffer::new().format(user.0)]);
+        match self.broker.take_token(&key, self.burst, self.per_sec).await {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::warn!(error = %e, "shared write budget unavailable; judged by this node's bucket");

@@ -169,8 +169,13 @@ impl Lanes {
 /// The conversation a send goes to, as the client named it.
 fn conversation_key(r: &MessageSend) -> String {
     match (&r.to, &r.conversation) {
-        (Some(to), _) => format!("to:{}", to.to_lowercase()),
-        (None, Some(c)) => format!("c:{c}"),
+        (Some(to), _) => {
+            let mut key = String::with_capacity(3 + to.len());
+            key.push_str("to:");
+            key.extend(to.chars().flat_map(char::to_lowercase));
+            key
+        }
+        (None, Some(c)) => crate::model::join_id(&["c:", c]),
         // Invalid (answered bad_request): any key will do.
         (None, None) => String::new(),
     }

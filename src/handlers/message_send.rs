@@ -68,8 +68,9 @@ pub(super) async fn send(app: &App, me: User, conn_id: ConnId, r: MessageSend) -
         // A repeated nonce: the original as it reads now.
         view = message_views(app, std::slice::from_ref(&stored.message)).await?.pop().unwrap_or(view);
     }
-    let envelope = MessageEnvelope { message: view };
-    let frame = event_frame(events::MESSAGE_NEW, &envelope)?;
+    // Serialized once: the reply's data and the event's are the same.
+    let data = reply(&MessageEnvelope { message: view })?;
+    let frame = event_frame(events::MESSAGE_NEW, &data)?;
     // Stored already: a broker failure delays delivery (the hub's outbox
     // publishes it again once the broker is back; clients resume or
     // sync), it never loses the message, so the sender still gets its ack.
@@ -99,7 +100,7 @@ pub(super) async fn send(app: &App, me: User, conn_id: ConnId, r: MessageSend) -
             }
         }
     }
-    reply(&envelope)
+    Ok(data)
 }
 
 async fn to_name(app: &App, send: DirectSend) -> Result<Inserted> {

@@ -103,7 +103,7 @@ pub struct Hub {
 
 /// The inbox channel of `user`.
 pub fn inbox_channel(user: UserId) -> String {
-    format!("{INBOX_PREFIX}{user}")
+    crate::model::join_id(&[INBOX_PREFIX, itoa::Buffer::new().format(user.0)])
 }
 
 impl Hub {

@@ -22,9 +22,12 @@ pub enum Payload {
 
 /// Encodes a frame for every socket of the user but `except`.
 pub fn encode_frame(except: Option<ConnId>, frame: &Utf8Bytes) -> Bytes {
-    let header = format!("F {}\n", except.map_or(0, |c| c.0));
-    let mut b = BytesMut::with_capacity(header.len() + frame.len());
-    b.put_slice(header.as_bytes());
+    let mut digits = itoa::Buffer::new();
+    let except = digits.format(except.map_or(0, |c| c.0));
+    let mut b = BytesMut::with_capacity(3 + except.len() + frame.len());
+    b.put_slice(b"F ");
+    b.put_slice(except.as_bytes());
+    b.put_u8(b'\n');
     b.put_slice(frame.as_bytes());
     b.freeze()
 }
@@ -68,16 +71,28 @@ pub fn decode(payload: &Bytes) -> Option<Payload> {
     }
 }
 
-fn pos_json(pos: &Position) -> String {
-    let epoch = serde_json::to_string(&pos.epoch).unwrap_or_else(|_| "\"\"".into());
-    format!("{{\"epoch\":{epoch},\"offset\":{}}}", pos.offset)
+/// `frame` (a JSON object) with `"pos":{"epoch":…,"offset":…}` added.
+/// Runs once per delivery, so it builds the result in one allocation.
+pub fn with_pos(frame: &Utf8Bytes, pos: &Position) -> Utf8Bytes {
+    let Some(body) = frame.as_str().trim_end().strip_suffix('}') else { return frame.clone() };
+    let mut out = String::with_capacity(body.len() + pos.epoch.len() + 64);
+    out.push_str(body);
+    out.push_str(",\"pos\":{\"epoch\":");
+    push_json_string(&mut out, &pos.epoch);
+    out.push_str(",\"offset\":");
+    out.push_str(itoa::Buffer::new().format(pos.offset));
+    out.push_str("}}");
+    Utf8Bytes::from(out)
 }
 
-/// `frame` (a JSON object) with `"pos":{"epoch":…,"offset":…}` added.
-pub fn with_pos(frame: &Utf8Bytes, pos: &Position) -> Utf8Bytes {
-    match frame.as_str().trim_end().strip_suffix('}') {
-        Some(body) => Utf8Bytes::from(format!("{body},\"pos\":{}}}", pos_json(pos))),
-        None => frame.clone(),
+/// Appends `s` as a JSON string literal (quoted, escaped as serde_json does).
+fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
     }
 }
 
@@ -107,6 +122,10 @@ mod tests {
         assert_eq!(s["event"], "sync.needed");
         assert_eq!(s["data"]["reason"], "gap");
         assert_eq!(s["pos"]["offset"], 3);
+        let odd = Position { epoch: "a\"b\\c\n".into(), offset: u64::MAX };
+        let v: serde_json::Value =
+            serde_json::from_str(with_pos(&Utf8Bytes::from("{\"a\":1} "), &odd).as_str()).unwrap();
+        assert_eq!(v, serde_json::json!({"a": 1, "pos": {"epoch": "a\"b\\c\n", "offset": u64::MAX}}));
     }
 
     #[test]
