@@ -12,14 +12,19 @@
 //! renewed; `typing.stop` is forwarded only after a forwarded start. A
 //! socket tracks at most [`MAX_CONVERSATIONS`] conversations (the oldest is
 //! forgotten, so its next start is forwarded again).
+//!
+//! Cost: a group signal reads the group's membership (it is published to
+//! the members as they are now); a direct conversation's access check (does
+//! the other user exist) holds for [`DIRECT_CHECK_TTL`] per socket, so a
+//! user typing in a direct conversation costs no store read per signal.
 
 use std::time::{Duration, Instant};
 
 use super::{ConnState, Reply, event_frame, reply};
 use crate::app::App;
-use crate::conversation;
+use crate::conversation::{self, Conversation};
 use crate::error::Result;
-use crate::model::ConversationId;
+use crate::model::{ConversationId, ConversationKind};
 use crate::protocol::{Typing, TypingEvent, TypingReply, events};
 
 /// Shortest time between two forwarded starts of one socket in one conversation.
@@ -28,34 +33,86 @@ pub const START_INTERVAL: Duration = Duration::from_secs(2);
 pub const EXPIRES_MS: u64 = 6_000;
 /// Conversations one socket tracks typing state for.
 pub const MAX_CONVERSATIONS: usize = 16;
+/// How long a direct conversation's access check holds for this socket's
+/// typing signals. Its members are fixed by its id; the check only reads
+/// whether the other user still exists, and a signal to a user deleted in
+/// this window reaches nobody. Groups are checked on every signal (their
+/// member list is what the signal is published to).
+pub const DIRECT_CHECK_TTL: Duration = Duration::from_secs(10);
 
-/// One socket's forwarded starts: conversation and when (bounded).
+/// One conversation this socket signalled in.
+#[derive(Debug)]
+struct Entry {
+    id: ConversationId,
+    /// When a direct conversation last passed the access check.
+    checked: Option<Instant>,
+    /// The forwarded start not yet stopped, and when.
+    started: Option<Instant>,
+}
+
+/// One socket's typing state: forwarded starts, and direct conversations
+/// that passed the access check recently (at most [`MAX_CONVERSATIONS`]).
 #[derive(Debug, Default)]
 pub struct TypingState {
-    started: Vec<(ConversationId, Instant)>,
+    entries: Vec<Entry>,
 }
 
 impl TypingState {
-    fn recent(&self, c: &ConversationId, now: Instant) -> bool {
-        self.started.iter().any(|(id, at)| id == c && now.duration_since(*at) < START_INTERVAL)
+    fn entry(&self, c: &ConversationId) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id == *c)
     }
 
-    fn record(&mut self, c: ConversationId, now: Instant) {
-        self.started.retain(|(id, _)| *id != c);
-        if self.started.len() >= MAX_CONVERSATIONS {
-            self.started.remove(0);
-        }
-        self.started.push((c, now));
+    /// The entry of `c`, created (the oldest forgotten past the bound).
+    fn entry_mut(&mut self, c: &ConversationId) -> &mut Entry {
+        let i = match self.entries.iter().position(|e| e.id == *c) {
+            Some(i) => i,
+            None => {
+                if self.entries.len() >= MAX_CONVERSATIONS {
+                    self.entries.remove(0);
+                }
+                self.entries.push(Entry { id: c.clone(), checked: None, started: None });
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i]
+    }
+
+    fn recent(&self, c: &ConversationId, now: Instant) -> bool {
+        self.entry(c).and_then(|e| e.started).is_some_and(|at| now.duration_since(at) < START_INTERVAL)
+    }
+
+    fn record(&mut self, c: &ConversationId, now: Instant) {
+        self.entry_mut(c).started = Some(now);
     }
 
     fn take(&mut self, c: &ConversationId) -> bool {
-        let before = self.started.len();
-        self.started.retain(|(id, _)| id != c);
-        self.started.len() != before
+        self.entries.iter_mut().find(|e| e.id == *c).and_then(|e| e.started.take()).is_some()
+    }
+
+    fn checked_recently(&self, c: &ConversationId, now: Instant) -> bool {
+        self.entry(c).and_then(|e| e.checked).is_some_and(|at| now.duration_since(at) < DIRECT_CHECK_TTL)
     }
 }
 
-async fn forward(app: &App, conn: &ConnState, conv: &conversation::Conversation, event: &str) -> Result<()> {
+/// The conversation `id` if this socket's user may signal in it: the
+/// access check, skipped for a direct conversation that passed it within
+/// [`DIRECT_CHECK_TTL`] (a typing signal then costs no store read).
+async fn access(app: &App, conn: &mut ConnState, id: &ConversationId, now: Instant) -> Result<Conversation> {
+    let me = conn.user()?.user.id;
+    if conn.typing.checked_recently(id, now) {
+        if let Some((lo, hi)) = conversation::direct_pair(id) {
+            let members = if lo == hi { vec![lo] } else { vec![lo, hi] };
+            return Ok(Conversation { id: id.clone(), kind: ConversationKind::Direct, members });
+        }
+    }
+    let conv = conversation::access(&*app.store, me, id).await?;
+    if conv.kind == ConversationKind::Direct {
+        conn.typing.entry_mut(&conv.id).checked = Some(now);
+    }
+    Ok(conv)
+}
+
+async fn forward(app: &App, conn: &ConnState, conv: &Conversation, event: &str) -> Result<()> {
     let me = &conn.user()?.user;
     let data = TypingEvent {
         conversation_id: conv.id.to_string(),
@@ -78,22 +135,20 @@ async fn forward(app: &App, conn: &ConnState, conv: &conversation::Conversation,
 
 /// `typing.start`.
 pub async fn start(app: &App, conn: &mut ConnState, r: Typing) -> Result<Reply> {
-    let me = conn.user()?.user.id;
     let now = Instant::now();
-    // Only a conversation that passed the access check has an entry.
+    // Only a conversation that passed the access check has a start.
     if conn.typing.recent(&r.conversation, now) {
         return reply(&TypingReply { sent: false });
     }
-    let conv = conversation::access(&*app.store, me, &r.conversation).await?;
+    let conv = access(app, conn, &r.conversation, now).await?;
     forward(app, conn, &conv, events::TYPING_START).await?;
-    conn.typing.record(conv.id, now);
+    conn.typing.record(&conv.id, now);
     reply(&TypingReply { sent: true })
 }
 
 /// `typing.stop`.
 pub async fn stop(app: &App, conn: &mut ConnState, r: Typing) -> Result<Reply> {
-    let me = conn.user()?.user.id;
-    let conv = conversation::access(&*app.store, me, &r.conversation).await?;
+    let conv = access(app, conn, &r.conversation, Instant::now()).await?;
     if !conn.typing.take(&conv.id) {
         return reply(&TypingReply { sent: false });
     }
@@ -111,15 +166,29 @@ mod tests {
         let t0 = Instant::now();
         let c = ConversationId("1-2".into());
         assert!(!s.recent(&c, t0));
-        s.record(c.clone(), t0);
+        s.record(&c, t0);
         assert!(s.recent(&c, t0 + Duration::from_millis(1_999)));
         assert!(!s.recent(&c, t0 + START_INTERVAL));
         for i in 0..MAX_CONVERSATIONS * 2 {
-            s.record(ConversationId(format!("1-{}", i + 10)), t0);
+            s.record(&ConversationId(format!("1-{}", i + 10)), t0);
         }
-        assert_eq!(s.started.len(), MAX_CONVERSATIONS);
+        assert_eq!(s.entries.len(), MAX_CONVERSATIONS);
         assert!(!s.recent(&c, t0), "the oldest was forgotten");
         assert!(s.take(&ConversationId(format!("1-{}", MAX_CONVERSATIONS * 2 + 9))));
         assert!(!s.take(&c));
+    }
+
+    #[test]
+    fn a_direct_check_holds_for_its_ttl_and_survives_a_stop() {
+        let mut s = TypingState::default();
+        let t0 = Instant::now();
+        let c = ConversationId("1-2".into());
+        assert!(!s.checked_recently(&c, t0));
+        s.entry_mut(&c).checked = Some(t0);
+        s.record(&c, t0);
+        assert!(s.take(&c));
+        assert!(!s.take(&c), "one stop per start");
+        assert!(s.checked_recently(&c, t0 + DIRECT_CHECK_TTL - Duration::from_millis(1)));
+        assert!(!s.checked_recently(&c, t0 + DIRECT_CHECK_TTL));
     }
 }
