@@ -173,6 +173,11 @@ async fn handle_connection(
     }
 }
 
+/// Bytes of outbound frames gathered before they are written to the socket
+/// (every flush writes the rest): the writer's batch of queued events goes
+/// out in one or a few system calls instead of one per frame.
+pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
 /// The WebSocket settings every socket uses: small buffers so idle sockets
 /// stay cheap, and the configured message size limit.
 ///
@@ -187,7 +192,7 @@ async fn handle_connection(
 pub fn ws_config(config: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes))
 }
