@@ -14,6 +14,8 @@
 #                          one post to 1,000 followers (BENCHMARKS.md);
 #                          ci: 20 pairs, 500 DMs, 200 typing, 100 followers
 #   PORT (default: a free port the OS picks), OUT (default /tmp/hubbub-instr-$PROFILE-$WORKLOAD)
+#   HUBBUB_BIN             another hubbub binary of the same profile (an A/B
+#                          run against an earlier build); default target/$PROFILE/hubbub
 # --check   compare with loadtest/baseline/instructions-$PROFILE-$WORKLOAD.json:
 #           exit 1 when a figure grew by more than its margin (the baseline's
 #           per-phase "margin", else MARGIN, default 0.05 = 5%; BENCHMARKS.md says why)
@@ -53,11 +55,12 @@ case "$workload" in
   *) echo "WORKLOAD must be full or ci" >&2; exit 2 ;;
 esac
 bin="$root/target/$profile"
+server_bin=${HUBBUB_BIN:-$bin/hubbub}
 baseline="$root/loadtest/baseline/instructions-$profile-$workload.json"
 for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
   command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 2; }
 done
-[ -x "$bin/hubbub" ] && [ -x "$bin/hubbub-loadtest" ] || {
+[ -x "$server_bin" ] && [ -x "$bin/hubbub-loadtest" ] || {
   echo "build first: cargo build --workspace $([ "$profile" = release ] && echo --release)" >&2; exit 2; }
 
 rm -rf "$out"; mkdir -p "$out"
@@ -67,7 +70,7 @@ rm -rf "$out"; mkdir -p "$out"
 # unanswered and close them (4004) before their phase; and ping frames are
 # not part of the measured work.
 HUBBUB_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/cg.out" \
-  "$bin/hubbub" --data-dir "$out/data" --listen "127.0.0.1:$port" \
+  "$server_bin" --data-dir "$out/data" --listen "127.0.0.1:$port" \
   --bcrypt-cost 4 --rate-per-sec 100000 --rate-burst 100000 \
   --register-per-addr 1000000 --register-global-per-min 1000000 --bcrypt-queue 100000 --bcrypt-per-key 100000 \
   --user-writes-per-sec 1000000 --user-writes-burst 1000000 --max-unauth-per-addr 1000000 \

@@ -8,7 +8,9 @@
 //! and `group` (one message to a group of M online members, across two
 //! nodes with `--target-b`: time to each member's `message.new` and to the last)
 //! and `groups` (sustained messages into many small groups: messages/s and
-//! member deliveries/s with every delivery accounted for) and `instr` (a
+//! member deliveries/s with every delivery accounted for) and `ephemeral`
+//! (typing events between pairs, against hubbub or the bare relay
+//! `hubbub-relay`: the highest delivery rate of each) and `instr` (a
 //! fixed closed-loop workload for counting the server's instructions under
 //! callgrind: loadtest/scripts/instructions.sh).
 //!
@@ -19,10 +21,12 @@
 mod client;
 mod connect;
 mod dm;
+mod ephemeral;
 mod fanout;
 mod group;
 mod groups;
 mod instr;
+mod ramp;
 mod report;
 mod setup;
 mod stats;
@@ -214,6 +218,46 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         drain: u64,
     },
+    /// P sender/receiver pairs exchanging typing events (`typing.start` and
+    /// `typing.stop` in turn), against hubbub or, with --relay, against
+    /// `hubbub-relay`: at a fixed rate per sender, or (--ramp) the highest
+    /// total rate with 100% delivered and p99 within a bound.
+    Ephemeral {
+        /// Load `hubbub-relay` (--target is its address) instead of hubbub.
+        #[arg(long)]
+        relay: bool,
+        /// Sender/receiver pairs.
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Events per second per sender (fixed-rate run).
+        #[arg(long, default_value_t = 10.0, conflicts_with = "ramp")]
+        rate: f64,
+        /// Seconds of sending (fixed-rate run).
+        #[arg(long, default_value_t = 10.0, conflicts_with = "ramp")]
+        seconds: f64,
+        /// Ramp the total rate instead (--start, --step, --max, --step-seconds, --p99-ms).
+        #[arg(long)]
+        ramp: bool,
+        /// First total rate of the ramp, events/s.
+        #[arg(long, default_value_t = 5000.0, requires = "ramp")]
+        start: f64,
+        /// Added to the total rate at each step, events/s.
+        #[arg(long, default_value_t = 5000.0, requires = "ramp")]
+        step: f64,
+        /// Highest total rate tried, events/s.
+        #[arg(long, default_value_t = 1_000_000.0, requires = "ramp")]
+        max: f64,
+        /// Seconds per ramp step.
+        #[arg(long, default_value_t = 5.0, requires = "ramp")]
+        step_seconds: f64,
+        /// p99 end-to-end latency bound of a ramp step, milliseconds.
+        #[arg(long, default_value_t = 50.0, requires = "ramp")]
+        p99_ms: f64,
+        /// Seconds to wait for outstanding replies and deliveries after
+        /// sending (after each step of a ramp).
+        #[arg(long, default_value_t = 5)]
+        drain: u64,
+    },
     /// A fixed closed-loop workload (DMs, typing, one post to F followers)
     /// for counting the server's instructions under callgrind; see
     /// loadtest/scripts/instructions.sh.
@@ -252,9 +296,13 @@ fn validate(cli: &Cli) -> Result<(), String> {
         check_target(b, cli.allow_remote)?;
         if !matches!(
             cli.scenario,
-            Scenario::Dm { .. } | Scenario::Ramp { .. } | Scenario::Group { .. } | Scenario::Groups { .. }
+            Scenario::Dm { .. }
+                | Scenario::Ramp { .. }
+                | Scenario::Group { .. }
+                | Scenario::Groups { .. }
+                | Scenario::Ephemeral { relay: false, .. }
         ) {
-            return Err("--target-b applies to dm, ramp, group and groups only".into());
+            return Err("--target-b applies to dm, ramp, group, groups and ephemeral (not --relay) only".into());
         }
     }
     let prefix_ok = !cli.user_prefix.is_empty()
@@ -283,24 +331,18 @@ fn validate(cli: &Cli) -> Result<(), String> {
             if !(typing_per_sec.is_finite() && *typing_per_sec >= 0.0 && *typing_per_sec <= 1000.0) {
                 return Err("--typing-per-sec must be in [0, 1000]".into());
             }
-            if !(rate.is_finite() && *rate > 0.0 && *rate <= 100_000.0) {
-                return Err("--rate must be in (0, 100000] messages/s per sender".into());
-            }
-            if !(seconds.is_finite() && *seconds > 0.0 && *seconds <= 3600.0) {
-                return Err("--seconds must be in (0, 3600]".into());
-            }
+            rate_and_seconds(*rate, *seconds)?;
         }
         Scenario::Ramp { pairs, start, step, max, step_seconds, p99_ms, .. } => {
             positive_pairs(*pairs)?;
-            let all = [*start, *step, *max, *step_seconds, *p99_ms];
-            if all.iter().any(|x| !x.is_finite() || *x <= 0.0) {
-                return Err("--start, --step, --max, --step-seconds and --p99-ms must be positive".into());
-            }
-            if start > max {
-                return Err("--start must not exceed --max".into());
-            }
-            if (max - start) / step > 200.0 {
-                return Err("more than 200 ramp steps: raise --step".into());
+            ramp_bounds(*start, *step, *max, *step_seconds, *p99_ms)?;
+        }
+        Scenario::Ephemeral { pairs, rate, seconds, ramp, start, step, max, step_seconds, p99_ms, .. } => {
+            positive_pairs(*pairs)?;
+            if *ramp {
+                ramp_bounds(*start, *step, *max, *step_seconds, *p99_ms)?;
+            } else {
+                rate_and_seconds(*rate, *seconds)?;
             }
         }
         Scenario::Fanout { followers, posts, interval, .. } => {
@@ -356,15 +398,29 @@ fn positive_pairs(pairs: usize) -> Result<(), String> {
     if pairs == 0 || pairs > 100_000 { Err("--pairs must be 1-100000".into()) } else { Ok(()) }
 }
 
-/// The total rates a ramp tries, in order.
-fn ramp_rates(start: f64, step: f64, max: f64) -> Vec<f64> {
-    let mut out = Vec::new();
-    let mut r = start;
-    while r <= max + 1e-9 && out.len() <= 200 {
-        out.push(r);
-        r += step;
+/// A per-sender rate and a duration of sending.
+fn rate_and_seconds(rate: f64, seconds: f64) -> Result<(), String> {
+    if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) {
+        return Err("--rate must be in (0, 100000] per sender per second".into());
     }
-    out
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+        return Err("--seconds must be in (0, 3600]".into());
+    }
+    Ok(())
+}
+
+/// A ramp's rates, step length and p99 bound.
+fn ramp_bounds(start: f64, step: f64, max: f64, step_seconds: f64, p99_ms: f64) -> Result<(), String> {
+    if [start, step, max, step_seconds, p99_ms].iter().any(|x| !x.is_finite() || *x <= 0.0) {
+        return Err("--start, --step, --max, --step-seconds and --p99-ms must be positive".into());
+    }
+    if start > max {
+        return Err("--start must not exceed --max".into());
+    }
+    if (max - start) / step > ramp::MAX_STEPS as f64 {
+        return Err(format!("more than {} ramp steps: raise --step", ramp::MAX_STEPS));
+    }
+    Ok(())
 }
 
 async fn run(cli: Cli) -> Result<Report, String> {
@@ -407,35 +463,13 @@ async fn run(cli: Cli) -> Result<Report, String> {
             Report::Dm { setup_failures, phase }
         }
         Scenario::Ramp { pairs, start, step, max, step_seconds, p99_ms, drain } => {
-            let (mut ready, setup_failures) =
-                dm::setup(&target, target_b.as_ref(), prefix, pairs, cli.concurrency).await;
-            let mut steps = Vec::new();
-            let mut best = None;
-            for (i, total) in ramp_rates(start, step, max).into_iter().enumerate() {
-                if ready.is_empty() {
-                    break;
-                }
-                let per_pair = total / ready.len() as f64;
-                let (left, phase) =
-                    dm::phase(ready, i as u32 + 1, per_pair, 0.0, step_seconds, Duration::from_secs(drain)).await;
-                ready = left;
-                let pass = phase.complete() && phase.end_to_end.p99_ms <= p99_ms;
-                eprintln!(
-                    "step {}: {:.0} msgs/s offered, {} delivered of {}, p99 {:.2} ms: {}",
-                    i + 1,
-                    phase.offered_rate,
-                    phase.delivered,
-                    phase.sent,
-                    phase.end_to_end.p99_ms,
-                    if pass { "pass" } else { "FAIL" }
-                );
-                steps.push(report::RampStep { pass, phase });
-                if !pass {
-                    break;
-                }
-                best = Some(total);
-            }
-            Report::Ramp { setup_failures, p99_bound_ms: p99_ms, highest_passing_rate: best, steps }
+            let (ready, setup_failures) = dm::setup(&target, target_b.as_ref(), prefix, pairs, cli.concurrency).await;
+            let out = ramp::run(ready, ramp::rates(start, step, max), p99_ms, "msgs/s", |pairs, number, per_pair| {
+                dm::phase(pairs, number, per_pair, 0.0, step_seconds, Duration::from_secs(drain))
+            })
+            .await;
+            let (highest_passing_rate, steps) = (out.highest_passing_rate, out.steps);
+            Report::Ramp { setup_failures, p99_bound_ms: p99_ms, highest_passing_rate, steps }
         }
         Scenario::Fanout { followers, posts, interval, drain } => {
             if (followers as u64) + 64 > fd_limit {
@@ -487,6 +521,19 @@ async fn run(cli: Cli) -> Result<Report, String> {
             let per_group = rate / ready.len() as f64;
             let (_, phase) = dm::phase(ready, 1, per_group, 0.0, seconds, Duration::from_secs(drain)).await;
             Report::Groups { groups, members, setup_failures, phase }
+        }
+        Scenario::Ephemeral { relay, pairs, rate, seconds, ramp, start, step, max, step_seconds, p99_ms, drain } => {
+            if (4 * pairs) as u64 + 64 > fd_limit {
+                return Err(format!("{pairs} pairs need more file descriptors than the limit of {fd_limit}"));
+            }
+            let mode = if ramp {
+                ephemeral::Mode::Ramp { start, step, max, step_seconds, p99_ms }
+            } else {
+                ephemeral::Mode::Fixed { rate, seconds }
+            };
+            let drain = Duration::from_secs(drain);
+            let args = ephemeral::EphemeralArgs { relay, pairs, mode, drain, concurrency: cli.concurrency };
+            ephemeral::run(&target, target_b.as_ref(), prefix, &args).await?
         }
         Scenario::Instr { pairs, messages, typing, followers, callgrind_pid } => {
             let args =
@@ -601,9 +648,20 @@ mod tests {
     }
 
     #[test]
-    fn ramp_steps_are_bounded_and_inclusive() {
-        assert_eq!(ramp_rates(1000.0, 1000.0, 3000.0), vec![1000.0, 2000.0, 3000.0]);
-        assert_eq!(ramp_rates(5.0, 10.0, 5.0), vec![5.0]);
-        assert!(ramp_rates(1.0, 1e-9, 1e9).len() <= 201);
+    fn ephemeral_runs_at_a_fixed_rate_or_ramps() {
+        let fixed = parse(&["ephemeral", "--relay", "--pairs", "10", "--rate", "100", "--seconds", "5"]);
+        assert!(matches!(fixed.scenario, Scenario::Ephemeral { relay: true, pairs: 10, ramp: false, .. }));
+        assert!(validate(&fixed).is_ok());
+        let ramp = parse(&["ephemeral", "--ramp", "--start", "1000", "--step", "1000", "--max", "5000"]);
+        assert!(matches!(ramp.scenario, Scenario::Ephemeral { ramp: true, drain: 5, .. }));
+        assert!(validate(&ramp).is_ok());
+        let mut all = vec!["hubbub-loadtest"];
+        all.extend_from_slice(&["ephemeral", "--ramp", "--rate", "5"]);
+        assert!(Cli::try_parse_from(&all).is_err(), "--rate is for a fixed-rate run");
+        assert!(Cli::try_parse_from(["hubbub-loadtest", "ephemeral", "--start", "5"]).is_err(), "--start needs --ramp");
+        assert!(validate(&parse(&["ephemeral", "--ramp", "--start", "10", "--max", "5"])).is_err());
+        assert!(validate(&parse(&["ephemeral", "--rate", "0"])).is_err());
+        assert!(validate(&parse(&["--target-b", "127.0.0.1:9301", "ephemeral"])).is_ok());
+        assert!(validate(&parse(&["--target-b", "127.0.0.1:9301", "ephemeral", "--relay"])).is_err());
     }
 }

@@ -32,6 +32,16 @@ pub enum Report {
     Ramp { setup_failures: Failures, p99_bound_ms: f64, highest_passing_rate: Option<f64>, steps: Vec<RampStep> },
     /// `fanout`.
     Fanout(FanoutReport),
+    /// `ephemeral`: typing events at a fixed rate, against hubbub or the relay.
+    Ephemeral { relay: bool, setup_failures: Failures, phase: PhaseReport },
+    /// `ephemeral --ramp`: its steps, up to the first failing one.
+    EphemeralRamp {
+        relay: bool,
+        setup_failures: Failures,
+        p99_bound_ms: f64,
+        highest_passing_rate: Option<f64>,
+        steps: Vec<RampStep>,
+    },
     /// `groups`: G groups of M members, one phase.
     Groups { groups: usize, members: usize, setup_failures: Failures, phase: PhaseReport },
     /// `instr`: the measured phases.
@@ -60,50 +70,27 @@ impl Report {
             Report::Connect(r) => connect_table(&mut s, r),
             Report::Dm { setup_failures, phase } => {
                 failures(&mut s, "setup failures", setup_failures);
-                phase_table(&mut s, phase);
+                phase_table(&mut s, phase, "msgs/s");
             }
             Report::Ramp { setup_failures, p99_bound_ms, highest_passing_rate, steps } => {
                 failures(&mut s, "setup failures", setup_failures);
-                let _ = writeln!(
-                    s,
-                    "{:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}  result",
-                    "offered/s", "sent", "delivered", "errors", "p50 ms", "p99 ms", "max ms"
-                );
-                for st in steps {
-                    let p = &st.phase;
-                    let _ = writeln!(
-                        s,
-                        "{:>10.0} {:>10} {:>10} {:>10} {:>9.2} {:>9.2} {:>9.2}  {}",
-                        p.offered_rate,
-                        p.sent,
-                        p.delivered,
-                        p.errors.total(),
-                        p.end_to_end.p50_ms,
-                        p.end_to_end.p99_ms,
-                        p.end_to_end.max_ms,
-                        if st.pass { "pass" } else { "FAIL" }
-                    );
-                }
-                match highest_passing_rate {
-                    Some(r) => {
-                        let _ = writeln!(
-                            s,
-                            "highest passing rate: {r:.0} msgs/s (100% delivered, p99 <= {p99_bound_ms} ms)"
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(s, "no step passed (100% delivered, p99 <= {p99_bound_ms} ms)");
-                    }
-                }
-                if let Some(last) = steps.iter().rev().find(|st| !st.pass) {
-                    failures(&mut s, "errors in the failing step", &last.phase.errors);
-                }
+                ramp_table(&mut s, "msgs/s", *p99_bound_ms, *highest_passing_rate, steps);
+            }
+            Report::Ephemeral { relay, setup_failures, phase } => {
+                failures(&mut s, "setup failures", setup_failures);
+                row(&mut s, "typing events through", if *relay { "hubbub-relay" } else { "hubbub" });
+                phase_table(&mut s, phase, "events/s");
+            }
+            Report::EphemeralRamp { relay, setup_failures, p99_bound_ms, highest_passing_rate, steps } => {
+                failures(&mut s, "setup failures", setup_failures);
+                row(&mut s, "typing events through", if *relay { "hubbub-relay" } else { "hubbub" });
+                ramp_table(&mut s, "events/s", *p99_bound_ms, *highest_passing_rate, steps);
             }
             Report::Fanout(r) => fanout_table(&mut s, r),
             Report::Groups { groups, members, setup_failures, phase } => {
                 failures(&mut s, "setup failures", setup_failures);
                 row(&mut s, "groups x members", format!("{groups} x {members}"));
-                phase_table(&mut s, phase);
+                phase_table(&mut s, phase, "msgs/s");
             }
             Report::Instr(r) => {
                 for p in &r.phases {
@@ -186,15 +173,54 @@ fn fanout_table(s: &mut String, r: &FanoutReport) {
     failures(s, "errors", &r.errors);
 }
 
-fn phase_table(s: &mut String, p: &PhaseReport) {
+/// A ramp's steps, rates in `unit`, and what it found.
+fn ramp_table(s: &mut String, unit: &str, p99_bound_ms: f64, highest_passing_rate: Option<f64>, steps: &[RampStep]) {
+    let _ = writeln!(
+        s,
+        "{:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}  result",
+        "offered/s", "sent", "delivered", "errors", "p50 ms", "p99 ms", "max ms"
+    );
+    for st in steps {
+        let p = &st.phase;
+        let _ = writeln!(
+            s,
+            "{:>10.0} {:>10} {:>10} {:>10} {:>9.2} {:>9.2} {:>9.2}  {}",
+            p.offered_rate,
+            p.sent,
+            p.delivered,
+            p.errors.total(),
+            p.end_to_end.p50_ms,
+            p.end_to_end.p99_ms,
+            p.end_to_end.max_ms,
+            if st.pass { "pass" } else { "FAIL" }
+        );
+    }
+    let rule = format!("100% delivered, p99 <= {p99_bound_ms} ms");
+    let _ = match highest_passing_rate {
+        Some(r) => writeln!(s, "highest passing rate: {r:.0} {unit} ({rule})"),
+        None => writeln!(s, "no step passed ({rule})"),
+    };
+    if let Some(last) = steps.iter().rev().find(|st| !st.pass) {
+        failures(s, "errors in the failing step", &last.phase.errors);
+    }
+}
+
+/// One phase; rates in `unit` (`msgs/s`, `events/s`).
+fn phase_table(s: &mut String, p: &PhaseReport, unit: &str) {
     row(s, "pairs", p.pairs);
-    row(s, "offered", format!("{:.0} msgs/s for {:.1} s", p.offered_rate, p.seconds));
-    row(s, "sent / acked / delivered", format!("{} / {} / {}", p.sent, p.acked, p.delivered));
-    if p.expected != p.acked {
+    row(s, "offered", format!("{:.0} {unit} for {:.1} s", p.offered_rate, p.seconds));
+    if p.no_replies {
+        row(s, "sent / delivered", format!("{} / {}", p.sent, p.delivered));
+    } else {
+        row(s, "sent / acked / delivered", format!("{} / {} / {}", p.sent, p.acked, p.delivered));
+    }
+    if p.expected != p.acked && !p.no_replies {
         row(s, "deliveries due (acked x receivers)", p.expected);
     }
-    row(s, "delivered msgs/s", format!("{:.0}", p.delivered_per_sec));
-    latency(s, "ack (scheduled->ok)", &p.ack);
+    row(s, &format!("delivered {unit}"), format!("{:.0}", p.delivered_per_sec));
+    if !p.no_replies {
+        latency(s, "ack (scheduled->ok)", &p.ack);
+    }
     latency(s, "end-to-end (sched->event)", &p.end_to_end);
     row(s, "max sender lag", format!("{:.2} ms", p.max_send_lag_ms));
     if p.typing_sent > 0 {

@@ -62,18 +62,36 @@ pub async fn sockets(
     tokens: &[Option<String>],
     concurrency: usize,
 ) -> (Vec<Option<Ws>>, Failures) {
-    let bar = progress(tokens.len() as u64, "connect");
+    let tokens: Arc<[Option<String>]> = tokens.into();
+    open_many(tokens.len(), concurrency, "connect", |i| {
+        let (target, tokens) = (target.clone(), tokens.clone());
+        async move {
+            let Some(token) = &tokens[i] else { return Err(Fail("no token (setup failed)".into())) };
+            open_confirmed(&target, token).await
+        }
+    })
+    .await
+}
+
+/// Opens sockets `0..n` with `open`, `concurrency` at a time, with a
+/// progress bar titled `what`. A socket that failed is `None`; failures are
+/// counted by reason.
+pub async fn open_many<F, Fut>(n: usize, concurrency: usize, what: &str, open: F) -> (Vec<Option<Ws>>, Failures)
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<Ws, Fail>> + Send + 'static,
+{
+    let bar = progress(n as u64, what);
     let slots = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
-    for (i, token) in tokens.iter().enumerate() {
-        let (target, slots, token) = (target.clone(), slots.clone(), token.clone());
+    for i in 0..n {
+        let (slots, work) = (slots.clone(), open(i));
         set.spawn(async move {
             let _permit = slots.acquire_owned().await;
-            let Some(token) = token else { return (i, Err(Fail("no token (setup failed)".into()))) };
-            (i, open_confirmed(&target, &token).await)
+            (i, work.await)
         });
     }
-    let mut out: Vec<Option<Ws>> = (0..tokens.len()).map(|_| None).collect();
+    let mut out: Vec<Option<Ws>> = (0..n).map(|_| None).collect();
     let mut failures = Failures::default();
     while let Some(joined) = set.join_next().await {
         bar.inc(1);
