@@ -183,15 +183,16 @@ pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 ///
 /// tungstenite allocates (and zero-fills) the read buffer eagerly and keeps
 /// it for the socket's life; 1 KiB instead of 4 KiB took an idle socket from
-/// 9.8 to 6.9 KiB of server RSS (BENCHMARKS.md). Requests are small JSON
-/// frames; a larger frame grows the buffer to its size and is read 1 KiB per
-/// system call. The write buffer is
+/// 9.8 to 6.9 KiB of server RSS, and 512 B instead of 1 KiB from 5.0-5.2 to
+/// 4.5-4.7 KiB (BENCHMARKS.md). Requests are small JSON frames (a direct
+/// message of 200 characters is ~300 bytes); a larger frame grows the
+/// buffer to its size and is read 512 bytes per system call. The write buffer is
 /// not capped here: one reply can be large (a full page of long messages),
 /// and every reply is bounded by the page limits; queued events are bounded
 /// by the outbound queue.
 pub fn ws_config(config: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(1024)
+        .read_buffer_size(512)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(Some(config.max_frame_bytes))
         .max_frame_size(Some(config.max_frame_bytes))
