@@ -110,6 +110,14 @@ async fn a_block_stops_messages_follows_group_adds_and_presence() {
     assert_eq!((code.as_str(), msg.as_str()), ("forbidden", "you blocked this user; unblock them to message"));
     let h = ann.ok("message.history", json!({"with": "bk_bob"})).await;
     assert_eq!(h["messages"].as_array().map(Vec::len), Some(1), "nothing stored: {h}");
+    // Typing: not forwarded, either way (answered as any signal not forwarded).
+    assert_eq!(bob.ok("typing.start", json!({"conversation": conv})).await["sent"], false);
+    assert_eq!(bob.ok("typing.stop", json!({"conversation": conv})).await["sent"], false);
+    assert_eq!(ann.ok("typing.start", json!({"conversation": conv})).await["sent"], false);
+    ann.ok("ping", json!({})).await;
+    bob.ok("ping", json!({})).await;
+    let typing = |c: &mut Client| c.take_events().into_iter().filter(|e| e["event"] == "typing.start").count();
+    assert_eq!((typing(&mut ann), typing(&mut bob)), (0, 0), "no typing across a block");
     // Follows ended both ways, and cannot start again.
     for (c, who) in [(&mut ann, "bk_ann"), (&mut bob, "bk_bob")] {
         let f = c.ok("follow.following", json!({"username": who})).await;
@@ -145,6 +153,8 @@ async fn a_block_stops_messages_follows_group_adds_and_presence() {
     ann.ok("user.unblock", json!({"username": "bk_bob"})).await;
     bob.send_dm("bk_ann", "again").await;
     assert_eq!(ann.event("message.new").await["message"]["text"], "again");
+    assert_eq!(ann.ok("typing.start", json!({"conversation": conv})).await["sent"], true);
+    assert_eq!(bob.event("typing.start").await["from"], "bk_ann");
 }
 
 #[tokio::test]

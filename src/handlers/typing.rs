@@ -17,13 +17,19 @@
 //! the members as they are now); a direct conversation's access check (does
 //! the other user exist) holds for [`DIRECT_CHECK_TTL`] per socket, so a
 //! user typing in a direct conversation costs no store read per signal.
+//!
+//! Blocks: in a direct conversation where either user blocks the other,
+//! typing is not forwarded (`sent: false`, as for every signal that was
+//! not forwarded, so the answer does not tell who blocked whom). The check
+//! goes with the access check, so a new block holds within
+//! [`DIRECT_CHECK_TTL`].
 
 use std::time::{Duration, Instant};
 
 use super::{ConnState, Reply, event_frame, reply};
 use crate::app::App;
 use crate::conversation::{self, Conversation};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::model::{ConversationId, ConversationKind};
 use crate::protocol::{Typing, TypingEvent, TypingReply, events};
 
@@ -44,8 +50,9 @@ pub const DIRECT_CHECK_TTL: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 struct Entry {
     id: ConversationId,
-    /// When a direct conversation last passed the access check.
-    checked: Option<Instant>,
+    /// When a direct conversation last passed the access check, and
+    /// whether either user blocked the other then.
+    checked: Option<(Instant, bool)>,
     /// The forwarded start not yet stopped, and when.
     started: Option<Instant>,
 }
@@ -89,27 +96,40 @@ impl TypingState {
         self.entries.iter_mut().find(|e| e.id == *c).and_then(|e| e.started.take()).is_some()
     }
 
-    fn checked_recently(&self, c: &ConversationId, now: Instant) -> bool {
-        self.entry(c).and_then(|e| e.checked).is_some_and(|at| now.duration_since(at) < DIRECT_CHECK_TTL)
+    /// Whether `c` was checked within [`DIRECT_CHECK_TTL`], and if so
+    /// whether a block stood between its users.
+    fn checked_recently(&self, c: &ConversationId, now: Instant) -> Option<bool> {
+        let (at, blocked) = self.entry(c)?.checked?;
+        (now.duration_since(at) < DIRECT_CHECK_TTL).then_some(blocked)
     }
 }
 
-/// The conversation `id` if this socket's user may signal in it: the
-/// access check, skipped for a direct conversation that passed it within
-/// [`DIRECT_CHECK_TTL`] (a typing signal then costs no store read).
-async fn access(app: &App, conn: &mut ConnState, id: &ConversationId, now: Instant) -> Result<Conversation> {
+/// The conversation `id` if this socket's user may signal in it (`None`:
+/// a direct conversation where either user blocks the other, where typing
+/// is not forwarded): the access check, skipped for a direct conversation
+/// checked within [`DIRECT_CHECK_TTL`] (a typing signal then costs no
+/// store read).
+async fn access(app: &App, conn: &mut ConnState, id: &ConversationId, now: Instant) -> Result<Option<Conversation>> {
     let me = conn.user()?.user.id;
-    if conn.typing.checked_recently(id, now) {
-        if let Some((lo, hi)) = conversation::direct_pair(id) {
-            let members = if lo == hi { vec![lo] } else { vec![lo, hi] };
-            return Ok(Conversation { id: id.clone(), kind: ConversationKind::Direct, members });
-        }
+    let direct = |lo, hi| {
+        let members = if lo == hi { vec![lo] } else { vec![lo, hi] };
+        Conversation { id: id.clone(), kind: ConversationKind::Direct, members }
+    };
+    if let (Some(blocked), Some((lo, hi))) = (conn.typing.checked_recently(id, now), conversation::direct_pair(id)) {
+        return Ok((!blocked).then(|| direct(lo, hi)));
     }
     let conv = conversation::access(&*app.store, me, id).await?;
-    if conv.kind == ConversationKind::Direct {
-        conn.typing.entry_mut(&conv.id).checked = Some(now);
+    if conv.kind != ConversationKind::Direct {
+        return Ok(Some(conv));
     }
-    Ok(conv)
+    let peer = conv.others(me).first().copied().unwrap_or(me);
+    let blocked = match crate::store::check_blocks(&*app.store, me, peer).await {
+        Ok(()) => false,
+        Err(StoreError::SenderBlocks | StoreError::RecipientBlocks) => true,
+        Err(e) => return Err(e.into()),
+    };
+    conn.typing.entry_mut(&conv.id).checked = Some((now, blocked));
+    Ok((!blocked).then_some(conv))
 }
 
 async fn forward(app: &App, conn: &ConnState, conv: &Conversation, event: &str) -> Result<()> {
@@ -140,7 +160,9 @@ pub async fn start(app: &App, conn: &mut ConnState, r: Typing) -> Result<Reply> 
     if conn.typing.recent(&r.conversation, now) {
         return reply(&TypingReply { sent: false });
     }
-    let conv = access(app, conn, &r.conversation, now).await?;
+    let Some(conv) = access(app, conn, &r.conversation, now).await? else {
+        return reply(&TypingReply { sent: false });
+    };
     forward(app, conn, &conv, events::TYPING_START).await?;
     conn.typing.record(&conv.id, now);
     reply(&TypingReply { sent: true })
@@ -148,7 +170,10 @@ pub async fn start(app: &App, conn: &mut ConnState, r: Typing) -> Result<Reply> 
 
 /// `typing.stop`.
 pub async fn stop(app: &App, conn: &mut ConnState, r: Typing) -> Result<Reply> {
-    let conv = access(app, conn, &r.conversation, Instant::now()).await?;
+    let Some(conv) = access(app, conn, &r.conversation, Instant::now()).await? else {
+        conn.typing.take(&r.conversation);
+        return reply(&TypingReply { sent: false });
+    };
     if !conn.typing.take(&conv.id) {
         return reply(&TypingReply { sent: false });
     }
@@ -183,12 +208,12 @@ mod tests {
         let mut s = TypingState::default();
         let t0 = Instant::now();
         let c = ConversationId("1-2".into());
-        assert!(!s.checked_recently(&c, t0));
-        s.entry_mut(&c).checked = Some(t0);
+        assert_eq!(s.checked_recently(&c, t0), None);
+        s.entry_mut(&c).checked = Some((t0, false));
         s.record(&c, t0);
         assert!(s.take(&c));
         assert!(!s.take(&c), "one stop per start");
-        assert!(s.checked_recently(&c, t0 + DIRECT_CHECK_TTL - Duration::from_millis(1)));
-        assert!(!s.checked_recently(&c, t0 + DIRECT_CHECK_TTL));
+        assert_eq!(s.checked_recently(&c, t0 + DIRECT_CHECK_TTL - Duration::from_millis(1)), Some(false));
+        assert_eq!(s.checked_recently(&c, t0 + DIRECT_CHECK_TTL), None);
     }
 }
