@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::client::{self, Target, Ws};
 use crate::setup;
@@ -229,12 +229,15 @@ struct SenderOut {
     max_lag: Duration,
 }
 
-struct ReceiverOut {
-    ws: Option<Ws>,
-    delivered: u64,
-    e2e: Latency,
-    last: Option<Instant>,
-    errors: Failures,
+/// What one receiver ended with: its socket (if still open, for the next
+/// phase), its deliveries, their latencies, and its errors.
+#[derive(Default)]
+pub(crate) struct ReceiverOut {
+    pub(crate) ws: Option<Ws>,
+    pub(crate) delivered: u64,
+    pub(crate) e2e: Latency,
+    pub(crate) last: Option<Instant>,
+    pub(crate) errors: Failures,
 }
 
 /// Shared between the tasks of one phase.
@@ -431,21 +434,41 @@ async fn sender(
     out
 }
 
-type Frame = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
+/// One read from a socket: a frame, an error, or the end.
+pub(crate) type Frame = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
+
+/// What a frame read on a sender socket calls for.
+pub(crate) enum SenderFrame {
+    /// A text frame to look at.
+    Text(Utf8Bytes),
+    /// Nothing (a ping, a pong, a binary frame).
+    Skip,
+    /// The socket closed or failed (counted in the errors).
+    Gone,
+}
+
+/// Sorts a frame read on a sender socket, counting a close or a loss.
+pub(crate) fn sender_frame(frame: Frame, errors: &mut Failures) -> SenderFrame {
+    match frame {
+        Some(Ok(Message::Text(t))) => SenderFrame::Text(t),
+        Some(Ok(Message::Close(f))) => {
+            errors.add(format!("sender closed {}", f.map_or(1005, |f| u16::from(f.code))));
+            SenderFrame::Gone
+        }
+        Some(Ok(_)) => SenderFrame::Skip,
+        None | Some(Err(_)) => {
+            errors.add("sender socket lost");
+            SenderFrame::Gone
+        }
+    }
+}
 
 /// Handles one frame on a sender socket; false when the socket is gone.
 fn on_reply(sh: &Phase, frame: Frame, out: &mut SenderOut, fan: u64, due_at: impl Fn(u64) -> Instant) -> bool {
-    let text = match frame {
-        Some(Ok(Message::Text(t))) => t,
-        Some(Ok(Message::Close(f))) => {
-            out.errors.add(format!("sender closed {}", f.map_or(1005, |f| u16::from(f.code))));
-            return false;
-        }
-        Some(Ok(_)) => return true,
-        None | Some(Err(_)) => {
-            out.errors.add("sender socket lost");
-            return false;
-        }
+    let text = match sender_frame(frame, &mut out.errors) {
+        SenderFrame::Text(t) => t,
+        SenderFrame::Skip => return true,
+        SenderFrame::Gone => return false,
     };
     let Ok(v) = serde_json::from_str::<ReplyHead>(&text) else {
         out.errors.add("malformed frame");
@@ -472,14 +495,16 @@ fn on_reply(sh: &Phase, frame: Frame, out: &mut SenderOut, fan: u64, due_at: imp
     true
 }
 
-/// The fields of a reply the sender needs (the rest is skipped unparsed).
+/// The fields of a reply a sender needs (the rest is skipped unparsed);
+/// `D`: what it reads of the reply's `data`, if anything.
 #[derive(Deserialize)]
-struct ReplyHead<'a> {
+pub(crate) struct ReplyHead<'a, D = serde::de::IgnoredAny> {
     #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    id: Option<u64>,
+    pub(crate) kind: Cow<'a, str>,
+    pub(crate) id: Option<u64>,
     #[serde(borrow)]
-    code: Option<Cow<'a, str>>,
+    pub(crate) code: Option<Cow<'a, str>>,
+    pub(crate) data: Option<D>,
 }
 
 /// The fields of a `message.new` event the receiver needs.
@@ -503,14 +528,34 @@ struct EventMessage<'a> {
     text: Cow<'a, str>,
 }
 
-async fn receiver(sh: Arc<Phase>, mut ws: Ws, mut senders_done: watch::Receiver<bool>) -> ReceiverOut {
-    let mut out = ReceiverOut { ws: None, delivered: 0, e2e: Latency::new(), last: None, errors: Failures::default() };
+async fn receiver(sh: Arc<Phase>, ws: Ws, senders_done: watch::Receiver<bool>) -> ReceiverOut {
+    let progress = Progress { delivered: &sh.delivered, expected: &sh.expected, deadline: sh.deadline };
+    receive(ws, senders_done, progress, |t, out| on_event(&sh, t, out)).await
+}
+
+/// A phase's shared counters a receiver watches to know when to stop.
+pub(crate) struct Progress<'a> {
+    pub(crate) delivered: &'a AtomicU64,
+    pub(crate) expected: &'a AtomicU64,
+    pub(crate) deadline: Instant,
+}
+
+/// Reads `ws`, handing each text frame to `on_text`, until the senders are
+/// done and every expected delivery of the phase arrived, or the deadline;
+/// a close or a lost socket ends it with an error (and no socket back).
+pub(crate) async fn receive(
+    mut ws: Ws,
+    mut senders_done: watch::Receiver<bool>,
+    p: Progress<'_>,
+    mut on_text: impl FnMut(&str, &mut ReceiverOut),
+) -> ReceiverOut {
+    let mut out = ReceiverOut::default();
     let mut alive = true;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         tokio::select! {
             frame = ws.next() => match frame {
-                Some(Ok(Message::Text(t))) => on_event(&sh, &t, &mut out),
+                Some(Ok(Message::Text(t))) => on_text(&t, &mut out),
                 Some(Ok(Message::Close(f))) => {
                     out.errors.add(format!("receiver closed {}", f.map_or(1005, |f| u16::from(f.code))));
                     alive = false;
@@ -525,8 +570,8 @@ async fn receiver(sh: Arc<Phase>, mut ws: Ws, mut senders_done: watch::Receiver<
             },
             _ = tick.tick() => {
                 let done = *senders_done.borrow_and_update();
-                let caught_up = sh.delivered.load(Ordering::Relaxed) >= sh.expected.load(Ordering::Relaxed);
-                if (done && caught_up) || Instant::now() >= sh.deadline {
+                let caught_up = p.delivered.load(Ordering::Relaxed) >= p.expected.load(Ordering::Relaxed);
+                if (done && caught_up) || Instant::now() >= p.deadline {
                     break;
                 }
             }

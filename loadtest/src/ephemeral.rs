@@ -39,7 +39,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, Fail, Target, Ws};
-use crate::dm::{self, PhaseReport};
+use crate::dm::{self, Frame, PhaseReport, Progress, ReceiverOut, ReplyHead, SenderFrame, receive};
 use crate::report::Report;
 use crate::stats::{self, Failures, Latency};
 use crate::{ramp, setup};
@@ -212,15 +212,6 @@ struct SenderOut {
     max_lag: Duration,
 }
 
-#[derive(Default)]
-struct ReceiverOut {
-    ws: Option<Ws>,
-    delivered: u64,
-    e2e: Latency,
-    last: Option<Instant>,
-    errors: Failures,
-}
-
 /// Runs one phase: every pair sends at `rate` events/s for `seconds`, then
 /// waits up to `drain` for the outstanding replies and deliveries. Returns
 /// the pairs whose sockets survived, for the next phase.
@@ -353,19 +344,6 @@ async fn send_one(sh: &Phase, ws: &mut Ws, fields: &str, start: bool, out: &mut 
     true
 }
 
-type Frame = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
-
-/// The fields of a reply the sender needs.
-#[derive(Deserialize)]
-struct ReplyHead<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    id: Option<u64>,
-    #[serde(borrow)]
-    code: Option<Cow<'a, str>>,
-    data: Option<SentFlag>,
-}
-
 /// `typing.*` reply data: whether the event was forwarded.
 #[derive(Deserialize)]
 struct SentFlag {
@@ -375,19 +353,12 @@ struct SentFlag {
 
 /// Handles one frame on a sender socket; false when the socket is gone.
 fn on_reply(sh: &Phase, index: usize, frame: Frame, out: &mut SenderOut) -> bool {
-    let text = match frame {
-        Some(Ok(Message::Text(t))) => t,
-        Some(Ok(Message::Close(f))) => {
-            out.errors.add(format!("sender closed {}", f.map_or(1005, |f| u16::from(f.code))));
-            return false;
-        }
-        Some(Ok(_)) => return true,
-        None | Some(Err(_)) => {
-            out.errors.add("sender socket lost");
-            return false;
-        }
+    let text = match dm::sender_frame(frame, &mut out.errors) {
+        SenderFrame::Text(t) => t,
+        SenderFrame::Skip => return true,
+        SenderFrame::Gone => return false,
     };
-    let Ok(v) = serde_json::from_str::<ReplyHead>(&text) else {
+    let Ok(v) = serde_json::from_str::<ReplyHead<SentFlag>>(&text) else {
         out.errors.add("malformed frame");
         return true;
     };
@@ -439,42 +410,14 @@ impl EventHead<'_> {
 async fn receiver(
     sh: Arc<Phase>,
     index: usize,
-    mut ws: Ws,
+    ws: Ws,
     stop_first: bool,
-    mut senders_done: watch::Receiver<bool>,
+    senders_done: watch::Receiver<bool>,
 ) -> ReceiverOut {
-    let mut out = ReceiverOut::default();
     // The number, in the sender's sequence, of the next event expected.
     let mut k = 0u64;
-    let mut alive = true;
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tokio::select! {
-            frame = ws.next() => match frame {
-                Some(Ok(Message::Text(t))) => on_event(&sh, index, &t, stop_first, &mut k, &mut out),
-                Some(Ok(Message::Close(f))) => {
-                    out.errors.add(format!("receiver closed {}", f.map_or(1005, |f| u16::from(f.code))));
-                    alive = false;
-                    break;
-                }
-                Some(Ok(_)) => {}
-                None | Some(Err(_)) => {
-                    out.errors.add("receiver socket lost");
-                    alive = false;
-                    break;
-                }
-            },
-            _ = tick.tick() => {
-                let done = *senders_done.borrow_and_update();
-                let caught_up = sh.delivered.load(Ordering::Relaxed) >= sh.expected.load(Ordering::Relaxed);
-                if (done && caught_up) || Instant::now() >= sh.deadline {
-                    break;
-                }
-            }
-        }
-    }
-    out.ws = alive.then_some(ws);
-    out
+    let progress = Progress { delivered: &sh.delivered, expected: &sh.expected, deadline: sh.deadline };
+    receive(ws, senders_done, progress, |t, out| on_event(&sh, index, t, stop_first, &mut k, out)).await
 }
 
 /// Matches one delivered event to the sender's `k`-th and records its latency.
@@ -521,10 +464,11 @@ mod tests {
 
     #[test]
     fn replies_carry_the_sent_flag() {
-        let r: ReplyHead = serde_json::from_str(r#"{"type":"ok","id":4,"data":{"sent":false}}"#).unwrap();
+        let r: ReplyHead<SentFlag> = serde_json::from_str(r#"{"type":"ok","id":4,"data":{"sent":false}}"#).unwrap();
         assert_eq!((r.kind.as_ref(), r.id), ("ok", Some(4)));
         assert!(matches!(r.data, Some(SentFlag { sent: false })));
-        let e: ReplyHead = serde_json::from_str(r#"{"type":"error","id":1,"code":"not_found","message":"x"}"#).unwrap();
+        let e: ReplyHead<SentFlag> =
+            serde_json::from_str(r#"{"type":"error","id":1,"code":"not_found","message":"x"}"#).unwrap();
         assert_eq!(e.code.as_deref(), Some("not_found"));
     }
 
