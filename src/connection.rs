@@ -4,6 +4,7 @@
 //! server shuts down, or the hub asks the socket to close. Several
 //! `message.send` requests of one socket run at once ([`pipeline`]).
 
+pub mod fragment;
 pub mod pipeline;
 #[cfg(test)]
 mod task_size;
@@ -180,7 +181,7 @@ impl Socket {
 
     /// Writes one reply; `Some(End::Gone)` when the socket is gone.
     async fn write_reply(&mut self, frame: Utf8Bytes) -> Option<End> {
-        (!write_message(&mut self.sink, Message::Text(frame), self.write_timeout).await).then_some(End::Gone)
+        (!write_text(&mut self.sink, frame, self.write_timeout).await).then_some(End::Gone)
     }
 
     /// Handles one message from the client; `Some` ends the socket.
@@ -334,11 +335,11 @@ where
     S: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
     let work = async {
-        sink.feed(Message::Text(first)).await?;
+        fragment::feed_text(sink, first).await?;
         let mut n = 1;
         while n < WRITE_BATCH {
             match rx.try_recv() {
-                Some(f) => sink.feed(Message::Text(f)).await?,
+                Some(f) => fragment::feed_text(sink, f).await?,
                 None => break,
             }
             n += 1;
@@ -432,6 +433,15 @@ fn reply_frame(
             error_frame(id, &e)
         }
     }
+}
+
+/// Writes one text message within `limit` (fragmented when long:
+/// [`fragment`]); false when the socket is gone.
+pub(crate) async fn write_text<S>(sink: &mut S, text: Utf8Bytes, limit: Duration) -> bool
+where
+    S: futures_util::Sink<Message, Error = WsError> + Unpin,
+{
+    matches!(timeout(limit, fragment::send_text(sink, text)).await, Ok(Ok(())))
 }
 
 /// Writes one message within `limit`; false when the socket is gone.

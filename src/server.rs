@@ -175,8 +175,12 @@ async fn handle_connection(
 
 /// Bytes of outbound frames gathered before they are written to the socket
 /// (every flush writes the rest): the writer's batch of queued events goes
-/// out in one or a few system calls instead of one per frame.
-pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+/// out in a few system calls instead of one per frame. tungstenite never
+/// shrinks that buffer, so its peak (this plus one frame, at most
+/// `connection::fragment::FRAGMENT_BYTES`) stays allocated for the socket's
+/// life: 4 KiB keeps it near 8 KiB on a busy socket, and measured the same
+/// typing-event rate as 8 KiB (BENCHMARKS.md).
+pub const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 
 /// The WebSocket settings every socket uses: small buffers so idle sockets
 /// stay cheap, and the configured message size limit.
@@ -186,10 +190,11 @@ pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// 9.8 to 6.9 KiB of server RSS, and 512 B instead of 1 KiB from 5.0-5.2 to
 /// 4.5-4.7 KiB (BENCHMARKS.md). Requests are small JSON frames (a direct
 /// message of 200 characters is ~300 bytes); a larger frame grows the
-/// buffer to its size and is read 512 bytes per system call. The write buffer is
-/// not capped here: one reply can be large (a full page of long messages),
-/// and every reply is bounded by the page limits; queued events are bounded
-/// by the outbound queue.
+/// buffer to its size and is read 512 bytes per system call. Long replies and
+/// events are written in fragments (`connection::fragment`), so the write
+/// buffer's size is bounded by [`WRITE_BUFFER_BYTES`] plus one fragment
+/// rather than by the largest reply; queued events are bounded by the
+/// outbound queue.
 pub fn ws_config(config: &Config) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(512)

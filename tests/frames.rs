@@ -1,14 +1,16 @@
 //! Hostile frames end in a clean WebSocket close the client can read: an
 //! oversized message gets 1009 with its reason (the server drains what the
 //! client is still sending instead of resetting the connection), invalid
-//! UTF-8 in a text frame gets 1007.
+//! UTF-8 in a text frame gets 1007. A long reply goes out in frames of at
+//! most 4 KiB, cut between characters.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, WAIT};
+use common::{Client, TestServer, WAIT};
 use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -166,5 +168,79 @@ async fn a_client_on_a_slower_link_gets_1009_and_no_reset() {
         let n = tokio::time::timeout(WAIT, tcp.read(&mut rest)).await.expect("end in time");
         assert!(matches!(n, Ok(0)), "round {round}: {n:?}");
     }
+    s.stop().await;
+}
+
+/// One server frame read by hand: FIN bit, opcode, payload.
+async fn read_server_frame(tcp: &mut TcpStream) -> (bool, u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    tokio::time::timeout(WAIT, tcp.read_exact(&mut head)).await.expect("frame in time").expect("read");
+    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut l = [0u8; 2];
+            tcp.read_exact(&mut l).await.expect("read");
+            u16::from_be_bytes(l) as usize
+        }
+        127 => {
+            let mut l = [0u8; 8];
+            tcp.read_exact(&mut l).await.expect("read");
+            u64::from_be_bytes(l) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    tokio::time::timeout(WAIT, tcp.read_exact(&mut payload)).await.expect("payload in time").expect("read");
+    (head[0] & 0x80 != 0, head[0] & 0x0f, payload)
+}
+
+#[tokio::test]
+async fn a_long_reply_arrives_whole_in_frames_of_at_most_4_kib_cut_between_characters() {
+    let s = TestServer::start().await;
+    let mut ann = Client::register(&s, "ann").await;
+    // 30 posts of 279 characters, 4- and 2-byte ones: a ~33 KB page.
+    let texts: Vec<String> = (0..30).map(|i| format!("{i:02} {}", "😀é".repeat(138))).collect();
+    for t in &texts {
+        ann.ok("post.create", json!({ "text": t })).await;
+    }
+
+    // A client library sees one message holding the whole page.
+    let page = ann.ok("timeline.user", json!({"username": "ann", "limit": 30})).await;
+    let got: Vec<&str> =
+        page["items"].as_array().expect("items").iter().map(|it| it["post"]["text"].as_str().expect("text")).collect();
+    let want: Vec<&str> = texts.iter().rev().map(String::as_str).collect();
+    assert_eq!(got, want, "newest first, every character intact");
+
+    // On the wire: a text frame, then continuation frames, each at most
+    // 4096 bytes and valid UTF-8 on its own; FIN on the last only.
+    let mut tcp = raw_socket(&s).await;
+    let login = br#"{"type":"auth.login","id":1,"username":"ann","password":"password123"}"#;
+    tcp.write_all(&client_frame(0x1, login)).await.expect("send");
+    let (fin, op, reply) = read_server_frame(&mut tcp).await;
+    assert!(fin && op == 0x1 && String::from_utf8_lossy(&reply).contains("\"type\":\"ok\""));
+    let req = br#"{"type":"timeline.user","id":2,"username":"ann","limit":30}"#;
+    tcp.write_all(&client_frame(0x1, req)).await.expect("send");
+    let mut frames = Vec::new();
+    loop {
+        let (fin, op, payload) = read_server_frame(&mut tcp).await;
+        if frames.is_empty() && op != 0x1 {
+            continue; // an event or a control frame before the reply
+        }
+        frames.push((op, payload));
+        if fin {
+            break;
+        }
+    }
+    let n = frames.len();
+    for (i, (op, payload)) in frames.iter().enumerate() {
+        assert_eq!(*op, if i == 0 { 0x1 } else { 0x0 }, "frame {i}: text first, then continuations");
+        assert!(payload.len() <= 4096, "frame {i}: {} bytes", payload.len());
+        assert!(std::str::from_utf8(payload).is_ok(), "frame {i} ends between characters");
+    }
+    let whole: Vec<u8> = frames.into_iter().flat_map(|(_, p)| p).collect();
+    assert!(whole.len() > 30_000 && n >= whole.len().div_ceil(4096), "{n} frames for {} bytes", whole.len());
+    let v: serde_json::Value = serde_json::from_slice(&whole).expect("the frames join into one JSON reply");
+    assert_eq!((v["type"].as_str(), v["id"].as_i64()), (Some("ok"), Some(2)));
+    assert_eq!(v["data"], page);
     s.stop().await;
 }

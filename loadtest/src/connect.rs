@@ -1,6 +1,8 @@
 //! `connect`: open N token-authenticated sockets (the reconnect path) as fast
 //! as the handshake cap allows, hold them idle, and measure the server's
-//! resident memory per socket.
+//! resident memory per socket. With `--read-timeline N`, each socket first
+//! reads one large reply (a page of N posts), so the figure includes what a
+//! socket keeps after it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{Fail, Target};
+use crate::client::{self, Fail, Target};
 use crate::setup;
 use crate::stats::{Failures, Latency, LatencySummary};
 use crate::sys;
@@ -28,6 +30,8 @@ pub struct ConnectArgs {
     pub server_pid: Option<u32>,
     /// Longest the connect phase may take before the rest are abandoned.
     pub connect_deadline: Duration,
+    /// Posts of the first user that every socket reads once (0: none).
+    pub read_timeline: usize,
 }
 
 /// What a `connect` run measured.
@@ -51,6 +55,8 @@ pub struct ConnectReport {
     pub connections_per_sec: f64,
     /// TCP connect + upgrade with token + `ping` round trip, per socket.
     pub handshake: LatencySummary,
+    /// Bytes of the `timeline.user` reply each socket read (`--read-timeline`).
+    pub timeline_reply_bytes: Option<usize>,
     /// Sockets still open at the end of the hold.
     pub held: u64,
     /// Sockets the server closed during the hold, by reason.
@@ -71,6 +77,18 @@ pub async fn run(target: Arc<Target>, prefix: &str, a: &ConnectArgs) -> ConnectR
     let (tokens, setup_failures) = setup::tokens(&target, prefix, users, a.concurrency).await;
     r.setup_seconds = t0.elapsed().as_secs_f64();
     r.setup_failures = setup_failures;
+    let timeline_of = if a.read_timeline > 0 {
+        match publish_posts(&target, tokens.first().cloned().flatten(), a.read_timeline).await {
+            Ok(()) => Some(Arc::<str>::from(client::username(prefix, 0))),
+            Err(Fail(reason)) => {
+                r.setup_failures.add(format!("posts: {reason}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let reply_bytes = Arc::new(AtomicU64::new(0));
     // Let the setup sockets close on the server before the baseline.
     tokio::time::sleep(Duration::from_secs(2)).await;
     r.rss_before = a.server_pid.and_then(sys::rss_bytes);
@@ -92,6 +110,8 @@ pub async fn run(target: Arc<Target>, prefix: &str, a: &ConnectArgs) -> ConnectR
             release: release_rx.clone(),
             lost: lost.clone(),
             alive: alive.clone(),
+            timeline_of: timeline_of.clone(),
+            reply_bytes: reply_bytes.clone(),
         };
         set.spawn(hold.run(token));
     }
@@ -121,6 +141,8 @@ pub async fn run(target: Arc<Target>, prefix: &str, a: &ConnectArgs) -> ConnectR
     r.connect_seconds = last.saturating_duration_since(start).as_secs_f64();
     r.connections_per_sec = if r.connect_seconds > 0.0 { r.connected as f64 / r.connect_seconds } else { 0.0 };
     r.handshake = lat.summary();
+    let bytes = reply_bytes.load(Ordering::Relaxed);
+    r.timeline_reply_bytes = (bytes > 0).then_some(bytes as usize);
 
     hold_phase(a, &mut r).await;
     r.held = alive.load(Ordering::Relaxed);
@@ -156,6 +178,10 @@ struct Hold {
     release: watch::Receiver<bool>,
     lost: Arc<std::sync::Mutex<Failures>>,
     alive: Arc<AtomicU64>,
+    /// Whose timeline to read once open (`--read-timeline`).
+    timeline_of: Option<Arc<str>>,
+    /// The size of the last timeline reply read.
+    reply_bytes: Arc<AtomicU64>,
 }
 
 impl Hold {
@@ -165,7 +191,19 @@ impl Hold {
             let t0 = Instant::now();
             match token {
                 None => Err(Fail("no token (setup failed)".into())),
-                Some(t) => setup::open_confirmed(&self.target, &t).await.map(|ws| (ws, t0.elapsed())),
+                Some(t) => match setup::open_confirmed(&self.target, &t).await {
+                    Ok(mut ws) => {
+                        let took = t0.elapsed();
+                        match &self.timeline_of {
+                            None => Ok((ws, took)),
+                            Some(user) => read_timeline(&mut ws, user, self.target.timeout).await.map(|bytes| {
+                                self.reply_bytes.store(bytes as u64, Ordering::Relaxed);
+                                (ws, took)
+                            }),
+                        }
+                    }
+                    Err(e) => Err(e),
+                },
             }
         };
         let mut ws = match opened {
@@ -197,5 +235,37 @@ impl Hold {
         }
         // Dropping the socket closes the TCP connection; the server sees the
         // end of the stream (no close handshake for 100k sockets at once).
+    }
+}
+
+/// The first user publishes `n` posts of 280 characters.
+async fn publish_posts(target: &Target, token: Option<String>, n: usize) -> Result<(), Fail> {
+    let token = token.ok_or_else(|| Fail("no token for the first user".into()))?;
+    let mut ws = setup::open_confirmed(target, &token).await?;
+    for i in 0..n {
+        let text = format!("{i:05} {}", "x".repeat(274));
+        match client::request(
+            &mut ws,
+            1000 + i as u64,
+            "post.create",
+            serde_json::json!({ "text": text }),
+            target.timeout,
+        )
+        .await?
+        {
+            Ok(_) => {}
+            Err(e) => return Err(Fail(format!("post.create: {}", e.message))),
+        }
+    }
+    Ok(())
+}
+
+/// Reads one `timeline.user` page (up to 100 items) of `user`; returns the
+/// reply's size in bytes.
+async fn read_timeline(ws: &mut client::Ws, user: &str, limit: Duration) -> Result<usize, Fail> {
+    let fields = serde_json::json!({ "username": user, "limit": 100 });
+    match client::request(ws, 2, "timeline.user", fields, limit).await? {
+        Ok(data) => Ok(data.to_string().len()),
+        Err(e) => Err(Fail(format!("timeline.user: {}", e.message))),
     }
 }

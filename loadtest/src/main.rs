@@ -110,6 +110,12 @@ enum Scenario {
         /// Longest the connect phase may take, in seconds.
         #[arg(long, default_value_t = 300)]
         connect_deadline: u64,
+        /// Before the hold, the first user publishes this many 280-character
+        /// posts, and every socket reads one `timeline.user` page of them
+        /// (up to 100) once it is open: the memory a socket keeps after one
+        /// large reply (0: sockets stay idle from their first `ping`).
+        #[arg(long, default_value_t = 0)]
+        read_timeline: usize,
     },
     /// P sender/receiver pairs, each sender at R messages/s (open loop).
     Dm {
@@ -436,7 +442,7 @@ async fn run(cli: Cli) -> Result<Report, String> {
     };
     let prefix = cli.user_prefix.as_str();
     let mut report = match cli.scenario {
-        Scenario::Connect { sockets, seconds, sockets_per_user, server_pid, connect_deadline } => {
+        Scenario::Connect { sockets, seconds, sockets_per_user, server_pid, connect_deadline, read_timeline } => {
             if (sockets as u64) + 64 > fd_limit {
                 return Err(format!("{sockets} sockets need more file descriptors than the limit of {fd_limit}"));
             }
@@ -447,6 +453,7 @@ async fn run(cli: Cli) -> Result<Report, String> {
                 concurrency: cli.concurrency,
                 server_pid,
                 connect_deadline: Duration::from_secs(connect_deadline),
+                read_timeline,
             };
             Report::Connect(connect::run(target, prefix, &args).await)
         }

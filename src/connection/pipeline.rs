@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
-use futures_util::{Sink, SinkExt, StreamExt};
+use futures_util::{Sink, StreamExt};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
@@ -131,7 +131,7 @@ impl Pipeline {
     {
         while !self.is_empty() {
             let frame = self.next_reply().await;
-            if !matches!(timeout(limit, sink.send(Message::Text(frame))).await, Ok(Ok(()))) {
+            if !super::write_text(sink, frame, limit).await {
                 return false;
             }
         }
