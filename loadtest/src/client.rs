@@ -103,6 +103,16 @@ pub async fn connect(target: &Target, token: Option<&str>) -> Result<Ws, Fail> {
     timeout(target.timeout, work).await.map_err(|_| Fail("timeout: connect".into()))?
 }
 
+/// Sends one request and checks it is answered `ok`; returns its `data`.
+/// An `error` reply becomes a failure naming the kind, code and message.
+pub async fn request_ok(ws: &mut Ws, id: u64, kind: &str, fields: Value, limit: Duration) -> Result<Value, Fail> {
+    match request(ws, id, kind, fields, limit).await {
+        Ok(Ok(data)) => Ok(data),
+        Ok(Err(e)) => Err(Fail(format!("{kind}: {} ({})", e.code.as_str(), e.message))),
+        Err(Fail(r)) => Err(Fail(format!("{kind}: {r}"))),
+    }
+}
+
 /// A reply: `Ok(data)` or the server's error.
 pub type Reply = Result<Value, ErrorReply>;
 

@@ -77,18 +77,17 @@ pub async fn run(target: Arc<Target>, prefix: &str, a: &ConnectArgs) -> ConnectR
     let (tokens, setup_failures) = setup::tokens(&target, prefix, users, a.concurrency).await;
     r.setup_seconds = t0.elapsed().as_secs_f64();
     r.setup_failures = setup_failures;
-    let timeline_of = if a.read_timeline > 0 {
-        match publish_posts(&target, tokens.first().cloned().flatten(), a.read_timeline).await {
-            Ok(()) => Some(Arc::<str>::from(client::username(prefix, 0))),
-            Err(Fail(reason)) => {
-                r.setup_failures.add(format!("posts: {reason}"));
-                None
+    let mut timeline_of = None;
+    if a.read_timeline > 0 {
+        let author = client::username(prefix, 0);
+        match publish_posts(&target, tokens.first().cloned().flatten(), &author, a.read_timeline).await {
+            Ok(bytes) => {
+                r.timeline_reply_bytes = Some(bytes);
+                timeline_of = Some(Arc::<str>::from(author));
             }
+            Err(Fail(reason)) => r.setup_failures.add(format!("posts: {reason}")),
         }
-    } else {
-        None
-    };
-    let reply_bytes = Arc::new(AtomicU64::new(0));
+    }
     // Let the setup sockets close on the server before the baseline.
     tokio::time::sleep(Duration::from_secs(2)).await;
     r.rss_before = a.server_pid.and_then(sys::rss_bytes);
@@ -111,7 +110,6 @@ pub async fn run(target: Arc<Target>, prefix: &str, a: &ConnectArgs) -> ConnectR
             lost: lost.clone(),
             alive: alive.clone(),
             timeline_of: timeline_of.clone(),
-            reply_bytes: reply_bytes.clone(),
         };
         set.spawn(hold.run(token));
     }
@@ -141,8 +139,6 @@ pub async fn run(target: Arc<Target>, prefix: &str, a: &ConnectArgs) -> ConnectR
     r.connect_seconds = last.saturating_duration_since(start).as_secs_f64();
     r.connections_per_sec = if r.connect_seconds > 0.0 { r.connected as f64 / r.connect_seconds } else { 0.0 };
     r.handshake = lat.summary();
-    let bytes = reply_bytes.load(Ordering::Relaxed);
-    r.timeline_reply_bytes = (bytes > 0).then_some(bytes as usize);
 
     hold_phase(a, &mut r).await;
     r.held = alive.load(Ordering::Relaxed);
@@ -180,8 +176,6 @@ struct Hold {
     alive: Arc<AtomicU64>,
     /// Whose timeline to read once open (`--read-timeline`).
     timeline_of: Option<Arc<str>>,
-    /// The size of the last timeline reply read.
-    reply_bytes: Arc<AtomicU64>,
 }
 
 impl Hold {
@@ -191,19 +185,16 @@ impl Hold {
             let t0 = Instant::now();
             match token {
                 None => Err(Fail("no token (setup failed)".into())),
-                Some(t) => match setup::open_confirmed(&self.target, &t).await {
-                    Ok(mut ws) => {
-                        let took = t0.elapsed();
-                        match &self.timeline_of {
-                            None => Ok((ws, took)),
-                            Some(user) => read_timeline(&mut ws, user, self.target.timeout).await.map(|bytes| {
-                                self.reply_bytes.store(bytes as u64, Ordering::Relaxed);
-                                (ws, took)
-                            }),
+                Some(t) => {
+                    let opened = setup::open_confirmed(&self.target, &t).await;
+                    let took = t0.elapsed();
+                    match (opened, &self.timeline_of) {
+                        (Ok(mut ws), Some(user)) => {
+                            read_timeline(&mut ws, user, self.target.timeout).await.map(|_| (ws, took))
                         }
+                        (opened, _) => opened.map(|ws| (ws, took)),
                     }
-                    Err(e) => Err(e),
-                },
+                }
             }
         };
         let mut ws = match opened {
@@ -238,34 +229,28 @@ impl Hold {
     }
 }
 
-/// The first user publishes `n` posts of 280 characters.
-async fn publish_posts(target: &Target, token: Option<String>, n: usize) -> Result<(), Fail> {
+/// The first user (`author`) publishes `n` posts of 280 characters;
+/// returns the size in bytes of one `timeline.user` page of them.
+async fn publish_posts(target: &Target, token: Option<String>, author: &str, n: usize) -> Result<usize, Fail> {
     let token = token.ok_or_else(|| Fail("no token for the first user".into()))?;
     let mut ws = setup::open_confirmed(target, &token).await?;
     for i in 0..n {
         let text = format!("{i:05} {}", "x".repeat(274));
-        match client::request(
+        client::request_ok(
             &mut ws,
             1000 + i as u64,
             "post.create",
             serde_json::json!({ "text": text }),
             target.timeout,
         )
-        .await?
-        {
-            Ok(_) => {}
-            Err(e) => return Err(Fail(format!("post.create: {}", e.message))),
-        }
+        .await?;
     }
-    Ok(())
+    read_timeline(&mut ws, author, target.timeout).await
 }
 
 /// Reads one `timeline.user` page (up to 100 items) of `user`; returns the
-/// reply's size in bytes.
+/// size of its `data` in bytes.
 async fn read_timeline(ws: &mut client::Ws, user: &str, limit: Duration) -> Result<usize, Fail> {
     let fields = serde_json::json!({ "username": user, "limit": 100 });
-    match client::request(ws, 2, "timeline.user", fields, limit).await? {
-        Ok(data) => Ok(data.to_string().len()),
-        Err(e) => Err(Fail(format!("timeline.user: {}", e.message))),
-    }
+    Ok(client::request_ok(ws, 2, "timeline.user", fields, limit).await?.to_string().len())
 }

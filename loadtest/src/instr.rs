@@ -182,11 +182,7 @@ async fn setup_fanout(target: &Arc<Target>, prefix: &str, args: &InstrArgs) -> R
 
 /// Sends one request and checks it is answered `ok`.
 async fn ok(ws: &mut Ws, id: u64, kind: &str, fields: serde_json::Value, limit: Duration) -> Result<(), String> {
-    match client::request(ws, id, kind, fields, limit).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("{kind}: {} ({})", e.code.as_str(), e.message)),
-        Err(Fail(r)) => Err(format!("{kind}: {r}")),
-    }
+    client::request_ok(ws, id, kind, fields, limit).await.map(drop).map_err(|Fail(r)| r)
 }
 
 /// Reads `ws` until an event frame `event` arrives.
