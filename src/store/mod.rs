@@ -35,6 +35,7 @@ pub use reactions::ReactionStore;
 pub use read_state::ReadStateStore;
 pub use safety::SafetyStore;
 pub use sqlite::SqliteStore;
+pub use sqlite::pcache as sqlite_page_cache;
 
 /// The oldest a message id may be (its timestamp against the wall clock)
 /// when the message commits: [`Store::insert_message`] and

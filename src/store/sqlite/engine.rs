@@ -113,6 +113,8 @@ pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    // Before SQLite's first connection in the process (pcache.rs).
+    super::pcache::install();
     let conn = Connection::open(path).map_err(map_err)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
     // page_size (new databases only; it must come before WAL mode): a
@@ -176,11 +178,9 @@ impl Engine {
                 }
             };
             // Checkpoints are the checkpointer's job (see the module docs).
-            // The writer's cache is not made larger than the others': when a
-            // B-tree split reorders pages, SQLite parks one at the
-            // pending-byte page number, and then every COMMIT scans the whole
-            // page-cache hash to drop it (`pcache1TruncateUnsafe`, 12% of the
-            // writer at 64 MiB). 16 MiB holds a batch's dirty pages.
+            // The writer's cache is the others' 16 MiB, which holds a batch's
+            // dirty pages. (A B-tree split used to make the next COMMIT scan
+            // the whole cache, 12% of the writer at 64 MiB; pcache.rs.)
             conn.execute_batch("PRAGMA wal_autocheckpoint=0;").map_err(map_err)?;
             // Only the writer commits, at NORMAL in both modes: its COMMIT
             // does not fsync; the syncer does (`--sync full`, module docs).

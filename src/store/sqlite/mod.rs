@@ -4,6 +4,7 @@ mod account;
 mod engine;
 mod groups;
 mod lifecycle;
+pub mod pcache;
 mod posts;
 mod push;
 mod push_intake;
