@@ -776,6 +776,7 @@ every_backend!(
     deletion_takes_the_read_state,
     blocks_bound_page_and_answer_who_blocks,
     direct_sends_refused_by_a_block_either_way,
+    direct_send_outcomes,
     mutes_and_the_push_seam,
     reports_keep_snapshots_and_resolve,
     bans_set_lift_and_go_with_the_account,

@@ -161,6 +161,32 @@ pub async fn deletion_removes_blocks_and_mutes_both_ways(s: Arc<dyn Store>) {
     assert_eq!(s.mutes(a, std::slice::from_ref(&conv)).await.unwrap(), [None]);
 }
 
+/// `send_direct`'s other checks: an unknown recipient is `None`, a block
+/// both ways is reported as the sender's own, a message to oneself is never
+/// blocked, and a deleted sender (with no nonce to retry) is `UserGone`.
+pub async fn direct_send_outcomes(s: Arc<dyn Store>) {
+    let ids = Generator::new(11);
+    let (a, b) = (user(&ids, "dso_a"), user(&ids, "dso_b"));
+    s.create_user(&a).await.unwrap();
+    s.create_user(&b).await.unwrap();
+    let send = |from: &hubbub::model::User, to: &str, text: &str| DirectSend {
+        id: MessageId(ids.next_id()),
+        from: from.clone(),
+        to_username: to.into(),
+        text: text.into(),
+        nonce: None,
+    };
+    assert!(s.send_direct(&send(&a.user, "dso_nobody", "lost")).await.unwrap().is_none());
+    assert_eq!(s.block(a.user.id, b.user.id, ids.next_id(), 10).await.unwrap(), BlockOutcome::Added);
+    assert_eq!(s.block(b.user.id, a.user.id, ids.next_id(), 10).await.unwrap(), BlockOutcome::Added);
+    assert!(matches!(s.send_direct(&send(&a.user, "dso_b", "x")).await, Err(StoreError::SenderBlocks)));
+    assert!(matches!(s.send_direct(&send(&b.user, "dso_a", "y")).await, Err(StoreError::SenderBlocks)));
+    let note = s.send_direct(&send(&a.user, "DSO_A", "note to self")).await.unwrap().expect("stored");
+    assert_eq!((note.message.to_id, note.message.text.as_str()), (a.user.id, "note to self"));
+    assert!(s.delete_user(a.user.id).await.unwrap());
+    assert!(matches!(s.send_direct(&send(&a.user, "dso_b", "z")).await, Err(StoreError::UserGone)));
+}
+
 /// `send_direct` checks blocks with the write, either way, and stores
 /// nothing when one holds.
 pub async fn direct_sends_refused_by_a_block_either_way(s: Arc<dyn Store>) {

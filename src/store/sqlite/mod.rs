@@ -97,6 +97,43 @@ fn stored_for_nonce(conn: &Connection, from: UserId, nonce: Option<&str>) -> Res
         .map_err(map_err)
 }
 
+/// Who a direct message to `username_key` from `from` goes to, as one
+/// statement on the writer (it was four: the sender's row, the recipient's,
+/// and a block each way): the sender must still exist, the recipient must
+/// exist, and neither may block the other (the sender's block is reported
+/// first).
+enum DirectTo {
+    SenderGone,
+    NotFound,
+    SenderBlocks,
+    RecipientBlocks,
+    Found(User),
+}
+
+fn direct_recipient(conn: &Connection, from: UserId, username_key: &str) -> rusqlite::Result<DirectTo> {
+    let row = conn
+        .prepare_cached(
+            "SELECT u.id, u.username, u.display_name, u.created_at,
+                    EXISTS (SELECT 1 FROM blocks WHERE blocker_id = s.id AND blocked_id = u.id),
+                    EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = s.id)
+             FROM users s LEFT JOIN users u ON u.username_key = ?2
+             WHERE s.id = ?1",
+        )?
+        .query_row(params![from.0, username_key], |r| {
+            let Some(id) = r.get::<_, Option<i64>>(0)? else { return Ok(DirectTo::NotFound) };
+            let (sender_blocks, recipient_blocks): (bool, bool) = (r.get(4)?, r.get(5)?);
+            Ok(if id != from.0 && sender_blocks {
+                DirectTo::SenderBlocks
+            } else if id != from.0 && recipient_blocks {
+                DirectTo::RecipientBlocks
+            } else {
+                DirectTo::Found(user_from_row(r, 0)?)
+            })
+        })
+        .optional()?;
+    Ok(row.unwrap_or(DirectTo::SenderGone))
+}
+
 /// The latest time (Unix ms) a message with id `id` may commit.
 fn message_commit_by(id: MessageId) -> i64 {
     id.unix_ms() + super::MESSAGE_MAX_AGE_MS
@@ -339,28 +376,21 @@ impl Store for SqliteStore {
         let key = send.to_username.to_lowercase();
         self.engine
             .write_by(Some(message_commit_by(send.id)), move |conn| {
-                require_users(conn, &[send.from.id])?;
-                if let Some(original) = stored_for_nonce(conn, send.from.id, send.nonce.as_deref())? {
-                    return Ok(Some(Inserted::repeat(original)));
-                }
-                let to = conn
-                    .prepare_cached("SELECT id, username, display_name, created_at FROM users WHERE username_key = ?1")
-                    .and_then(|mut s| s.query_row([key], |r| user_from_row(r, 0)).optional())
-                    .map_err(map_err)?;
-                let Some(to) = to else { return Ok(None) };
-                if to.id != send.from.id {
-                    let blocks = |blocker: UserId, blocked: UserId| {
-                        conn.prepare_cached("SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2")
-                            .and_then(|mut s| s.exists(params![blocker.0, blocked.0]))
-                            .map_err(map_err)
-                    };
-                    if blocks(send.from.id, to.id)? {
-                        return Err(StoreError::SenderBlocks);
-                    }
-                    if blocks(to.id, send.from.id)? {
-                        return Err(StoreError::RecipientBlocks);
+                // A retry finds its original even if a block came since; a
+                // deleted sender's retry finds nothing.
+                if send.nonce.is_some() {
+                    require_users(conn, &[send.from.id])?;
+                    if let Some(original) = stored_for_nonce(conn, send.from.id, send.nonce.as_deref())? {
+                        return Ok(Some(Inserted::repeat(original)));
                     }
                 }
+                let to = match direct_recipient(conn, send.from.id, &key).map_err(map_err)? {
+                    DirectTo::SenderGone => return Err(StoreError::UserGone),
+                    DirectTo::NotFound => return Ok(None),
+                    DirectTo::SenderBlocks => return Err(StoreError::SenderBlocks),
+                    DirectTo::RecipientBlocks => return Err(StoreError::RecipientBlocks),
+                    DirectTo::Found(to) => to,
+                };
                 let m = send.into_message(&to);
                 let push_intake = insert_message_rows(conn, &m).map_err(map_err)?;
                 Ok(Some(Inserted::written(m, push_intake)))
