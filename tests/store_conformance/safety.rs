@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use hubbub::error::StoreError;
-use hubbub::model::{ConversationId, DirectSend, MessageId, UserId};
+use hubbub::model::{ConversationId, DirectSend, MessageId, User, UserCredentials, UserId};
 use hubbub::snowflake::Generator;
 use hubbub::store::Store;
 use hubbub::store::safety::{Ban, BlockOutcome, MUTED_FOREVER, Report, ReportTarget};
@@ -161,21 +161,32 @@ pub async fn deletion_removes_blocks_and_mutes_both_ways(s: Arc<dyn Store>) {
     assert_eq!(s.mutes(a, std::slice::from_ref(&conv)).await.unwrap(), [None]);
 }
 
-/// `send_direct`'s other checks: an unknown recipient is `None`, a block
-/// both ways is reported as the sender's own, a message to oneself is never
-/// blocked, and a deleted sender (with no nonce to retry) is `UserGone`.
-pub async fn direct_send_outcomes(s: Arc<dyn Store>) {
-    let ids = Generator::new(11);
-    let (a, b) = (user(&ids, "dso_a"), user(&ids, "dso_b"));
+/// Two new users, stored.
+async fn two_users(s: &Arc<dyn Store>, ids: &Generator, a: &str, b: &str) -> (UserCredentials, UserCredentials) {
+    let (a, b) = (user(ids, a), user(ids, b));
     s.create_user(&a).await.unwrap();
     s.create_user(&b).await.unwrap();
-    let send = |from: &hubbub::model::User, to: &str, text: &str| DirectSend {
+    (a, b)
+}
+
+/// A direct message from `from` to the username `to`, without a nonce.
+fn direct(ids: &Generator, from: &User, to: &str, text: &str) -> DirectSend {
+    DirectSend {
         id: MessageId(ids.next_id()),
         from: from.clone(),
         to_username: to.into(),
         text: text.into(),
         nonce: None,
-    };
+    }
+}
+
+/// `send_direct`'s other checks: an unknown recipient is `None`, a block
+/// both ways is reported as the sender's own, a message to oneself is never
+/// blocked, and a deleted sender (with no nonce to retry) is `UserGone`.
+pub async fn direct_send_outcomes(s: Arc<dyn Store>) {
+    let ids = Generator::new(11);
+    let (a, b) = two_users(&s, &ids, "dso_a", "dso_b").await;
+    let send = |from: &hubbub::model::User, to: &str, text: &str| direct(&ids, from, to, text);
     assert!(s.send_direct(&send(&a.user, "dso_nobody", "lost")).await.unwrap().is_none());
     assert_eq!(s.block(a.user.id, b.user.id, ids.next_id(), 10).await.unwrap(), BlockOutcome::Added);
     assert_eq!(s.block(b.user.id, a.user.id, ids.next_id(), 10).await.unwrap(), BlockOutcome::Added);
@@ -191,16 +202,8 @@ pub async fn direct_send_outcomes(s: Arc<dyn Store>) {
 /// nothing when one holds.
 pub async fn direct_sends_refused_by_a_block_either_way(s: Arc<dyn Store>) {
     let ids = Generator::new(10);
-    let (a, b) = (user(&ids, "sdb_a"), user(&ids, "sdb_b"));
-    s.create_user(&a).await.unwrap();
-    s.create_user(&b).await.unwrap();
-    let send = |from: &hubbub::model::User, to: &str, text: &str| DirectSend {
-        id: MessageId(ids.next_id()),
-        from: from.clone(),
-        to_username: to.into(),
-        text: text.into(),
-        nonce: None,
-    };
+    let (a, b) = two_users(&s, &ids, "sdb_a", "sdb_b").await;
+    let send = |from: &hubbub::model::User, to: &str, text: &str| direct(&ids, from, to, text);
     assert!(s.send_direct(&send(&a.user, "SDB_B", "before")).await.unwrap().is_some());
     assert_eq!(s.block(a.user.id, b.user.id, ids.next_id(), 10).await.unwrap(), BlockOutcome::Added);
     assert!(matches!(s.send_direct(&send(&a.user, "sdb_b", "mine")).await, Err(StoreError::SenderBlocks)));
