@@ -97,20 +97,13 @@ fn stored_for_nonce(conn: &Connection, from: UserId, nonce: Option<&str>) -> Res
         .map_err(map_err)
 }
 
-/// Who a direct message to `username_key` from `from` goes to, as one
-/// statement on the writer (it was four: the sender's row, the recipient's,
-/// and a block each way): the sender must still exist, the recipient must
-/// exist, and neither may block the other (the sender's block is reported
-/// first).
-enum DirectTo {
-    SenderGone,
-    NotFound,
-    SenderBlocks,
-    RecipientBlocks,
-    Found(User),
-}
-
-fn direct_recipient(conn: &Connection, from: UserId, username_key: &str) -> rusqlite::Result<DirectTo> {
+/// The recipient of a direct message to `username_key` from `from`, checked
+/// as one statement on the writer (it was four: the sender's row, the
+/// recipient's, and a block each way): `None` when nobody has that name;
+/// `UserGone` when the sender no longer exists; `SenderBlocks` or
+/// `RecipientBlocks` when either blocks the other (the sender's block
+/// first; a message to oneself is never blocked).
+fn direct_recipient(conn: &Connection, from: UserId, username_key: &str) -> Result<Option<User>, StoreError> {
     let row = conn
         .prepare_cached(
             "SELECT u.id, u.username, u.display_name, u.created_at,
@@ -118,20 +111,24 @@ fn direct_recipient(conn: &Connection, from: UserId, username_key: &str) -> rusq
                     EXISTS (SELECT 1 FROM blocks WHERE blocker_id = u.id AND blocked_id = s.id)
              FROM users s LEFT JOIN users u ON u.username_key = ?2
              WHERE s.id = ?1",
-        )?
-        .query_row(params![from.0, username_key], |r| {
-            let Some(id) = r.get::<_, Option<i64>>(0)? else { return Ok(DirectTo::NotFound) };
-            let (sender_blocks, recipient_blocks): (bool, bool) = (r.get(4)?, r.get(5)?);
-            Ok(if id != from.0 && sender_blocks {
-                DirectTo::SenderBlocks
-            } else if id != from.0 && recipient_blocks {
-                DirectTo::RecipientBlocks
-            } else {
-                DirectTo::Found(user_from_row(r, 0)?)
+        )
+        .and_then(|mut s| {
+            s.query_row(params![from.0, username_key], |r| {
+                let to = match r.get::<_, Option<i64>>(0)? {
+                    Some(_) => Some(user_from_row(r, 0)?),
+                    None => None,
+                };
+                Ok((to, r.get::<_, bool>(4)?, r.get::<_, bool>(5)?))
             })
+            .optional()
         })
-        .optional()?;
-    Ok(row.unwrap_or(DirectTo::SenderGone))
+        .map_err(map_err)?;
+    let Some((to, sender_blocks, recipient_blocks)) = row else { return Err(StoreError::UserGone) };
+    match to {
+        Some(to) if to.id != from && sender_blocks => Err(StoreError::SenderBlocks),
+        Some(to) if to.id != from && recipient_blocks => Err(StoreError::RecipientBlocks),
+        to => Ok(to),
+    }
 }
 
 /// The latest time (Unix ms) a message with id `id` may commit.
@@ -384,13 +381,7 @@ impl Store for SqliteStore {
                         return Ok(Some(Inserted::repeat(original)));
                     }
                 }
-                let to = match direct_recipient(conn, send.from.id, &key).map_err(map_err)? {
-                    DirectTo::SenderGone => return Err(StoreError::UserGone),
-                    DirectTo::NotFound => return Ok(None),
-                    DirectTo::SenderBlocks => return Err(StoreError::SenderBlocks),
-                    DirectTo::RecipientBlocks => return Err(StoreError::RecipientBlocks),
-                    DirectTo::Found(to) => to,
-                };
+                let Some(to) = direct_recipient(conn, send.from.id, &key)? else { return Ok(None) };
                 let m = send.into_message(&to);
                 let push_intake = insert_message_rows(conn, &m).map_err(map_err)?;
                 Ok(Some(Inserted::written(m, push_intake)))
