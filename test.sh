@@ -105,7 +105,15 @@ if [ -z "$CQL" ]; then
 fi
 
 # 2. Everything on SQLite.
-phase cargo-build cargo test --workspace --locked --no-run
+# A clean clone gains nothing from incremental caches (they doubled target/
+# locally); CI builds without them. The free space of target/'s disk goes
+# into the log before and after the build: a full disk shows up as a linker
+# killed by SIGBUS, which says nothing about the cause on its own.
+if in_ci; then export CARGO_INCREMENTAL=0; fi
+disk_free() { mkdir -p target && df -h target | sed -n 2p | awk '{print "==> disk: " $4 " free of " $2 " under target/"}' >&2; }
+disk_free
+phase cargo-build cargo test --workspace --locked --no-run || { disk_free; exit 1; }
+disk_free
 HUBBUB_RECORD_FRAMES="$FRAMES/rust" check rust-sqlite cargo test --workspace --locked --no-fail-fast -- --skip scylla::
 
 # 2b. The protocol contract, against what step 2 sent and received.
