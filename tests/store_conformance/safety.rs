@@ -186,7 +186,7 @@ fn direct(ids: &Generator, from: &User, to: &str, text: &str) -> DirectSend {
 pub async fn direct_send_outcomes(s: Arc<dyn Store>) {
     let ids = Generator::new(11);
     let (a, b) = two_users(&s, &ids, "dso_a", "dso_b").await;
-    let send = |from: &hubbub::model::User, to: &str, text: &str| direct(&ids, from, to, text);
+    let send = |from: &User, to: &str, text: &str| direct(&ids, from, to, text);
     assert!(s.send_direct(&send(&a.user, "dso_nobody", "lost")).await.unwrap().is_none());
     assert_eq!(s.block(a.user.id, b.user.id, ids.next_id(), 10).await.unwrap(), BlockOutcome::Added);
     assert_eq!(s.block(b.user.id, a.user.id, ids.next_id(), 10).await.unwrap(), BlockOutcome::Added);
@@ -203,7 +203,7 @@ pub async fn direct_send_outcomes(s: Arc<dyn Store>) {
 pub async fn direct_sends_refused_by_a_block_either_way(s: Arc<dyn Store>) {
     let ids = Generator::new(10);
     let (a, b) = two_users(&s, &ids, "sdb_a", "sdb_b").await;
-    let send = |from: &hubbub::model::User, to: &str, text: &str| direct(&ids, from, to, text);
+    let send = |from: &User, to: &str, text: &str| direct(&ids, from, to, text);
     assert!(s.send_direct(&send(&a.user, "SDB_B", "before")).await.unwrap().is_some());
     assert_eq!(s.block(a.user.id, b.user.id, ids.next_id(), 10).await.unwrap(), BlockOutcome::Added);
     assert!(matches!(s.send_direct(&send(&a.user, "sdb_b", "mine")).await, Err(StoreError::SenderBlocks)));
